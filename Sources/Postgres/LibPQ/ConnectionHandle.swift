@@ -1,0 +1,186 @@
+import CLibPQ
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Owns one `PGconn`: the only place a connection pointer lives; `PQfinish` runs in `deinit`.
+///
+/// Every method blocks (network round trips), so callers run them off the cooperative pool.
+/// `@unchecked Sendable`: libpq connections are not thread-safe, but a handle is only ever used by
+/// one thread at a time: the pool lends a connection to one task, and a listener owns its handle
+/// on its own thread.
+final class ConnectionHandle: @unchecked Sendable {
+    private let conn: OpaquePointer
+    /// Statements prepared on this session, by SQL text.
+    private var prepared: [String: String] = [:]
+
+    /// Connects (blocking). Overrides win over what the connection string says.
+    init(configuration: PostgresConfiguration) throws(PostgresError) {
+        var entries: [(String, String)] = [("dbname", configuration.connectionString)]
+        entries.append(("client_encoding", "UTF8"))
+        entries.append(("connect_timeout", String(configuration.connectTimeoutSeconds)))
+        for (key, value) in configuration.overrides.sorted(by: { $0.key < $1.key }) {
+            entries.append((key, value))
+        }
+        let conn: OpaquePointer? = Self.withCStringArrays(entries) { keys, values in
+            PQconnectdbParams(keys, values, 1)
+        }
+        guard let conn else {
+            throw PostgresError(code: .connectionFailed, message: "out of memory allocating a libpq connection")
+        }
+        guard PQstatus(conn) == CONNECTION_OK else {
+            let message = Self.trimmed(PQerrorMessage(conn))
+            PQfinish(conn)
+            throw PostgresError(code: .connectionFailed, message: message)
+        }
+        self.conn = conn
+        // libpq prints server notices (and the FATAL of a terminated idle session) to stderr by
+        // default; errors reach callers as typed errors instead.
+        PQsetNoticeProcessor(conn, { _, _ in }, nil)
+        // Dates are exchanged as ISO text in UTC whatever the server's defaults are.
+        _ = try execSimple("SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'")
+    }
+
+    deinit {
+        PQfinish(conn)
+    }
+
+    /// False once libpq has seen the connection fail; such a handle is thrown away, never reused.
+    var isHealthy: Bool { PQstatus(conn) == CONNECTION_OK }
+
+    /// Healthy and outside any transaction: the only state in which a session may go back to a pool.
+    var isReusable: Bool { isHealthy && PQtransactionStatus(conn) == PQTRANS_IDLE }
+
+    var backendPID: Int32 { PQbackendPID(conn) }
+
+    var socket: Int32 { PQsocket(conn) }
+
+    /// Runs SQL with no parameters, possibly several statements (used for session setup and DDL).
+    func execSimple(_ sql: String) throws(PostgresError) -> PostgresRows {
+        let result = ResultHandle(PQexec(conn, sql))
+        return try result.rows(connection: self)
+    }
+
+    /// Runs one statement with its values bound as text parameters.
+    func exec(_ sql: String, _ parameters: [PostgresParameter]) throws(PostgresError) -> PostgresRows {
+        let result = Self.withParameters(parameters) { types, values in
+            ResultHandle(PQexecParams(conn, sql, Int32(parameters.count), types, values, nil, nil, 0))
+        }
+        return try result.rows(connection: self)
+    }
+
+    /// Runs one statement, preparing it the first time this session sees its SQL.
+    func execPrepared(_ sql: String, _ parameters: [PostgresParameter]) throws(PostgresError) -> PostgresRows {
+        let name: String
+        if let existing = prepared[sql] {
+            name = existing
+        } else {
+            name = "ecst_\(prepared.count)"
+            let types = parameters.map { Oid($0.typeOID) }
+            let result = types.withUnsafeBufferPointer { buffer in
+                ResultHandle(PQprepare(conn, name, sql, Int32(types.count), buffer.baseAddress))
+            }
+            _ = try result.rows(connection: self)
+            prepared[sql] = name
+        }
+        let result = Self.withParameters(parameters) { _, values in
+            ResultHandle(PQexecPrepared(conn, name, Int32(parameters.count), values, nil, nil, 0))
+        }
+        return try result.rows(connection: self)
+    }
+
+    /// Quotes an identifier for the few statements that cannot take parameters (LISTEN).
+    func escapeIdentifier(_ identifier: String) throws(PostgresError) -> String {
+        let utf8Count = identifier.utf8.count
+        guard let escaped = PQescapeIdentifier(conn, identifier, utf8Count) else {
+            throw PostgresError(code: .invalidInput, message: Self.trimmed(PQerrorMessage(conn)))
+        }
+        defer { PQfreemem(escaped) }
+        return String(cString: escaped)
+    }
+
+    /// Reads whatever the server has sent without blocking; false when the connection is lost.
+    func consumeInput() -> Bool {
+        PQconsumeInput(conn) == 1 && isHealthy
+    }
+
+    /// Notifications already read by libpq, in arrival order.
+    func drainNotifications() -> [PostgresNotification] {
+        var out: [PostgresNotification] = []
+        while let notify = PQnotifies(conn) {
+            let n = notify.pointee
+            out.append(
+                PostgresNotification(
+                    channel: String(cString: n.relname),
+                    payload: String(cString: n.extra),
+                    backendPID: n.be_pid
+                )
+            )
+            PQfreemem(notify)
+        }
+        return out
+    }
+
+    /// An idle connection whose socket is readable has been told something by the server,
+    /// usually that it is being terminated; reading it tells us whether it is still usable.
+    func checkIdleHealth() -> Bool {
+        guard isHealthy else { return false }
+        // The server's last words and the end of the stream can arrive in separate reads.
+        for _ in 0..<4 {
+            switch SocketWaiter.readable(socket, timeoutMilliseconds: 0) {
+            case .readable, .error:
+                guard consumeInput() else { return false }
+                _ = drainNotifications()
+                guard isHealthy else { return false }
+            case .timeout, .woken:
+                return true
+            }
+        }
+        return isHealthy
+    }
+
+    var lastErrorMessage: String { Self.trimmed(PQerrorMessage(conn)) }
+
+    static func trimmed(_ message: UnsafePointer<CChar>?) -> String {
+        guard let message else { return "" }
+        var text = String(cString: message)
+        while text.last?.isNewline == true { text.removeLast() }
+        return text
+    }
+
+    /// Lends libpq NUL-terminated copies of each value for the duration of one call.
+    private static func withParameters<R>(
+        _ parameters: [PostgresParameter],
+        _ body: (UnsafePointer<Oid>?, UnsafePointer<UnsafePointer<CChar>?>?) -> R
+    ) -> R {
+        let types = parameters.map { Oid($0.typeOID) }
+        let values: [UnsafeMutablePointer<CChar>?] = parameters.map { $0.text.flatMap { strdup($0) } }
+        defer { values.forEach { free($0) } }
+        let constValues = values.map { UnsafePointer($0) }
+        return types.withUnsafeBufferPointer { typeBuffer in
+            constValues.withUnsafeBufferPointer { valueBuffer in
+                body(typeBuffer.baseAddress, valueBuffer.baseAddress)
+            }
+        }
+    }
+
+    private static func withCStringArrays<R>(
+        _ entries: [(String, String)],
+        _ body: (UnsafePointer<UnsafePointer<CChar>?>, UnsafePointer<UnsafePointer<CChar>?>) -> R
+    ) -> R {
+        let keys: [UnsafeMutablePointer<CChar>?] = entries.map { strdup($0.0) } + [nil]
+        let values: [UnsafeMutablePointer<CChar>?] = entries.map { strdup($0.1) } + [nil]
+        defer {
+            keys.forEach { free($0) }
+            values.forEach { free($0) }
+        }
+        let constKeys = keys.map { UnsafePointer($0) }
+        let constValues = values.map { UnsafePointer($0) }
+        return constKeys.withUnsafeBufferPointer { k in
+            constValues.withUnsafeBufferPointer { v in body(k.baseAddress!, v.baseAddress!) }
+        }
+    }
+}

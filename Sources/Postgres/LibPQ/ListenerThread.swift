@@ -1,0 +1,113 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+
+/// Owns a dedicated thread and the session it listens on. The thread sleeps in `poll(2)` on the
+/// session's socket (and a wake-up pipe), reads notifications as soon as they arrive, notices a
+/// lost session the moment its socket closes, and reconnects with backoff.
+///
+/// `@unchecked Sendable`: the handle is touched only by the listener thread; the other state is
+/// immutable or behind a lock.
+final class ListenerThread: @unchecked Sendable {
+    private let configuration: PostgresConfiguration
+    private let channel: String
+    private let continuation: AsyncStream<PostgresListenerEvent>.Continuation
+    private let logger: Logger
+    private let wakePipe = WakePipe()
+    private let stopped = NIOLockedValueBox(false)
+    /// An idle session is probed this often, to notice a silently dead network.
+    private let idleProbeMilliseconds: Int32 = 5_000
+
+    init(
+        configuration: PostgresConfiguration,
+        channel: String,
+        continuation: AsyncStream<PostgresListenerEvent>.Continuation,
+        logger: Logger
+    ) {
+        self.configuration = configuration
+        self.channel = channel
+        self.continuation = continuation
+        self.logger = logger
+    }
+
+    func start() {
+        let thread = Thread { [self] in run() }
+        thread.name = "postgres-listen-\(channel)"
+        thread.start()
+    }
+
+    /// Asks the thread to close its session and end the stream; returns at once.
+    func stop() {
+        stopped.withLockedValue { $0 = true }
+        wakePipe.wake()
+    }
+
+    private var isStopped: Bool { stopped.withLockedValue { $0 } }
+
+    private func run() {
+        var failures = 0
+        var wasListening = false
+        while !isStopped {
+            let handle: ConnectionHandle
+            do {
+                handle = try ConnectionHandle(configuration: configuration)
+                _ = try handle.execSimple("LISTEN \(try handle.escapeIdentifier(channel))")
+            } catch {
+                failures += 1
+                let delay = min(5_000, 50 << min(failures, 7))
+                logger.warning(
+                    "listener could not connect; retrying",
+                    metadata: ["channel": "\(channel)", "error": "\(error)", "retry_ms": "\(delay)"]
+                )
+                waitForStop(milliseconds: Int32(delay))
+                continue
+            }
+            failures = 0
+            if wasListening {
+                logger.info("listener reconnected", metadata: ["channel": "\(channel)"])
+            }
+            continuation.yield(.listening(reconnected: wasListening))
+            wasListening = true
+            listen(on: handle)
+        }
+        continuation.finish()
+    }
+
+    /// Reads notifications until the session is lost or the listener is stopped.
+    private func listen(on handle: ConnectionHandle) {
+        while !isStopped {
+            switch SocketWaiter.readable(handle.socket, wake: wakePipe.readEnd, timeoutMilliseconds: idleProbeMilliseconds) {
+            case .woken:
+                wakePipe.drain()
+            case .readable:
+                let alive = handle.consumeInput()
+                for notification in handle.drainNotifications() {
+                    continuation.yield(.notification(notification))
+                }
+                if !alive {
+                    logger.warning("listener lost its session", metadata: ["channel": "\(channel)", "error": "\(handle.lastErrorMessage)"])
+                    return
+                }
+            case .timeout:
+                do {
+                    _ = try handle.execSimple("SELECT 1")
+                    for notification in handle.drainNotifications() {
+                        continuation.yield(.notification(notification))
+                    }
+                } catch {
+                    logger.warning("listener probe failed", metadata: ["channel": "\(channel)", "error": "\(error)"])
+                    return
+                }
+            case .error:
+                logger.warning("listener socket failed", metadata: ["channel": "\(channel)"])
+                return
+            }
+        }
+    }
+
+    private func waitForStop(milliseconds: Int32) {
+        if SocketWaiter.readable(wakePipe.readEnd, timeoutMilliseconds: milliseconds) == .readable {
+            wakePipe.drain()
+        }
+    }
+}

@@ -1,0 +1,33 @@
+import Logging
+
+extension PostgresClient {
+    /// Listens on `channel` on a session of its own for as long as `body` runs, then unlistens.
+    ///
+    /// The sequence first yields `.listening(reconnected: false)`. If the session is lost (backend
+    /// terminated, server restarted), it reconnects with backoff and yields
+    /// `.listening(reconnected: true)`: notifications may have been missed in between. Notifications
+    /// are wake-ups: when the caller falls behind, the oldest are dropped beyond `bufferSize`.
+    public func listen<R>(
+        on channel: String,
+        bufferSize: Int = 1024,
+        _ body: (AsyncStream<PostgresListenerEvent>) async throws -> R
+    ) async throws -> R {
+        let (stream, continuation) = AsyncStream.makeStream(
+            of: PostgresListenerEvent.self,
+            bufferingPolicy: .bufferingNewest(bufferSize)
+        )
+        var listenerLogger = logger
+        listenerLogger[metadataKey: "channel"] = "\(channel)"
+        // Listening needs only the session, not the pool's limits.
+        let listener = ListenerThread(
+            configuration: configuration.with(["keepalives_idle": "5", "keepalives_interval": "2", "keepalives_count": "2"]),
+            channel: channel,
+            continuation: continuation,
+            logger: listenerLogger
+        )
+        continuation.onTermination = { _ in listener.stop() }
+        listener.start()
+        defer { listener.stop() }
+        return try await body(stream)
+    }
+}

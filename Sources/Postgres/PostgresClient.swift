@@ -1,0 +1,81 @@
+import Logging
+import NIOPosix
+
+/// A bounded pool of sessions to one database, and the entry point of this module.
+///
+/// ```swift
+/// let client = PostgresClient(configuration: .init(connectionString: url), logger: logger)
+/// let rows = try await client.withConnection { try await $0.query("SELECT $1::int", [42]) }
+/// ```
+/// Call `close()` (or run it as a `Service`) when done.
+public final class PostgresClient: Sendable {
+    public let configuration: PostgresConfiguration
+    let logger: Logger
+    private let pool: ConnectionPool
+    /// One thread per possible session, so a slow statement never waits for a thread.
+    private let threadPool: NIOThreadPool
+
+    public init(configuration: PostgresConfiguration, logger: Logger = Logger(label: "postgres")) {
+        self.configuration = configuration
+        self.logger = logger
+        self.pool = ConnectionPool(maximum: configuration.maximumConnections, acquireTimeout: configuration.acquireTimeout)
+        self.threadPool = NIOThreadPool(numberOfThreads: configuration.maximumConnections)
+        threadPool.start()
+    }
+
+    /// Lends one session to `body`. A session that broke during `body`, or was left inside a
+    /// transaction, is closed rather than pooled, so a killed backend fails at most the call that
+    /// found it broken and no caller inherits another's transaction.
+    public func withConnection<R>(_ body: (PostgresConnection) async throws -> R) async throws -> R {
+        let handle: ConnectionHandle
+        switch try await pool.acquire() {
+        case .connection(let pooled):
+            handle = pooled
+        case .slot:
+            do {
+                handle = try await threadPool.runIfActive { [configuration] in
+                    try ConnectionHandle(configuration: configuration)
+                }
+            } catch {
+                await pool.releaseSlot()
+                logger.warning("could not connect to the database", metadata: ["error": "\(error)"])
+                if error is PostgresError { throw error }
+                throw PostgresError(code: .closed, message: "the client is closed")
+            }
+        }
+        let connection = PostgresConnection(handle: handle, threadPool: threadPool)
+        do {
+            let result = try await body(connection)
+            await pool.release(handle, reusable: handle.isReusable)
+            return result
+        } catch {
+            await pool.release(handle, reusable: handle.isReusable)
+            throw error
+        }
+    }
+
+    /// One statement on a pooled session.
+    @discardableResult
+    public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) async throws -> PostgresRows {
+        try await withConnection { try await $0.query(sql, parameters) }
+    }
+
+    /// A transaction on a pooled session: committed when `body` returns, rolled back otherwise.
+    public func withTransaction<R>(
+        isolation: PostgresConnection.IsolationLevel = .readCommitted,
+        _ body: (PostgresConnection) async throws -> R
+    ) async throws -> R {
+        try await withConnection { try await $0.withTransaction(isolation: isolation, body) }
+    }
+
+    /// Sessions open right now (idle or lent), for tests and metrics.
+    public var openConnections: Int {
+        get async { await pool.openCount }
+    }
+
+    /// Closes idle sessions, fails waiters, and stops the threads. Idempotent.
+    public func close() async {
+        await pool.close()
+        try? await threadPool.shutdownGracefully()
+    }
+}

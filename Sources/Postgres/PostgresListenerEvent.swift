@@ -1,0 +1,8 @@
+/// What a listener reports to its caller.
+public enum PostgresListenerEvent: Sendable, Equatable {
+    /// `LISTEN` is in place. `reconnected` is true after the session was lost and re-established:
+    /// notifications sent in between are gone, so a caller that must not miss work re-reads its table.
+    case listening(reconnected: Bool)
+    /// A notification on the channel.
+    case notification(PostgresNotification)
+}

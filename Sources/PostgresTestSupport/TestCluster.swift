@@ -1,0 +1,163 @@
+import Foundation
+import Postgres
+
+/// One throwaway PostgreSQL cluster per test process: `initdb` into a temporary folder, started on
+/// a free port (as the `postgres` OS user when running as root), stopped and deleted at exit.
+/// When `DATABASE_URL` is set, that server is used instead and nothing is started.
+public actor TestCluster {
+    public static let shared = TestCluster()
+
+    /// A superuser connection string for the cluster's `postgres` database.
+    private var adminURL: String?
+    private var startError: String?
+
+    private init() {}
+
+    public func adminConnectionString() throws -> String {
+        if let adminURL { return adminURL }
+        if let startError { throw TestClusterError(startError) }
+        if let url = ProcessInfo.processInfo.environment["DATABASE_URL"], !url.isEmpty {
+            adminURL = url
+            return url
+        }
+        do {
+            let url = try LocalCluster.start()
+            adminURL = url
+            return url
+        } catch {
+            startError = "\(error)"
+            throw error
+        }
+    }
+}
+
+public struct TestClusterError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The cluster process itself. Its folder name carries the test process's pid, so a run that was
+/// killed is cleaned up by the next one.
+enum LocalCluster {
+    nonisolated(unsafe) private static var directory: String?
+    nonisolated(unsafe) private static var asPostgresUser = false
+
+    static func start() throws -> String {
+        removeStaleClusters()
+        let bin = try binDirectory()
+        let root = FileManager.default.temporaryDirectory.path + "/ecst-test-pg-\(getpid())"
+        let data = root + "/data"
+        try? FileManager.default.removeItem(atPath: root)
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        asPostgresUser = geteuid() == 0
+        if asPostgresUser {
+            // initdb refuses to run as root.
+            try run("/bin/chown", ["-R", "postgres:postgres", root])
+        }
+        directory = root
+        atexit { LocalCluster.stop() }
+
+        try runAsOwner(bin + "/initdb", ["-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync", "--locale=C"])
+        let port = try freePort()
+        let options = [
+            "-p \(port)", "-k \(root)", "-c listen_addresses=127.0.0.1", "-c fsync=off",
+            "-c synchronous_commit=off", "-c full_page_writes=off", "-c max_connections=300",
+            "-c shared_buffers=128MB",
+        ].joined(separator: " ")
+        try runAsOwner(bin + "/pg_ctl", ["-D", data, "-l", root + "/server.log", "-o", options, "-w", "-t", "60", "start"])
+        return "postgresql://postgres@127.0.0.1:\(port)/postgres"
+    }
+
+    static func stop() {
+        guard let root = directory, let bin = try? binDirectory() else { return }
+        directory = nil
+        try? runAsOwner(bin + "/pg_ctl", ["-D", root + "/data", "-m", "immediate", "-w", "stop"])
+        try? FileManager.default.removeItem(atPath: root)
+    }
+
+    /// `pg_config --bindir`, else the newest `/usr/lib/postgresql/*/bin`.
+    static func binDirectory() throws -> String {
+        if let out = try? capture("/usr/bin/env", ["pg_config", "--bindir"]),
+            FileManager.default.fileExists(atPath: out + "/initdb")
+        {
+            return out
+        }
+        let base = "/usr/lib/postgresql"
+        let versions = (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? []
+        for version in versions.sorted(by: { (Int($0) ?? 0) > (Int($1) ?? 0) }) {
+            let bin = "\(base)/\(version)/bin"
+            if FileManager.default.fileExists(atPath: bin + "/initdb") { return bin }
+        }
+        throw TestClusterError("initdb not found: install PostgreSQL (apt-get install -y postgresql) or set DATABASE_URL")
+    }
+
+    private static func removeStaleClusters() {
+        let tmp = FileManager.default.temporaryDirectory.path
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: tmp)) ?? [] where name.hasPrefix("ecst-test-pg-") {
+            guard let pid = Int32(name.dropFirst("ecst-test-pg-".count)), kill(pid, 0) != 0 else { continue }
+            let root = tmp + "/" + name
+            if let bin = try? binDirectory() {
+                try? runAsOwner(bin + "/pg_ctl", ["-D", root + "/data", "-m", "immediate", "-w", "stop"])
+            }
+            try? FileManager.default.removeItem(atPath: root)
+        }
+    }
+
+    private static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestClusterError("socket() failed") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+                bind(fd, sa, length) == 0 && getsockname(fd, sa, &length) == 0
+            }
+        }
+        guard bound else { throw TestClusterError("could not find a free port") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    private static func runAsOwner(_ tool: String, _ arguments: [String]) throws {
+        if asPostgresUser {
+            try run("/usr/sbin/runuser", ["-u", "postgres", "--", tool] + arguments)
+        } else {
+            try run(tool, arguments)
+        }
+    }
+
+    /// Runs a tool to completion with its output in a file: a pipe would stay open in the
+    /// server that `pg_ctl start` leaves running, and `Process.waitUntilExit` can hang under
+    /// Swift concurrency.
+    @discardableResult
+    static func run(_ tool: String, _ arguments: [String]) throws -> String {
+        let outputPath = FileManager.default.temporaryDirectory.path + "/ecst-cmd-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).log"
+        defer { unlink(outputPath) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let argv: [UnsafeMutablePointer<CChar>?] = ([tool] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, tool, &actions, nil, argv, environ)
+        guard spawned == 0 else { throw TestClusterError("could not start \(tool): error \(spawned)") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+        // WIFEXITED && WEXITSTATUS == 0
+        guard status & 0x7f == 0, (status >> 8) & 0xff == 0 else {
+            throw TestClusterError("\(tool) \(arguments.joined(separator: " ")) failed (status \(status)): \(text)")
+        }
+        return text
+    }
+
+    private static func capture(_ tool: String, _ arguments: [String]) throws -> String {
+        try run(tool, arguments).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}

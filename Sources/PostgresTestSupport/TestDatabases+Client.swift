@@ -1,0 +1,24 @@
+import Postgres
+
+extension TestDatabases {
+    /// A fresh database and a superuser client on it, both cleaned up after `body`.
+    public func withClient<R: Sendable>(
+        template: String? = nil,
+        maximumConnections: Int = 4,
+        _ body: @Sendable (PostgresClient, TestDatabase) async throws -> R
+    ) async throws -> R {
+        try await withTestDatabase(template: template) { database in
+            var configuration = database.configuration
+            configuration.maximumConnections = maximumConnections
+            let client = PostgresClient(configuration: configuration)
+            do {
+                let result = try await body(client, database)
+                await client.close()
+                return result
+            } catch {
+                await client.close()
+                throw error
+            }
+        }
+    }
+}

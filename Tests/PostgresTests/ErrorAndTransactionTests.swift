@@ -1,0 +1,99 @@
+import Postgres
+import PostgresTestSupport
+import Testing
+
+@Suite("Errors and transactions")
+struct ErrorAndTransactionTests {
+    @Test func duplicateKeyCarriesSQLStateAndThePoolStaysUsable() async throws {
+        try await TestDatabases.shared.withClient(maximumConnections: 2) { client, _ in
+            try await client.query("CREATE TABLE t (id int PRIMARY KEY, secret text)")
+            try await client.query("INSERT INTO t VALUES ($1, $2)", [1, "first"])
+            let error = await capturePostgresError {
+                try await client.query("INSERT INTO t VALUES ($1, $2)", [1, "hunter2"])
+            }
+            #expect(error?.code == .server)
+            #expect(error?.sqlState == PostgresError.SQLState.uniqueViolation)
+            #expect(error?.detail?.contains("already exists") == true)
+            #expect(error?.description.contains("hunter2") == false)
+            #expect(error?.isUnavailable == false)
+            #expect(try await client.scalar("SELECT count(*) FROM t", as: Int.self) == 1)
+        }
+    }
+
+    @Test func missingTable() async throws {
+        try await TestDatabases.shared.withClient { client, _ in
+            let error = await capturePostgresError {
+                try await client.query("SELECT * FROM nope")
+            }
+            #expect(error?.sqlState == PostgresError.SQLState.undefinedTable)
+            #expect(error?.message.contains("nope") == true)
+            let stillWorks = try await client.scalar("SELECT 2", as: Int.self)
+            #expect(stillWorks == 2)
+        }
+    }
+
+    @Test func connectionFailureIsTypedAsUnavailable() async throws {
+        let client = PostgresClient(configuration: .init(connectionString: "postgresql://nobody@127.0.0.1:1/none", connectTimeoutSeconds: 2))
+        let error = await capturePostgresError { try await client.query("SELECT 1") }
+        #expect(error?.code == .connectionFailed)
+        #expect(error?.isUnavailable == true)
+        #expect(await client.openConnections == 0)
+        await client.close()
+    }
+
+    struct Boom: Error {}
+
+    @Test func aThrowingTransactionLeavesNothingBehind() async throws {
+        try await TestDatabases.shared.withClient { client, _ in
+            try await client.query("CREATE TABLE t (id int PRIMARY KEY)")
+            await #expect(throws: Boom.self) {
+                try await client.withTransaction { tx in
+                    try await tx.query("INSERT INTO t VALUES ($1)", [1])
+                    throw Boom()
+                }
+            }
+            await #expect(throws: PostgresError.self) {
+                try await client.withTransaction { tx in
+                    try await tx.query("INSERT INTO t VALUES ($1)", [2])
+                    try await tx.query("INSERT INTO t VALUES ($1)", [2])
+                }
+            }
+            #expect(try await client.scalar("SELECT count(*) FROM t", as: Int.self) == 0)
+        }
+    }
+
+    @Test func aCancelledTransactionRollsBack() async throws {
+        try await TestDatabases.shared.withClient { client, _ in
+            try await client.query("CREATE TABLE t (id int PRIMARY KEY)")
+            let inserted = Mailbox<Bool>()
+            let task = Task {
+                try await client.withTransaction { tx in
+                    try await tx.query("INSERT INTO t VALUES ($1)", [1])
+                    await inserted.append(true)
+                    try await eventually(timeout: .seconds(30)) { Task.isCancelled }
+                }
+            }
+            try await eventually { await inserted.count == 1 }
+            task.cancel()
+            _ = await task.result
+            #expect(try await client.scalar("SELECT count(*) FROM t", as: Int.self) == 0)
+        }
+    }
+
+    @Test func aCommittedTransactionIsVisibleToAnotherConnection() async throws {
+        try await TestDatabases.shared.withClient { client, database in
+            try await client.query("CREATE TABLE t (id int PRIMARY KEY)")
+            let pid = try await client.withTransaction { tx in
+                try await tx.query("INSERT INTO t VALUES ($1)", [7])
+                return tx.backendPID
+            }
+            let other = PostgresClient(configuration: database.configuration)
+            let (count, otherPID) = try await other.withConnection { connection in
+                (try await connection.scalar("SELECT count(*) FROM t WHERE id = $1", [7], as: Int.self), connection.backendPID)
+            }
+            await other.close()
+            #expect(count == 1)
+            #expect(otherPID != pid)
+        }
+    }
+}
