@@ -5,11 +5,18 @@ let package = Package(
     name: "ecst",
     platforms: [.macOS(.v14)],
     products: [
-        .library(name: "Postgres", targets: ["Postgres"])
+        .executable(name: "user-service", targets: ["UserServiceMain"]),
+        .executable(name: "order-service", targets: ["OrderServiceMain"]),
+        .library(name: "Postgres", targets: ["Postgres"]),
     ],
     dependencies: [
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         // libpq's C API, found through pkg-config; nothing but the module map and a one-line shim.
@@ -24,9 +31,63 @@ let package = Package(
             dependencies: [
                 "CLibPQ",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
+        ),
+        // HTTP plumbing both services share: configuration, JSON errors, request ids, health, metrics.
+        .target(
+            name: "ServiceSupport",
+            dependencies: [
+                "Postgres",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+        // user-service: users and products, each change carried into the outbox by trigger.
+        .target(
+            name: "UserService",
+            dependencies: [
+                "Postgres",
+                "ServiceSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+        .executableTarget(
+            name: "UserServiceMain",
+            dependencies: [
+                "UserService",
+                "ServiceSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            path: "Sources/user-service"
+        ),
+        // order-service: purchase orders kept current by the event consumer.
+        .target(
+            name: "OrderService",
+            dependencies: [
+                "Postgres",
+                "ServiceSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+        .executableTarget(
+            name: "OrderServiceMain",
+            dependencies: [
+                "OrderService",
+                "ServiceSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            path: "Sources/order-service"
         ),
         // A throwaway PostgreSQL cluster per test run (or DATABASE_URL), one database per test.
         .target(
@@ -36,6 +97,15 @@ let package = Package(
         .testTarget(
             name: "PostgresTests",
             dependencies: ["Postgres", "PostgresTestSupport"]
+        ),
+        .testTarget(
+            name: "UserServiceTests",
+            dependencies: [
+                "UserService",
+                "ServiceSupport",
+                "PostgresTestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
         ),
     ]
 )

@@ -26,7 +26,8 @@ public struct TestDatabase: Sendable {
 public actor TestDatabases {
     public static let shared = TestDatabases()
 
-    private var templates: Set<String> = []
+    /// Templates being prepared or ready; concurrent callers share the one preparation.
+    private var templates: [String: Task<Void, any Error>] = [:]
     private var counter = 0
 
     /// Runs `body` with a fresh database, then drops it. `template` names a database prepared by
@@ -47,33 +48,38 @@ public actor TestDatabases {
     }
 
     /// Creates the template database `name` once per process, running `setup` on it.
-    public func prepareTemplate(_ name: String, setup: @Sendable (PostgresClient) async throws -> Void) async throws {
-        if templates.contains(name) { return }
-        let admin = try await TestCluster.shared.adminConnectionString()
-        try await withAdmin(admin) { client in
-            try await client.query("DROP DATABASE IF EXISTS \(quoted(name)) WITH (FORCE)")
-            try await client.query("CREATE DATABASE \(quoted(name))")
+    public func prepareTemplate(_ name: String, setup: @escaping @Sendable (PostgresClient) async throws -> Void) async throws {
+        if let existing = templates[name] {
+            return try await existing.value
         }
-        let client = PostgresClient(configuration: .init(connectionString: admin).with(["dbname": name]))
-        do {
-            try await setup(client)
-            await client.close()
-        } catch {
-            await client.close()
-            throw error
+        let task = Task {
+            let admin = try await TestCluster.shared.adminConnectionString()
+            try await Self.withAdmin(admin) { client in
+                try await client.query("DROP DATABASE IF EXISTS \(Self.quoted(name)) WITH (FORCE)")
+                try await client.query("CREATE DATABASE \(Self.quoted(name))")
+            }
+            let client = PostgresClient(configuration: .init(connectionString: admin).with(["dbname": name]))
+            do {
+                try await setup(client)
+                await client.close()
+            } catch {
+                await client.close()
+                throw error
+            }
         }
-        templates.insert(name)
+        templates[name] = task
+        try await task.value
     }
 
     private func create(template: String?) async throws -> TestDatabase {
         let admin = try await TestCluster.shared.adminConnectionString()
         counter += 1
         let name = "ecst_test_\(getpid())_\(counter)"
-        try await withAdmin(admin) { client in
+        try await Self.withAdmin(admin) { client in
             if let template {
-                try await client.query("CREATE DATABASE \(quoted(name)) TEMPLATE \(quoted(template))")
+                try await client.query("CREATE DATABASE \(Self.quoted(name)) TEMPLATE \(Self.quoted(template))")
             } else {
-                try await client.query("CREATE DATABASE \(quoted(name))")
+                try await client.query("CREATE DATABASE \(Self.quoted(name))")
             }
         }
         return TestDatabase(name: name, configuration: .init(connectionString: admin).with(["dbname": name]))
@@ -81,12 +87,12 @@ public actor TestDatabases {
 
     private func drop(_ database: TestDatabase) async {
         guard let admin = try? await TestCluster.shared.adminConnectionString() else { return }
-        try? await withAdmin(admin) { client in
-            try await client.query("DROP DATABASE IF EXISTS \(quoted(database.name)) WITH (FORCE)")
+        try? await Self.withAdmin(admin) { client in
+            try await client.query("DROP DATABASE IF EXISTS \(Self.quoted(database.name)) WITH (FORCE)")
         }
     }
 
-    private func withAdmin(_ url: String, _ body: (PostgresClient) async throws -> Void) async throws {
+    private static func withAdmin(_ url: String, _ body: (PostgresClient) async throws -> Void) async throws {
         let client = PostgresClient(configuration: .init(connectionString: url, maximumConnections: 1))
         do {
             try await body(client)
@@ -99,7 +105,7 @@ public actor TestDatabases {
 
     /// Database names here are generated or fixed by the tests, never user input; DDL cannot take
     /// them as parameters.
-    private func quoted(_ name: String) -> String {
+    private static func quoted(_ name: String) -> String {
         "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 }

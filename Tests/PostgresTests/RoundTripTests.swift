@@ -45,7 +45,7 @@ struct RoundTripTests {
     }
 
     @Test func doubles() async throws {
-        let values: [Double] = [0, -0.0, 0.1, 1.0 / 3.0, -1e300, 5e-324, .infinity, -.infinity, .greatestFiniteMagnitude]
+        let values: [Double] = [0, -0.0, 0.1, 1.0 / 3.0, -1e300, .leastNonzeroMagnitude, .infinity, -.infinity, .greatestFiniteMagnitude]
         try await TestDatabases.shared.withClient { client, _ in
             for value in values {
                 let decoded = try await client.scalar("SELECT $1::float8", [value], as: Double.self)

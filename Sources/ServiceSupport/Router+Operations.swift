@@ -1,0 +1,37 @@
+import Hummingbird
+import Postgres
+import Prometheus
+
+extension Router {
+    /// `GET /health`: 200 when the database answers a `SELECT 1`, 503 otherwise.
+    /// `GET /metrics`: the Prometheus text format of `registry`.
+    public func addOperationalRoutes(database: PostgresClient, registry: PrometheusCollectorRegistry) {
+        get("/health") { _, _ -> Response in
+            let reachable = await Self.databaseAnswers(database)
+            let status: HTTPResponse.Status = reachable ? .ok : .serviceUnavailable
+            if reachable {
+                return Response(
+                    status: .ok,
+                    headers: [.contentType: "application/json; charset=utf-8"],
+                    body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok","database":"reachable"}"#))
+                )
+            }
+            return ErrorBody(status: status, message: "the database is unreachable").response(status: status)
+        }
+        get("/metrics") { _, _ -> Response in
+            var buffer: [UInt8] = []
+            buffer.reserveCapacity(8192)
+            registry.emit(into: &buffer)
+            return Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: buffer))
+            )
+        }
+    }
+
+    /// Bounded by the pool's acquire timeout and libpq's connect timeout.
+    private static func databaseAnswers(_ database: PostgresClient) async -> Bool {
+        (try? await database.query("SELECT 1")) != nil
+    }
+}

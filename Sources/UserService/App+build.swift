@@ -1,0 +1,48 @@
+import Hummingbird
+import Logging
+import Postgres
+import Prometheus
+import ServiceLifecycle
+import ServiceSupport
+
+/// The user-service's role in the database.
+public let userServiceRole = "user_service"
+
+/// The router: `/user-service/...`, `/health`, `/metrics`, with JSON errors, request ids and
+/// request metrics.
+public func buildUserServiceRouter(
+    database: PostgresClient,
+    registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
+) -> Router<AppRequestContext> {
+    let router = Router(context: AppRequestContext.self)
+    router.addMiddleware {
+        RequestIDMiddleware()
+        LogRequestsMiddleware(.debug)
+        MetricsMiddleware()
+        JSONErrorMiddleware()
+    }
+    router.addOperationalRoutes(database: database, registry: registry)
+    // Products first: "products" is a constant path and wins over the user-id parameter anyway.
+    ProductController(repository: ProductRepository(database: database))
+        .addRoutes(to: router.group("user-service/products"))
+    UserController(repository: UserRepository(database: database))
+        .addRoutes(to: router.group("user-service"))
+    return router
+}
+
+/// The whole service: the database client and the HTTP server, shut down in reverse order.
+public func buildUserService(
+    configuration: ServiceConfiguration,
+    registry: PrometheusCollectorRegistry,
+    logger: Logger
+) -> some ApplicationProtocol {
+    let database = PostgresClient(configuration: configuration.postgres, logger: logger)
+    let router = buildUserServiceRouter(database: database, registry: registry)
+    var app = Application(
+        router: router,
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "user-service"),
+        logger: logger
+    )
+    app.addServices(database)
+    return app
+}

@@ -1,0 +1,44 @@
+import Hummingbird
+import ServiceSupport
+
+/// `/user-service/products`: list and update the catalogue.
+struct ProductController<Context: RequestContext> {
+    let repository: ProductRepository
+
+    struct UpdateRequest: Decodable {
+        var id: Int64
+        var description: String
+        var price: Int
+        var qtyAvailable: Int
+
+        enum CodingKeys: String, CodingKey {
+            case id, description, price
+            case qtyAvailable = "qty_available"
+        }
+    }
+
+    func addRoutes(to group: RouterGroup<Context>) {
+        group.get(use: list)
+        group.put("update", use: update)
+    }
+
+    @Sendable func list(_ request: Request, context: Context) async throws -> Response {
+        .jsonText(try await repository.listJSON())
+    }
+
+    @Sendable func update(_ request: Request, context: Context) async throws -> Product {
+        var request = request
+        let input = try await request.decodeJSON(as: UpdateRequest.self, context: context)
+        let product = Product(
+            id: try Validation.id(input.id),
+            description: try Validation.text(input.description, field: "description", maxLength: 500),
+            price: try Validation.count(input.price, field: "price"),
+            qtyAvailable: try Validation.count(input.qtyAvailable, field: "qty_available")
+        )
+        guard let updated = try await repository.update(product) else { throw APIError.notFound("no product with id \(product.id)") }
+        context.logger.info("product updated", metadata: ["product_id": "\(product.id)"])
+        return updated
+    }
+}
+
+extension Product: ResponseEncodable {}

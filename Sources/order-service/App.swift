@@ -1,0 +1,1 @@
+@main struct OrderServiceApp { static func main() {} }

@@ -1,0 +1,94 @@
+import Postgres
+import PostgresTestSupport
+import Testing
+
+@Suite("schema.sql: roles and privileges")
+struct PrivilegeTests {
+    func withRoles(_ body: @Sendable (_ admin: PostgresClient, _ userService: PostgresClient, _ orderService: PostgresClient) async throws -> Void) async throws {
+        let template = try await TestDatabases.shared.template(applyingSQLFile: schemaPath)
+        try await TestDatabases.shared.withClient(template: template) { admin, database in
+            let userService = PostgresClient(configuration: database.configuration(asUser: "user_service"))
+            let orderService = PostgresClient(configuration: database.configuration(asUser: "order_service"))
+            do {
+                try await body(admin, userService, orderService)
+            } catch {
+                await userService.close()
+                await orderService.close()
+                throw error
+            }
+            await userService.close()
+            await orderService.close()
+        }
+    }
+
+    func denied(_ client: PostgresClient, _ sql: String) async -> Bool {
+        let error = await capturePostgresError { try await client.query(sql) }
+        return error?.sqlState == PostgresError.SQLState.insufficientPrivilege
+    }
+
+    @Test func orderServiceReadsEventsAndNothingElseOfUserService() async throws {
+        try await withRoles { _, _, orderService in
+            let events: Int = try await orderService.scalar("SELECT count(*) FROM user_service.events")
+            #expect(events == 7)
+            #expect(await denied(orderService, "SELECT * FROM user_service.users"))
+            #expect(await denied(orderService, "SELECT * FROM user_service.products"))
+            #expect(await denied(orderService, "INSERT INTO user_service.events (aggregate_type, aggregate_id, version, type, payload) VALUES ('user', 1, 99, 'X', '{}')"))
+            #expect(await denied(orderService, "UPDATE user_service.users SET firstname = 'x'"))
+            // Its own schema is its own.
+            let orders: Int = try await orderService.scalar("SELECT count(*) FROM order_service.purchase_orders")
+            #expect(orders == 1)
+        }
+    }
+
+    @Test func userServiceHasNoAccessToOrderService() async throws {
+        try await withRoles { _, userService, _ in
+            #expect(await denied(userService, "SELECT * FROM order_service.purchase_orders"))
+            #expect(await denied(userService, "SELECT * FROM order_service.users"))
+            let users: Int = try await userService.scalar("SELECT count(*) FROM user_service.users")
+            #expect(users == 4)
+        }
+    }
+
+    @Test func eventsAreAppendOnlyForEveryoneButTheSuperuser() async throws {
+        try await withRoles { admin, userService, orderService in
+            for client in [userService, orderService] {
+                #expect(await denied(client, "UPDATE user_service.events SET type = 'X'"))
+                #expect(await denied(client, "DELETE FROM user_service.events"))
+                #expect(await denied(client, "TRUNCATE user_service.events"))
+                #expect(await denied(client, "INSERT INTO user_service.events (aggregate_type, aggregate_id, version, type, payload) VALUES ('user', 1, 99, 'X', '{}')"))
+            }
+            // A non-superuser owner-like role is refused by the trigger too.
+            try await admin.query("CREATE ROLE ecst_test_editor")
+            try await admin.query("GRANT USAGE ON SCHEMA user_service TO ecst_test_editor")
+            try await admin.query("GRANT UPDATE, DELETE, SELECT ON user_service.events TO ecst_test_editor")
+            let refused = try await admin.withTransaction { tx -> Bool in
+                try await tx.query("SET LOCAL ROLE ecst_test_editor")
+                let error = await capturePostgresError { try await tx.query("DELETE FROM user_service.events") }
+                return error?.message.contains("append-only") == true
+            }
+            try await admin.query("DROP OWNED BY ecst_test_editor")
+            try await admin.query("DROP ROLE ecst_test_editor")
+            #expect(refused)
+            // The superuser may prune.
+            try await admin.query("DELETE FROM user_service.events WHERE id = $1", [1])
+            let left: Int = try await admin.scalar("SELECT count(*) FROM user_service.events")
+            #expect(left == 6)
+        }
+    }
+
+    @Test func applyingTheSchemaTwiceIsHarmless() async throws {
+        try await withRoles { admin, userService, _ in
+            let sql = try String(contentsOfFile: schemaPath, encoding: .utf8)
+            _ = try await admin.withConnection { connection in try await connection.execute(script: sql) }
+            let counts = try await admin.query(
+                "SELECT (SELECT count(*) FROM user_service.users), (SELECT count(*) FROM user_service.events), (SELECT count(*) FROM order_service.purchase_orders)"
+            )[0]
+            #expect(try counts.decode(0, as: Int.self) == 4)
+            #expect(try counts.decode(1, as: Int.self) == 7)
+            #expect(try counts.decode(2, as: Int.self) == 1)
+            // Grants survive re-application.
+            let users: Int = try await userService.scalar("SELECT count(*) FROM user_service.users")
+            #expect(users == 4)
+        }
+    }
+}

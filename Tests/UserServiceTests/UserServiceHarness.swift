@@ -1,0 +1,60 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Postgres
+import PostgresTestSupport
+import ServiceSupport
+import Testing
+import UserService
+
+/// The repository's schema.sql, found from this file's path.
+let schemaPath = URL(fileURLWithPath: #filePath)
+    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    .appendingPathComponent("schema.sql").path
+
+/// A fresh database with schema.sql applied, the user-service's router on it (connected as the
+/// `user_service` role), and a superuser client to inspect the tables.
+func withUserService(_ body: @Sendable (any TestClientProtocol, PostgresClient) async throws -> Void) async throws {
+    let template = try await TestDatabases.shared.template(applyingSQLFile: schemaPath)
+    try await TestDatabases.shared.withClient(template: template) { admin, database in
+        let service = PostgresClient(configuration: database.configuration(asUser: "user_service"))
+        let app = Application(router: buildUserServiceRouter(database: service))
+        do {
+            try await app.test(.router) { client in try await body(client, admin) }
+            await service.close()
+        } catch {
+            await service.close()
+            throw error
+        }
+    }
+}
+
+/// The contract's error body, or nil when the body is not one.
+func errorBody(_ response: TestResponse) -> ErrorBody? {
+    try? JSONDecoder().decode(ErrorBody.self, from: Data(buffer: response.body))
+}
+
+/// The body decoded as JSON, or nil when it does not decode. Not throwing, so it can stand alone
+/// inside `#expect` (closures infer `throws` before macros expand).
+func decode<T: Decodable>(_ type: T.Type, _ response: TestResponse) -> T? {
+    try? JSONDecoder().decode(type, from: Data(buffer: response.body))
+}
+
+func json(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
+
+let jsonHeaders: HTTPFields = [.contentType: "application/json"]
+
+/// Rows of users and events, to check that a refused request wrote nothing.
+struct Snapshot: Equatable {
+    var users: String
+    var products: String
+    var events: Int
+
+    static func take(_ admin: PostgresClient) async throws -> Snapshot {
+        Snapshot(
+            users: try await admin.scalar("SELECT coalesce(json_agg(u ORDER BY id)::text, '') FROM user_service.users u"),
+            products: try await admin.scalar("SELECT coalesce(json_agg(p ORDER BY id)::text, '') FROM user_service.products p"),
+            events: try await admin.scalar("SELECT count(*) FROM user_service.events")
+        )
+    }
+}
