@@ -107,5 +107,14 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
+        .testTarget(
+            name: "OrderServiceTests",
+            dependencies: [
+                "OrderService",
+                "ServiceSupport",
+                "PostgresTestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
     ]
 )

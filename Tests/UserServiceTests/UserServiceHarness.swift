@@ -8,9 +8,7 @@ import Testing
 import UserService
 
 /// The repository's schema.sql, found from this file's path.
-let schemaPath = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    .appendingPathComponent("schema.sql").path
+let schemaPath = repositoryFile("schema.sql")
 
 /// A fresh database with schema.sql applied, the user-service's router on it (connected as the
 /// `user_service` role), and a superuser client to inspect the tables.

@@ -1,0 +1,51 @@
+import Foundation
+import Hummingbird
+import Logging
+import Postgres
+import Prometheus
+import ServiceSupport
+
+/// The consumer name order-service stores its position under.
+public let defaultConsumerName = "order-service"
+
+/// The router: `/order-service/...`, `/health`, `/metrics`.
+public func buildOrderServiceRouter(
+    database: PostgresClient,
+    consumer: String = defaultConsumerName,
+    registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
+) -> Router<AppRequestContext> {
+    let router = Router(context: AppRequestContext.self)
+    router.addMiddleware {
+        RequestIDMiddleware()
+        LogRequestsMiddleware(.debug)
+        MetricsMiddleware()
+        JSONErrorMiddleware()
+    }
+    router.addOperationalRoutes(database: database, registry: registry)
+    OrderController(repository: OrderRepository(database: database), status: ConsumerStatusQuery(database: database), consumer: consumer)
+        .addRoutes(to: router.group("order-service"))
+    return router
+}
+
+/// The whole service: database client, event consumer and HTTP server; on SIGTERM the server
+/// drains first, then the consumer stops, then the client closes.
+public func buildOrderService(
+    configuration: ServiceConfiguration,
+    consumer: String,
+    registry: PrometheusCollectorRegistry,
+    logger: Logger
+) -> some ApplicationProtocol {
+    let database = PostgresClient(configuration: configuration.postgres, logger: logger)
+    let identity = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"
+    let applier = EventApplier(database: database, consumer: consumer, identity: identity)
+    var consumerLogger = logger
+    consumerLogger[metadataKey: "consumer"] = "\(consumer)"
+    let eventConsumer = EventConsumer(applier: applier, database: database, logger: consumerLogger)
+    var app = Application(
+        router: buildOrderServiceRouter(database: database, consumer: consumer, registry: registry),
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "order-service"),
+        logger: logger
+    )
+    app.addServices(database, eventConsumer)
+    return app
+}

@@ -1,0 +1,248 @@
+import Postgres
+
+/// Applies the events of `user_service.events` to the replica and the purchase orders, one
+/// bounded chunk per transaction, in commit order without skipping or stalling.
+///
+/// The position is a PgQ-style batch: everything visible in the stored snapshot has been applied;
+/// the next batch is the events whose transactions are visible in a fresh snapshot and were not in
+/// the stored one. An event whose transaction took a small id but commits late is in the batch
+/// after it commits; events of later transactions are applied while it is still open. A large
+/// batch is applied in chunks ordered by (xid, id), with the cursor stored alongside. Each chunk's
+/// effects and the new position commit together, so a crash loses and repeats nothing.
+public struct EventApplier: Sendable {
+    public let database: PostgresClient
+    public let consumer: String
+    public let chunkSize: Int
+    /// Who applies, recorded on the position row (host:pid).
+    public let identity: String
+
+    public init(database: PostgresClient, consumer: String, chunkSize: Int = 5_000, identity: String) {
+        self.database = database
+        self.consumer = consumer
+        self.chunkSize = chunkSize
+        self.identity = identity
+    }
+
+    public enum Outcome: Sendable, Equatable {
+        /// Applied a chunk; `more` is true when another may follow at once.
+        case applied(ChunkResult, more: Bool)
+        /// Another consumer holds the position row: it is applying, we stand by.
+        case busy
+    }
+
+    public struct ChunkResult: Sendable, Equatable {
+        public var events: Int
+        public var ordersUpdated: Int
+        public var deadLetters: [DeadLetter]
+        public var lastEventID: Int64?
+    }
+
+    public struct DeadLetter: Sendable, Equatable, Decodable {
+        public var eventID: Int64
+        public var reason: String
+
+        enum CodingKeys: String, CodingKey {
+            case eventID = "event_id"
+            case reason
+        }
+    }
+
+    /// Creates the position row at the very beginning of the log if it is missing.
+    public func register() async throws {
+        try await database.query(
+            "INSERT INTO order_service.consumer_positions (consumer) VALUES ($1) ON CONFLICT (consumer) DO NOTHING",
+            [consumer]
+        )
+    }
+
+    /// Applies at most one chunk.
+    public func applyNextChunk() async throws -> Outcome {
+        try await database.withTransaction { tx in
+            let position = try await tx.prepared(Self.lockPosition, [consumer])
+            guard let row = try position.single() else { return .busy }
+            let snapshot: String = try row.decode(0)
+            var batchSnapshot: String? = try row.decode(1)
+            let cursorXID: String? = try row.decode(2)
+            let cursorID: Int64? = try row.decode(3)
+            if batchSnapshot == nil {
+                batchSnapshot = try await tx.prepared("SELECT pg_current_snapshot()::text")[0].decode(0, as: String.self)
+            }
+            guard let batchSnapshot else { return .busy }
+
+            // 1. The chunk, its replica upserts and its dead letters.
+            let chunk = try await tx.prepared(
+                Self.applyReplica,
+                [snapshot, batchSnapshot, cursorXID, cursorID, chunkSize, consumer]
+            )[0]
+            let events: Int = try chunk.decode("events")
+            let lastXID: String? = try chunk.decode("last_xid")
+            let lastID: Int64? = try chunk.decode("last_id")
+            let maxID: Int64? = try chunk.decode("max_id")
+            let userIDs: String = try chunk.decode("user_ids")
+            let productIDs: String = try chunk.decode("product_ids")
+            let deadLetters = try chunk.decode("dead_letters", as: PostgresJSON.self).decoded(as: [DeadLetter].self)
+
+            // 2. The purchase orders of what changed. A separate statement, so it sees orders
+            //    created by transactions that waited on the replica rows upserted above.
+            var ordersUpdated = 0
+            if userIDs != "{}" || productIDs != "{}" {
+                ordersUpdated = try await tx.prepared(Self.updateOrders, [userIDs, productIDs])[0].decode(0, as: Int.self)
+            }
+
+            // 3. The new position, in the same transaction.
+            let batchDone = events < chunkSize
+            if batchDone {
+                try await tx.prepared(Self.finishBatch, [consumer, batchSnapshot, events, maxID, identity])
+            } else {
+                try await tx.prepared(Self.advanceCursor, [consumer, batchSnapshot, lastXID, lastID, events, maxID, identity])
+            }
+            let result = ChunkResult(events: events, ordersUpdated: ordersUpdated, deadLetters: deadLetters, lastEventID: maxID)
+            return .applied(result, more: !batchDone)
+        }
+    }
+
+    static let lockPosition = """
+        SELECT snapshot::text, batch_snapshot::text, cursor_xid::text, cursor_id
+        FROM order_service.consumer_positions
+        WHERE consumer = $1
+        FOR UPDATE SKIP LOCKED
+        """
+
+    /// $1 stored snapshot, $2 batch snapshot, $3/$4 cursor (xid, id) or NULL, $5 chunk size,
+    /// $6 consumer. The index range is PgQ's: xmax(prev)..xmax(cur) plus prev's in-progress xids.
+    static let applyReplica = """
+        WITH batch AS (
+            SELECT e.id, e.xid, e.aggregate_type, e.aggregate_id, e.version, e.type, e.payload
+            FROM user_service.events e
+            WHERE ((e.xid >= pg_snapshot_xmax($1::pg_snapshot) AND e.xid < pg_snapshot_xmax($2::pg_snapshot))
+                   OR e.xid IN (SELECT pg_snapshot_xip($1::pg_snapshot)))
+              AND pg_visible_in_snapshot(e.xid, $2::pg_snapshot)
+              AND NOT pg_visible_in_snapshot(e.xid, $1::pg_snapshot)
+              AND ($3::xid8 IS NULL OR (e.xid, e.id) > ($3::xid8, $4::bigint))
+            ORDER BY e.xid, e.id
+            LIMIT $5
+        ),
+        classified AS (
+            SELECT b.*, CASE
+                WHEN b.type NOT IN ('UserCreated', 'UserUpdated', 'UserDeleted',
+                                    'ProductCreated', 'ProductUpdated', 'ProductDeleted')
+                    THEN 'unknown event type ' || b.type
+                WHEN (b.aggregate_type = 'user') <> (b.type LIKE 'User%')
+                    THEN 'event type ' || b.type || ' does not match aggregate type ' || b.aggregate_type
+                WHEN jsonb_typeof(b.payload) IS DISTINCT FROM 'object'
+                    THEN 'payload is not a JSON object'
+                WHEN b.aggregate_type = 'user' AND NOT (
+                        jsonb_typeof(b.payload -> 'firstname') IS NOT DISTINCT FROM 'string'
+                    AND jsonb_typeof(b.payload -> 'lastname') IS NOT DISTINCT FROM 'string'
+                    AND jsonb_typeof(b.payload -> 'email') IS NOT DISTINCT FROM 'string')
+                    THEN 'user payload needs string firstname, lastname and email'
+                WHEN b.aggregate_type = 'product' AND NOT (
+                        jsonb_typeof(b.payload -> 'description') IS NOT DISTINCT FROM 'string'
+                    AND coalesce(b.payload ->> 'price', '') ~ '^[0-9]{1,9}$')
+                    THEN 'product payload needs a string description and an integer price'
+            END AS problem
+            FROM batch b
+        ),
+        latest_users AS (
+            SELECT DISTINCT ON (aggregate_id) aggregate_id AS id, version, type = 'UserDeleted' AS deleted,
+                   payload ->> 'firstname' AS firstname, payload ->> 'lastname' AS lastname, payload ->> 'email' AS email
+            FROM classified
+            WHERE problem IS NULL AND aggregate_type = 'user'
+            ORDER BY aggregate_id, version DESC
+        ),
+        upserted_users AS (
+            INSERT INTO order_service.users AS r (id, firstname, lastname, email, version, deleted)
+            SELECT id, firstname, lastname, email, version, deleted FROM latest_users
+            ON CONFLICT (id) DO UPDATE
+                SET firstname = EXCLUDED.firstname, lastname = EXCLUDED.lastname, email = EXCLUDED.email,
+                    version = EXCLUDED.version, deleted = EXCLUDED.deleted, updated_at = now()
+                WHERE r.version < EXCLUDED.version
+            RETURNING r.id
+        ),
+        latest_products AS (
+            SELECT DISTINCT ON (aggregate_id) aggregate_id AS id, version, type = 'ProductDeleted' AS deleted,
+                   payload ->> 'description' AS description, (payload ->> 'price')::integer AS price
+            FROM classified
+            WHERE problem IS NULL AND aggregate_type = 'product'
+            ORDER BY aggregate_id, version DESC
+        ),
+        upserted_products AS (
+            INSERT INTO order_service.products AS r (id, description, price, version, deleted)
+            SELECT id, description, price, version, deleted FROM latest_products
+            ON CONFLICT (id) DO UPDATE
+                SET description = EXCLUDED.description, price = EXCLUDED.price,
+                    version = EXCLUDED.version, deleted = EXCLUDED.deleted, updated_at = now()
+                WHERE r.version < EXCLUDED.version
+            RETURNING r.id
+        ),
+        dead AS (
+            INSERT INTO order_service.dead_letters (consumer, event_id, event_type, payload, reason)
+            SELECT $6, id, type, payload, problem FROM classified WHERE problem IS NOT NULL
+            ON CONFLICT (consumer, event_id) DO NOTHING
+            RETURNING event_id, reason
+        ),
+        last_event AS (
+            SELECT xid, id FROM batch ORDER BY xid DESC, id DESC LIMIT 1
+        )
+        SELECT (SELECT count(*) FROM batch) AS events,
+               (SELECT xid::text FROM last_event) AS last_xid,
+               (SELECT id FROM last_event) AS last_id,
+               (SELECT max(id) FROM batch) AS max_id,
+               (SELECT coalesce(array_agg(id), '{}') FROM upserted_users)::text AS user_ids,
+               (SELECT coalesce(array_agg(id), '{}') FROM upserted_products)::text AS product_ids,
+               (SELECT coalesce(json_agg(json_build_object('event_id', event_id, 'reason', reason)), '[]') FROM dead) AS dead_letters
+        """
+
+    /// $1 changed user ids, $2 changed product ids: embeds the replica's current data. A deleted
+    /// entity's replica row holds its last state, so its orders keep the last data it had, however
+    /// the update and the delete were batched.
+    static let updateOrders = """
+        WITH changed_users AS (
+            SELECT u.id, jsonb_build_object('id', u.id, 'firstname', u.firstname, 'lastname', u.lastname, 'email', u.email) AS doc
+            FROM order_service.users u WHERE u.id = ANY ($1::bigint[])
+        ),
+        changed_products AS (
+            SELECT p.id, jsonb_build_object('productId', p.id, 'description', p.description) AS doc
+            FROM order_service.products p WHERE p.id = ANY ($2::bigint[])
+        ),
+        touched AS (
+            SELECT po.id, po.user_id, po.product_id FROM order_service.purchase_orders po WHERE po.user_id = ANY ($1::bigint[])
+            UNION
+            SELECT po.id, po.user_id, po.product_id FROM order_service.purchase_orders po WHERE po.product_id = ANY ($2::bigint[])
+        ),
+        updated AS (
+            UPDATE order_service.purchase_orders po
+            SET doc = po.doc
+                || CASE WHEN cu.doc IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('user', cu.doc) END
+                || CASE WHEN cp.doc IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('product', cp.doc) END
+            FROM touched t
+            LEFT JOIN changed_users cu ON cu.id = t.user_id
+            LEFT JOIN changed_products cp ON cp.id = t.product_id
+            WHERE po.id = t.id
+            RETURNING 1
+        )
+        SELECT count(*) FROM updated
+        """
+
+    /// $1 consumer, $2 batch snapshot (now fully applied), $3 events in this chunk, $4 max id, $5 who.
+    static let finishBatch = """
+        UPDATE order_service.consumer_positions
+        SET snapshot = $2::pg_snapshot, batch_snapshot = NULL, cursor_xid = NULL, cursor_id = NULL,
+            applied_events = applied_events + $3,
+            applied_batches = applied_batches + CASE WHEN $3::int > 0 THEN 1 ELSE 0 END,
+            last_event_id = greatest(last_event_id, coalesce($4::bigint, 0)),
+            last_applied_at = CASE WHEN $3::int > 0 THEN now() ELSE last_applied_at END,
+            applied_by = $5
+        WHERE consumer = $1
+        """
+
+    /// $1 consumer, $2 batch snapshot, $3/$4 cursor, $5 events, $6 max id, $7 who.
+    static let advanceCursor = """
+        UPDATE order_service.consumer_positions
+        SET batch_snapshot = $2::pg_snapshot, cursor_xid = $3::xid8, cursor_id = $4,
+            applied_events = applied_events + $5, applied_batches = applied_batches + 1,
+            last_event_id = greatest(last_event_id, coalesce($6::bigint, 0)),
+            last_applied_at = now(), applied_by = $7
+        WHERE consumer = $1
+        """
+}

@@ -1,0 +1,57 @@
+import Hummingbird
+import ServiceSupport
+
+/// `/order-service`: list, read and create purchase orders, and the consumer's position.
+struct OrderController<Context: RequestContext> {
+    let repository: OrderRepository
+    let status: ConsumerStatusQuery
+    let consumer: String
+
+    struct CreateRequest: Decodable {
+        var userId: Int64
+        var productId: Int64
+    }
+
+    func addRoutes(to group: RouterGroup<Context>) {
+        group.get("all", use: list)
+        group.get("consumer", use: consumerStatus)
+        group.get("{id}", use: show)
+        group.post("create", use: create)
+    }
+
+    @Sendable func list(_ request: Request, context: Context) async throws -> Response {
+        .jsonText(try await repository.listJSON())
+    }
+
+    @Sendable func show(_ request: Request, context: Context) async throws -> Response {
+        let text = context.parameters.get("id") ?? ""
+        guard let id = Int64(text), id > 0 else { throw APIError.badRequest("order id must be a positive integer, got '\(text)'") }
+        guard let json = try await repository.findJSON(id: id) else { throw APIError.notFound("no order with id \(id)") }
+        return .jsonText(json)
+    }
+
+    @Sendable func create(_ request: Request, context: Context) async throws -> Response {
+        var request = request
+        let input = try await request.decodeJSON(as: CreateRequest.self, context: context)
+        guard input.userId > 0 else { throw APIError.badRequest("field 'userId' must be a positive integer") }
+        guard input.productId > 0 else { throw APIError.badRequest("field 'productId' must be a positive integer") }
+        switch try await repository.create(userID: input.userId, productID: input.productId) {
+        case .created(let json):
+            context.logger.info("order created", metadata: ["user_id": "\(input.userId)", "product_id": "\(input.productId)"])
+            return .jsonText(json, status: .created)
+        case .unknownUser:
+            throw APIError.unprocessable("unknown user \(input.userId)")
+        case .unknownProduct:
+            throw APIError.unprocessable("unknown product \(input.productId)")
+        }
+    }
+
+    @Sendable func consumerStatus(_ request: Request, context: Context) async throws -> ConsumerStatus {
+        guard let status = try await status.status(consumer: consumer) else {
+            throw APIError.notFound("consumer '\(consumer)' has not started yet")
+        }
+        return status
+    }
+}
+
+extension ConsumerStatus: ResponseEncodable {}

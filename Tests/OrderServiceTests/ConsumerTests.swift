@@ -1,0 +1,240 @@
+import Foundation
+import OrderService
+import Postgres
+import PostgresTestSupport
+import Testing
+
+@Suite("order-service: the event consumer")
+struct ConsumerTests {
+    /// Users 5...(4+n), each with two orders, written by SQL as user_service would.
+    func addUsersWithOrders(_ world: OrderWorld, count n: Int) async throws {
+        try await world.admin.query(
+            """
+            INSERT INTO user_service.users (firstname, lastname, email)
+            SELECT 'First' || i, 'Last' || i, 'u' || i || '@example.com' FROM generate_series(1, $1::int) AS i
+            """,
+            [n]
+        )
+        try await world.admin.query(
+            """
+            INSERT INTO order_service.purchase_orders (user_id, product_id, doc)
+            SELECT u.id, 1 + (u.id + k) % 3, jsonb_build_object('user', '{}'::jsonb, 'product', '{}'::jsonb, 'price', 1)
+            FROM user_service.users u, generate_series(1, 2) AS k WHERE u.id > 4
+            """
+        )
+    }
+
+    @Test func aLaterTransactionIsAppliedWhileAnEarlierWriterIsStillOpenAndTheEarlierOneArrivesAfter() async throws {
+        try await withOrderWorld { world in
+            try await world.admin.query(
+                "INSERT INTO order_service.purchase_orders (user_id, product_id, doc) VALUES (2, 1, '{}'), (3, 2, '{}')"
+            )
+            await world.startConsumer()
+            try await world.waitUntilCaughtUp()
+
+            let writerA = PostgresClient(configuration: world.database.configuration)
+            let aUpdated = Mailbox<Bool>()
+            let aMayCommit = Mailbox<Bool>()
+            // Writer A takes its transaction id and event id first, and stays open.
+            let a = Task {
+                try await writerA.withTransaction { tx in
+                    try await tx.query("UPDATE user_service.users SET email = 'a@writer.a' WHERE id = 2")
+                    await aUpdated.append(true)
+                    try await eventually(timeout: .seconds(60)) { await aMayCommit.count > 0 }
+                }
+            }
+            try await eventually { await aUpdated.count == 1 }
+            // Writer B: a later transaction and a larger event id, committed at once.
+            try await world.admin.query("UPDATE user_service.users SET email = 'b@writer.b' WHERE id = 3")
+            let bEvent: Int = try await world.admin.scalar(
+                "SELECT max(id) FROM user_service.events WHERE aggregate_type = 'user' AND aggregate_id = 3"
+            )
+            try await eventually("B's change while A is open") {
+                let email: String = try await world.admin.scalar(
+                    "SELECT doc -> 'user' ->> 'email' FROM order_service.purchase_orders WHERE user_id = 3 ORDER BY id LIMIT 1"
+                )
+                return email == "b@writer.b"
+            }
+            let aStillOpen: Int = try await world.admin.scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction' AND datname = current_database()"
+            )
+            #expect(aStillOpen == 1)
+            let positionPassedB = try #require(try await world.status()).position
+            #expect(positionPassedB >= Int64(bEvent))
+
+            await aMayCommit.append(true)
+            try await a.value
+            await writerA.close()
+            // A's event has the smaller id, committed later: a reader that kept only "the last
+            // id" would skip it for good.
+            let aEventID: Int = try await world.admin.scalar(
+                "SELECT max(id) FROM user_service.events WHERE aggregate_type = 'user' AND aggregate_id = 2"
+            )
+            #expect(aEventID < bEvent)
+            try await eventually("A's change after it commits") {
+                let email: String = try await world.admin.scalar(
+                    "SELECT doc -> 'user' ->> 'email' FROM order_service.purchase_orders WHERE user_id = 2 ORDER BY id LIMIT 1"
+                )
+                return email == "a@writer.a"
+            }
+            #expect(try await world.inconsistentOrders() == 0)
+        }
+    }
+
+    @Test func catchesUpAfterBeingStoppedDuringAThousandUpdates() async throws {
+        try await withOrderWorld { world in
+            try await addUsersWithOrders(world, count: 50)
+            let first = await world.startConsumer()
+            try await world.waitUntilCaughtUp()
+            await first.stop()
+
+            for round in 1...20 {
+                try await world.admin.query("UPDATE user_service.users SET email = 'r\(round)-' || id || '@example.com' WHERE id > 4")
+                if round % 5 == 0 {
+                    try await world.admin.query("UPDATE user_service.products SET description = 'P' || id || ' rev \(round)'")
+                }
+            }
+            let pending = try #require(try await world.status()).lag
+            #expect(pending == 1_000 + 4 * 3)
+            #expect(try await world.inconsistentOrders() == 100 + 1)  // and the seeded order's product
+
+            // A small chunk size makes the catch-up go in many bounded transactions.
+            await world.startConsumer(chunkSize: 64)
+            try await world.waitUntilCaughtUp()
+            #expect(try await world.inconsistentOrders() == 0)
+            let status = try #require(try await world.status())
+            #expect(status.appliedEvents == Int64(try await world.eventCount()))
+            #expect(status.head == status.position)
+        }
+    }
+
+    @Test func aFailedApplyRollsBackWholeAndIsRetried() async throws {
+        try await withOrderWorld { world in
+            try await addUsersWithOrders(world, count: 10)
+            await world.startConsumer()
+            try await world.waitUntilCaughtUp()
+            let before = try #require(try await world.status())
+
+            // Make the next apply fail part-way: the order update of one user raises.
+            try await world.admin.query(
+                """
+                CREATE FUNCTION order_service.explode() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF NEW.doc -> 'user' ->> 'lastname' = 'Explode' THEN RAISE EXCEPTION 'injected failure'; END IF;
+                    RETURN NEW;
+                END $$
+                """
+            )
+            try await world.admin.query(
+                "CREATE TRIGGER explode BEFORE UPDATE ON order_service.purchase_orders FOR EACH ROW EXECUTE FUNCTION order_service.explode()"
+            )
+            try await world.admin.withTransaction { tx in
+                try await tx.query("UPDATE user_service.users SET email = 'changed-' || id || '@example.com' WHERE id BETWEEN 5 AND 9")
+                try await tx.query("UPDATE user_service.users SET lastname = 'Explode' WHERE id = 10")
+            }
+            try await eventually("the consumer to fail at least once") {
+                try await world.admin.scalar(
+                    "SELECT count(*) FROM pg_stat_database WHERE datname = current_database() AND xact_rollback > 0", as: Int.self
+                ) > 0
+            }
+            // Nothing of the failed chunk is visible: not the replica, not the orders, not the position.
+            let after = try #require(try await world.status())
+            #expect(after.appliedEvents == before.appliedEvents)
+            #expect(after.snapshot == before.snapshot)
+            #expect(after.lag == 6)
+            let replicaEmail: String = try await world.admin.scalar("SELECT email FROM order_service.users WHERE id = 5")
+            #expect(replicaEmail == "u1@example.com")
+            #expect(try await world.inconsistentOrders() == 12)
+
+            try await world.admin.query("DROP TRIGGER explode ON order_service.purchase_orders")
+            try await world.waitUntilCaughtUp()
+            #expect(try await world.inconsistentOrders() == 0)
+            #expect(try #require(try await world.status()).appliedEvents == Int64(try await world.eventCount()))
+        }
+    }
+
+    @Test func stoppedMidCatchUpThenRestartedNeitherLosesNorRepeats() async throws {
+        try await withOrderWorld { world in
+            try await addUsersWithOrders(world, count: 100)
+            let first = await world.startConsumer()
+            try await world.waitUntilCaughtUp()
+            await first.stop()
+            for round in 1...10 {
+                try await world.admin.query("UPDATE user_service.users SET firstname = 'R\(round)-' || id WHERE id > 4")
+            }
+            let interrupted = await world.startConsumer(chunkSize: 10)
+            try await eventually("some progress") {
+                let status = try #require(try await world.status())
+                return status.appliedEvents > 120
+            }
+            await interrupted.stop()
+            let midway = try #require(try await world.status())
+            #expect(midway.lag > 0)
+
+            await world.startConsumer(chunkSize: 10)
+            try await world.waitUntilCaughtUp(timeout: .seconds(60))
+            #expect(try await world.inconsistentOrders() == 0)
+            #expect(try #require(try await world.status()).appliedEvents == Int64(try await world.eventCount()))
+        }
+    }
+
+    @Test func twoConsumersNeverApplyAtOnceAndTheOtherTakesOver() async throws {
+        try await withOrderWorld { world in
+            try await addUsersWithOrders(world, count: 20)
+            let a = await world.startConsumer(identity: "A")
+            try await world.waitUntilCaughtUp()
+            let b = await world.startConsumer(identity: "B")
+
+            // While someone holds the position row (as an applying consumer does), nobody else applies.
+            try await world.admin.query("UPDATE user_service.users SET lastname = 'Held' WHERE id = 5")
+            let blocked = try await world.service.withTransaction { tx -> EventApplier.Outcome in
+                try await tx.query("SELECT 1 FROM order_service.consumer_positions WHERE consumer = $1 FOR UPDATE", [defaultConsumerName])
+                return try await b.applier.applyNextChunk()
+            }
+            #expect(blocked == .busy)
+
+            // Both running under a stream of updates: every event applied exactly once.
+            for round in 1...10 {
+                try await world.admin.query("UPDATE user_service.users SET email = 'both\(round)-' || id || '@x.io' WHERE id > 4")
+            }
+            try await world.waitUntilCaughtUp()
+            #expect(try await world.inconsistentOrders() == 0)
+            #expect(try #require(try await world.status()).appliedEvents == Int64(try await world.eventCount()))
+
+            // Stop A: B carries on alone.
+            await a.stop()
+            try await world.admin.query("UPDATE user_service.users SET email = 'after-a-' || id || '@x.io' WHERE id > 4")
+            try await world.waitUntilCaughtUp()
+            #expect(try await world.inconsistentOrders() == 0)
+            #expect(try #require(try await world.status()).appliedBy == "B")
+        }
+    }
+
+    @Test func aPoisonEventIsDeadLetteredAndLaterEventsStillApply() async throws {
+        try await withOrderWorld { world in
+            await world.startConsumer()
+            try await world.waitUntilCaughtUp()
+            try await world.admin.query(
+                """
+                INSERT INTO user_service.events (aggregate_type, aggregate_id, version, type, payload) VALUES
+                    ('user', 1, 100, 'UserRenamed', '{"firstname": "X"}'),
+                    ('user', 2, 100, 'UserUpdated', '{"firstname": 5}'),
+                    ('product', 1, 100, 'ProductUpdated', '{"description": "D", "price": "cheap"}')
+                """
+            )
+            try await world.admin.query("UPDATE user_service.users SET email = 'after-poison@example.com' WHERE id = 1")
+            try await world.waitUntilCaughtUp()
+            let reasons = try await world.admin.query(
+                "SELECT event_type, reason FROM order_service.dead_letters ORDER BY event_id"
+            ).map { "\(try $0.decode(0, as: String.self)): \(try $0.decode(1, as: String.self))" }
+            #expect(reasons.count == 3)
+            #expect(reasons[0].contains("unknown event type UserRenamed"))
+            #expect(reasons[1].contains("user payload needs"))
+            #expect(reasons[2].contains("integer price"))
+            #expect(try await world.inconsistentOrders() == 0)
+            let version: Int = try await world.admin.scalar("SELECT version FROM order_service.users WHERE id = 2")
+            #expect(version == 1)
+            #expect(try #require(try await world.status()).deadLetters == 3)
+        }
+    }
+}
