@@ -32,12 +32,13 @@ public func buildOrderServiceRouter(
 public func buildOrderService(
     configuration: ServiceConfiguration,
     consumer: String,
+    chunkSize: Int = 5_000,
     registry: PrometheusCollectorRegistry,
     logger: Logger
 ) -> some ApplicationProtocol {
     let database = PostgresClient(configuration: configuration.postgres, logger: logger)
     let identity = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"
-    let applier = EventApplier(database: database, consumer: consumer, identity: identity)
+    let applier = EventApplier(database: database, consumer: consumer, chunkSize: chunkSize, identity: identity)
     var consumerLogger = logger
     consumerLogger[metadataKey: "consumer"] = "\(consumer)"
     let eventConsumer = EventConsumer(applier: applier, database: database, logger: consumerLogger)

@@ -21,7 +21,7 @@ public actor TestCluster {
             return url
         }
         do {
-            let url = try LocalCluster.start()
+            let url = try LocalCluster.start().url
             adminURL = url
             return url
         } catch {
@@ -36,43 +36,78 @@ public struct TestClusterError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// The cluster process itself. Its folder name carries the test process's pid, so a run that was
-/// killed is cleaned up by the next one.
-enum LocalCluster {
-    nonisolated(unsafe) private static var directory: String?
-    nonisolated(unsafe) private static var asPostgresUser = false
+/// A PostgreSQL server process of the tests': `initdb` into a temporary folder whose name carries
+/// the test process's pid (so a run that was killed is cleaned up by the next one), started on a
+/// free port, as the `postgres` OS user when running as root. Stopped and deleted at exit.
+public final class LocalCluster: @unchecked Sendable {
+    // @unchecked Sendable: all fields are immutable after init.
+    public let root: String
+    public let port: Int
+    private let bin: String
 
-    static func start() throws -> String {
-        removeStaleClusters()
-        let bin = try binDirectory()
-        let root = FileManager.default.temporaryDirectory.path + "/ecst-test-pg-\(getpid())"
-        let data = root + "/data"
+    /// Every cluster started by this process, stopped at exit.
+    nonisolated(unsafe) private static var started: [LocalCluster] = []
+    private static let lock = NSLock()
+
+    /// A superuser URL for the cluster's `postgres` database.
+    public var url: String { "postgresql://postgres@127.0.0.1:\(port)/postgres" }
+
+    /// Creates and starts a new cluster with settings for fast tests (no fsync).
+    public static func start() throws -> LocalCluster {
+        lock.lock()
+        defer { lock.unlock() }
+        if started.isEmpty {
+            removeStaleClusters()
+            atexit { LocalCluster.stopAll() }
+        }
+        let cluster = try LocalCluster(index: started.count)
+        started.append(cluster)
+        try Self.runAsOwner(
+            cluster.bin + "/initdb",
+            ["-D", cluster.root + "/data", "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync", "--locale=C"]
+        )
+        try cluster.startServer()
+        return cluster
+    }
+
+    private init(index: Int) throws {
+        bin = try Self.binDirectory()
+        root = FileManager.default.temporaryDirectory.path + "/ecst-test-pg-\(getpid())-\(index)"
         try? FileManager.default.removeItem(atPath: root)
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        asPostgresUser = geteuid() == 0
-        if asPostgresUser {
+        if geteuid() == 0 {
             // initdb refuses to run as root.
-            try run("/bin/chown", ["-R", "postgres:postgres", root])
+            try Self.run("/bin/chown", ["-R", "postgres:postgres", root])
         }
-        directory = root
-        atexit { LocalCluster.stop() }
+        port = try Self.freePort()
+    }
 
-        try runAsOwner(bin + "/initdb", ["-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync", "--locale=C"])
-        let port = try freePort()
+    /// Starts the server (again, after `stopServer`).
+    public func startServer() throws {
         let options = [
             "-p \(port)", "-k \(root)", "-c listen_addresses=127.0.0.1", "-c fsync=off",
             "-c synchronous_commit=off", "-c full_page_writes=off", "-c max_connections=300",
             "-c shared_buffers=128MB",
         ].joined(separator: " ")
-        try runAsOwner(bin + "/pg_ctl", ["-D", data, "-l", root + "/server.log", "-o", options, "-w", "-t", "60", "start"])
-        return "postgresql://postgres@127.0.0.1:\(port)/postgres"
+        try Self.runAsOwner(bin + "/pg_ctl", ["-D", root + "/data", "-l", root + "/server.log", "-o", options, "-w", "-t", "60", "start"])
     }
 
-    static func stop() {
-        guard let root = directory, let bin = try? binDirectory() else { return }
-        directory = nil
-        try? runAsOwner(bin + "/pg_ctl", ["-D", root + "/data", "-m", "immediate", "-w", "stop"])
+    /// Stops the server at once (clients see their connections drop), keeping its data.
+    public func stopServer() throws {
+        try Self.runAsOwner(bin + "/pg_ctl", ["-D", root + "/data", "-m", "fast", "-w", "stop"])
+    }
+
+    private func remove() {
+        try? Self.runAsOwner(bin + "/pg_ctl", ["-D", root + "/data", "-m", "immediate", "-w", "stop"])
         try? FileManager.default.removeItem(atPath: root)
+    }
+
+    private static func stopAll() {
+        lock.lock()
+        let clusters = started
+        started = []
+        lock.unlock()
+        clusters.forEach { $0.remove() }
     }
 
     /// `pg_config --bindir`, else the newest `/usr/lib/postgresql/*/bin`.
@@ -94,7 +129,8 @@ enum LocalCluster {
     private static func removeStaleClusters() {
         let tmp = FileManager.default.temporaryDirectory.path
         for name in (try? FileManager.default.contentsOfDirectory(atPath: tmp)) ?? [] where name.hasPrefix("ecst-test-pg-") {
-            guard let pid = Int32(name.dropFirst("ecst-test-pg-".count)), kill(pid, 0) != 0 else { continue }
+            let pidText = name.dropFirst("ecst-test-pg-".count).prefix { $0 != "-" }
+            guard let pid = Int32(pidText), kill(pid, 0) != 0 else { continue }
             let root = tmp + "/" + name
             if let bin = try? binDirectory() {
                 try? runAsOwner(bin + "/pg_ctl", ["-D", root + "/data", "-m", "immediate", "-w", "stop"])
@@ -103,7 +139,7 @@ enum LocalCluster {
         }
     }
 
-    private static func freePort() throws -> Int {
+    static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestClusterError("socket() failed") }
         defer { close(fd) }
@@ -121,8 +157,9 @@ enum LocalCluster {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
+    /// Runs a PostgreSQL tool as the cluster's owner: the `postgres` OS user when we are root.
     private static func runAsOwner(_ tool: String, _ arguments: [String]) throws {
-        if asPostgresUser {
+        if geteuid() == 0 {
             try run("/usr/sbin/runuser", ["-u", "postgres", "--", tool] + arguments)
         } else {
             try run(tool, arguments)
@@ -160,4 +197,9 @@ enum LocalCluster {
     private static func capture(_ tool: String, _ arguments: [String]) throws -> String {
         try run(tool, arguments).trimmingCharacters(in: .whitespacesAndNewlines)
     }
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on right now.
+public func freeTCPPort() throws -> Int {
+    try LocalCluster.freePort()
 }

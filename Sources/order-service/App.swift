@@ -34,7 +34,14 @@ struct OrderServiceApp {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let logger = Logger(label: "order-service")
         let consumer = environment["CONSUMER_NAME"].flatMap { $0.isEmpty ? nil : $0 } ?? defaultConsumerName
-        let app = buildOrderService(configuration: configuration, consumer: consumer, registry: registry, logger: logger)
+        let chunkSize = environment["CONSUMER_CHUNK_SIZE"].flatMap(Int.init).map { max(1, $0) } ?? 5_000
+        let app = buildOrderService(
+            configuration: configuration,
+            consumer: consumer,
+            chunkSize: chunkSize,
+            registry: registry,
+            logger: logger
+        )
         try await app.runService()
     }
 }

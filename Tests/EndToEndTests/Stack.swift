@@ -1,0 +1,104 @@
+import Foundation
+import Postgres
+import PostgresTestSupport
+import Testing
+
+/// When set, the suite runs against that running stack (docker compose's integration-tests) and
+/// skips the tests that must start, kill or restart processes.
+let externalStack: (user: String, order: String)? = {
+    let env = ProcessInfo.processInfo.environment
+    guard let user = env["USER_SERVICE_URL"], let order = env["ORDER_SERVICE_URL"], !user.isEmpty, !order.isEmpty else { return nil }
+    return (user, order)
+}()
+
+let runsProcesses = externalStack == nil
+
+/// A service started as a real process on a free port.
+final class RunningService: Sendable {
+    let process: ChildProcess
+    let http: HTTP
+
+    init(process: ChildProcess, http: HTTP) {
+        self.process = process
+        self.http = http
+    }
+
+    static func start(_ executable: String, databaseURL: String, role: String, extra: [String: String] = [:]) async throws -> RunningService {
+        let port = try freeTCPPort()
+        var environment = ["DATABASE_URL": databaseURL, "DATABASE_USER": role, "HOST": "127.0.0.1", "PORT": "\(port)", "LOG_LEVEL": "info"]
+        environment.merge(extra) { _, new in new }
+        let process = try ChildProcess(executable: executable, environment: environment)
+        let service = RunningService(process: process, http: HTTP(port: port))
+        try await eventually(timeout: .seconds(30), "\(executable) to answer /health") {
+            if let code = process.exitCode { throw EndToEndError("\(executable) exited with \(code): \(process.log)") }
+            return await service.http.healthy()
+        }
+        return service
+    }
+}
+
+/// One test's database (with schema.sql) and a superuser client on it.
+struct Stack: Sendable {
+    let admin: PostgresClient
+    let databaseURL: String
+
+    func userService(extra: [String: String] = [:]) async throws -> RunningService {
+        try await RunningService.start("user-service", databaseURL: databaseURL, role: "user_service", extra: extra)
+    }
+
+    func orderService(extra: [String: String] = [:]) async throws -> RunningService {
+        try await RunningService.start("order-service", databaseURL: databaseURL, role: "order_service", extra: extra)
+    }
+
+    /// Orders whose embedded user or product differs from user_service's tables.
+    func inconsistentOrders() async throws -> Int {
+        try await admin.scalar(
+            """
+            SELECT count(*) FROM order_service.purchase_orders po
+            JOIN user_service.users u ON u.id = po.user_id
+            JOIN user_service.products p ON p.id = po.product_id
+            WHERE po.doc -> 'user' <> jsonb_build_object('id', u.id, 'firstname', u.firstname, 'lastname', u.lastname, 'email', u.email)
+               OR po.doc -> 'product' <> jsonb_build_object('productId', p.id, 'description', p.description)
+            """
+        )
+    }
+}
+
+let schemaPath = repositoryFile("schema.sql")
+
+func withStack(_ body: @Sendable (Stack) async throws -> Void) async throws {
+    let template = try await TestDatabases.shared.template(applyingSQLFile: schemaPath)
+    try await TestDatabases.shared.withClient(template: template) { admin, database in
+        try await body(Stack(admin: admin, databaseURL: try database.urlForChildProcesses()))
+    }
+}
+
+extension TestDatabase {
+    /// A URL naming this database, for processes that take only DATABASE_URL.
+    func urlForChildProcesses() throws -> String {
+        guard var components = URLComponents(string: connectionString) else { throw EndToEndError("unparsable URL") }
+        components.path = "/" + name
+        return components.string ?? connectionString
+    }
+}
+
+struct ConsumerReply: Decodable {
+    var position: Int64
+    var head: Int64
+    var lag: Int
+}
+
+struct OrderReply: Decodable {
+    struct User: Decodable { var id: Int64; var firstname: String; var lastname: String; var email: String }
+    var id: String
+    var user: User
+    var price: Int
+}
+
+/// Waits for the order-service to report lag 0.
+func waitForLagZero(_ orders: HTTP, timeout: Duration = .seconds(60)) async throws {
+    try await eventually(timeout: timeout, "lag 0") {
+        guard let reply = try? await orders.get("/order-service/consumer"), reply.status == 200 else { return false }
+        return try reply.json(ConsumerReply.self).lag == 0
+    }
+}
