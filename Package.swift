@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
@@ -125,6 +126,17 @@ let package = Package(
                 "Postgres",
                 "PostgresTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
+        ),
+        // docker-compose.yml and the Dockerfile checked against the code's defaults and the
+        // contract (no Docker engine runs where the tests do).
+        .testTarget(
+            name: "DeploymentTests",
+            dependencies: [
+                "UserService",
+                "OrderService",
+                "PostgresTestSupport",
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
     ]

@@ -5,6 +5,11 @@ import Postgres
 import Prometheus
 import ServiceSupport
 
+/// The order-service's role in the database.
+public let orderServiceRole = "order_service"
+/// The port order-service listens on unless `PORT` says otherwise.
+public let orderServiceDefaultPort = 8081
+
 /// The consumer name order-service stores its position under.
 public let defaultConsumerName = "order-service"
 

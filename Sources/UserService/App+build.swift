@@ -7,6 +7,8 @@ import ServiceSupport
 
 /// The user-service's role in the database.
 public let userServiceRole = "user_service"
+/// The port user-service listens on unless `PORT` says otherwise.
+public let userServiceDefaultPort = 8080
 
 /// The router: `/user-service/...`, `/health`, `/metrics`, with JSON errors, request ids and
 /// request metrics.

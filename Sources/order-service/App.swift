@@ -16,8 +16,8 @@ struct OrderServiceApp {
         do {
             configuration = try ServiceConfiguration.fromEnvironment(
                 environment,
-                defaultPort: 8081,
-                defaultDatabaseURL: "postgresql://order_service@127.0.0.1:5432/ecst"
+                defaultPort: orderServiceDefaultPort,
+                defaultDatabaseURL: "postgresql://\(orderServiceRole)@127.0.0.1:5432/ecst"
             )
         } catch {
             FileHandle.standardError.write(Data("order-service: \(error)\n".utf8))

@@ -14,8 +14,8 @@ struct UserServiceApp {
         do {
             configuration = try ServiceConfiguration.fromEnvironment(
                 ProcessInfo.processInfo.environment,
-                defaultPort: 8080,
-                defaultDatabaseURL: "postgresql://user_service@127.0.0.1:5432/ecst"
+                defaultPort: userServiceDefaultPort,
+                defaultDatabaseURL: "postgresql://\(userServiceRole)@127.0.0.1:5432/ecst"
             )
         } catch {
             FileHandle.standardError.write(Data("user-service: \(error)\n".utf8))

@@ -1,0 +1,34 @@
+# syntax=docker/dockerfile:1
+# Both executables in one image: build with the Swift toolchain, run on slim Debian with libpq5.
+ARG SWIFT_IMAGE=swift:6.3-bookworm
+
+FROM ${SWIFT_IMAGE} AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libpq-dev pkg-config \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY Package.swift ./
+RUN swift package resolve
+COPY Sources ./Sources
+COPY Tests ./Tests
+COPY schema.sql ./
+RUN swift build -c release --static-swift-stdlib --product user-service \
+ && swift build -c release --static-swift-stdlib --product order-service \
+ && mkdir -p /out \
+ && cp "$(swift build -c release --show-bin-path)/user-service" "$(swift build -c release --show-bin-path)/order-service" /out/
+
+# The end-to-end suite, run by docker compose's integration-tests service against the stack.
+FROM build AS test
+RUN swift build --build-tests
+CMD ["swift", "test", "--skip-build", "--filter", "EndToEndTests"]
+
+FROM debian:bookworm-slim AS run
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libpq5 ca-certificates tzdata \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --no-create-home ecst
+COPY --from=build /out/ /usr/local/bin/
+USER ecst
+ENV HOST=0.0.0.0 LOG_LEVEL=info
+EXPOSE 8080 8081
+CMD ["user-service"]
