@@ -19,14 +19,7 @@ public func buildOrderServiceRouter(
     consumer: String = defaultConsumerName,
     registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
 ) -> Router<AppRequestContext> {
-    let router = Router(context: AppRequestContext.self)
-    router.addMiddleware {
-        RequestIDMiddleware()
-        LogRequestsMiddleware(.debug)
-        MetricsMiddleware()
-        JSONErrorMiddleware()
-    }
-    router.addOperationalRoutes(database: database, registry: registry)
+    let router = Router.service(database: database, registry: registry)
     OrderController(repository: OrderRepository(database: database), status: ConsumerStatusQuery(database: database), consumer: consumer)
         .addRoutes(to: router.group("order-service"))
     return router

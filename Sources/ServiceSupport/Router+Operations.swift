@@ -2,6 +2,22 @@ import Hummingbird
 import Postgres
 import Prometheus
 
+extension Router where Context == AppRequestContext {
+    /// A router with what every endpoint of both services gets: request ids, request logs and
+    /// metrics, JSON errors, and `/health` and `/metrics`.
+    public static func service(database: PostgresClient, registry: PrometheusCollectorRegistry) -> Router<AppRequestContext> {
+        let router = Router(context: AppRequestContext.self)
+        router.addMiddleware {
+            RequestIDMiddleware()
+            LogRequestsMiddleware(.debug)
+            MetricsMiddleware()
+            JSONErrorMiddleware()
+        }
+        router.addOperationalRoutes(database: database, registry: registry)
+        return router
+    }
+}
+
 extension Router {
     /// `GET /health`: 200 when the database answers a `SELECT 1`, 503 otherwise.
     /// `GET /metrics`: the Prometheus text format of `registry`.

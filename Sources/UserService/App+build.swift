@@ -16,14 +16,7 @@ public func buildUserServiceRouter(
     database: PostgresClient,
     registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
 ) -> Router<AppRequestContext> {
-    let router = Router(context: AppRequestContext.self)
-    router.addMiddleware {
-        RequestIDMiddleware()
-        LogRequestsMiddleware(.debug)
-        MetricsMiddleware()
-        JSONErrorMiddleware()
-    }
-    router.addOperationalRoutes(database: database, registry: registry)
+    let router = Router.service(database: database, registry: registry)
     // Products first: "products" is a constant path and wins over the user-id parameter anyway.
     ProductController(repository: ProductRepository(database: database))
         .addRoutes(to: router.group("user-service/products"))
