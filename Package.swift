@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "user-service", targets: ["UserServiceMain"]),
         .executable(name: "order-service", targets: ["OrderServiceMain"]),
+        .executable(name: "ecst-bench", targets: ["Benchmark"]),
         .library(name: "Postgres", targets: ["Postgres"]),
     ],
     dependencies: [
@@ -88,6 +89,12 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             path: "Sources/order-service"
+        ),
+        // The benchmark: both services against a durable throwaway cluster, next to pgbench.
+        .executableTarget(
+            name: "Benchmark",
+            dependencies: ["Postgres", "PostgresTestSupport", "OrderService"],
+            path: "Sources/ecst-bench"
         ),
         // A throwaway PostgreSQL cluster per test run (or DATABASE_URL), one database per test.
         .target(

@@ -52,15 +52,16 @@ public final class LocalCluster: @unchecked Sendable {
     /// A superuser URL for the cluster's `postgres` database.
     public var url: String { "postgresql://postgres@127.0.0.1:\(port)/postgres" }
 
-    /// Creates and starts a new cluster with settings for fast tests (no fsync).
-    public static func start() throws -> LocalCluster {
+    /// Creates and starts a new cluster: with settings for fast tests (no fsync) by default, or
+    /// with production durability (fsync and synchronous_commit on) plus `extraSettings`.
+    public static func start(durable: Bool = false, extraSettings: [String] = []) throws -> LocalCluster {
         lock.lock()
         defer { lock.unlock() }
         if started.isEmpty {
             removeStaleClusters()
             atexit { LocalCluster.stopAll() }
         }
-        let cluster = try LocalCluster(index: started.count)
+        let cluster = try LocalCluster(index: started.count, durable: durable, extraSettings: extraSettings)
         started.append(cluster)
         try Self.runAsOwner(
             cluster.bin + "/initdb",
@@ -70,7 +71,12 @@ public final class LocalCluster: @unchecked Sendable {
         return cluster
     }
 
-    private init(index: Int) throws {
+    private let durable: Bool
+    private let extraSettings: [String]
+
+    private init(index: Int, durable: Bool, extraSettings: [String]) throws {
+        self.durable = durable
+        self.extraSettings = extraSettings
         bin = try Self.binDirectory()
         root = FileManager.default.temporaryDirectory.path + "/ecst-test-pg-\(getpid())-\(index)"
         try? FileManager.default.removeItem(atPath: root)
@@ -84,11 +90,11 @@ public final class LocalCluster: @unchecked Sendable {
 
     /// Starts the server (again, after `stopServer`).
     public func startServer() throws {
-        let options = [
-            "-p \(port)", "-k \(root)", "-c listen_addresses=127.0.0.1", "-c fsync=off",
-            "-c synchronous_commit=off", "-c full_page_writes=off", "-c max_connections=300",
-            "-c shared_buffers=128MB",
-        ].joined(separator: " ")
+        let speed = durable ? [] : ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
+        let options = (
+            ["-p \(port)", "-k \(root)", "-c listen_addresses=127.0.0.1", "-c max_connections=300", "-c shared_buffers=128MB"]
+                + speed + extraSettings.map { "-c \($0)" }
+        ).joined(separator: " ")
         try Self.runAsOwner(bin + "/pg_ctl", ["-D", root + "/data", "-l", root + "/server.log", "-o", options, "-w", "-t", "60", "start"])
     }
 
@@ -111,7 +117,7 @@ public final class LocalCluster: @unchecked Sendable {
     }
 
     /// `pg_config --bindir`, else the newest `/usr/lib/postgresql/*/bin`.
-    static func binDirectory() throws -> String {
+    public static func binDirectory() throws -> String {
         if let out = try? capture("/usr/bin/env", ["pg_config", "--bindir"]),
             FileManager.default.fileExists(atPath: out + "/initdb")
         {
@@ -170,7 +176,7 @@ public final class LocalCluster: @unchecked Sendable {
     /// server that `pg_ctl start` leaves running, and `Process.waitUntilExit` can hang under
     /// Swift concurrency.
     @discardableResult
-    static func run(_ tool: String, _ arguments: [String]) throws -> String {
+    public static func run(_ tool: String, _ arguments: [String]) throws -> String {
         let outputPath = FileManager.default.temporaryDirectory.path + "/ecst-cmd-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).log"
         defer { unlink(outputPath) }
         var actions = posix_spawn_file_actions_t()
@@ -182,7 +188,7 @@ public final class LocalCluster: @unchecked Sendable {
         let argv: [UnsafeMutablePointer<CChar>?] = ([tool] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, tool, &actions, nil, argv, environ)
+        let spawned = withCleanSpawnAttributes { posix_spawn(&pid, tool, &actions, $0, argv, environ) }
         guard spawned == 0 else { throw TestClusterError("could not start \(tool): error \(spawned)") }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}

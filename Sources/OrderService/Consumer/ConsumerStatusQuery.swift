@@ -53,9 +53,13 @@ public struct ConsumerStatusQuery: Sendable {
     static let sql = """
         SELECT p.last_event_id AS position,
                coalesce((SELECT max(id) FROM user_service.events), 0) AS head,
-               (SELECT count(*) FROM user_service.events e
-                 WHERE (e.xid >= pg_snapshot_xmax(p.snapshot) OR e.xid IN (SELECT pg_snapshot_xip(p.snapshot)))
-                   AND NOT pg_visible_in_snapshot(e.xid, p.snapshot)
+               (SELECT count(*) FROM (
+                    SELECT xid, id FROM user_service.events WHERE xid >= pg_snapshot_xmax(p.snapshot)
+                    UNION ALL
+                    SELECT ev.xid, ev.id FROM unnest(ARRAY(SELECT pg_snapshot_xip(p.snapshot))) AS x(xid)
+                    CROSS JOIN LATERAL (SELECT xid, id FROM user_service.events WHERE xid = x.xid) ev
+                ) e
+                 WHERE NOT pg_visible_in_snapshot(e.xid, p.snapshot)
                    AND NOT (p.batch_snapshot IS NOT NULL AND pg_visible_in_snapshot(e.xid, p.batch_snapshot)
                             AND (e.xid, e.id) <= (p.cursor_xid, p.cursor_id))) AS lag,
                p.applied_events,

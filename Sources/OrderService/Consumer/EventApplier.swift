@@ -109,16 +109,34 @@ public struct EventApplier: Sendable {
         """
 
     /// $1 stored snapshot, $2 batch snapshot, $3/$4 cursor (xid, id) or NULL, $5 chunk size,
-    /// $6 consumer. The index range is PgQ's: xmax(prev)..xmax(cur) plus prev's in-progress xids.
+    /// $6 consumer. The index ranges are PgQ's: xmax(prev)..xmax(cur) plus prev's in-progress
+    /// xids, written as a UNION ALL of plain index conditions (an OR, or a row comparison against
+    /// a possibly-NULL cursor, turns them into a scan of the whole index).
     static let applyReplica = """
         WITH batch AS (
             SELECT e.id, e.xid, e.aggregate_type, e.aggregate_id, e.version, e.type, e.payload
-            FROM user_service.events e
-            WHERE ((e.xid >= pg_snapshot_xmax($1::pg_snapshot) AND e.xid < pg_snapshot_xmax($2::pg_snapshot))
-                   OR e.xid IN (SELECT pg_snapshot_xip($1::pg_snapshot)))
-              AND pg_visible_in_snapshot(e.xid, $2::pg_snapshot)
+            FROM (
+                -- Transactions that started after the stored snapshot: one index range from
+                -- xmax(prev), or from the cursor once the batch has passed xmax(prev).
+                SELECT * FROM user_service.events
+                WHERE (xid, id) > (CASE WHEN $3::xid8 >= pg_snapshot_xmax($1::pg_snapshot) THEN $3::xid8
+                                        ELSE pg_snapshot_xmax($1::pg_snapshot) END,
+                                   CASE WHEN $3::xid8 >= pg_snapshot_xmax($1::pg_snapshot) THEN $4::bigint ELSE 0 END)
+                  AND xid < pg_snapshot_xmax($2::pg_snapshot)
+                UNION ALL
+                -- Transactions in progress at the stored snapshot (all below its xmax): one index
+                -- probe each, starting after the cursor.
+                SELECT ev.* FROM unnest(ARRAY(SELECT pg_snapshot_xip($1::pg_snapshot))) AS x(xid)
+                CROSS JOIN LATERAL (
+                    SELECT * FROM user_service.events e2
+                    WHERE e2.xid = x.xid AND e2.id > CASE WHEN x.xid = $3::xid8 THEN $4::bigint ELSE 0 END
+                    ORDER BY e2.xid, e2.id
+                    LIMIT $5
+                ) ev
+                WHERE x.xid >= coalesce($3::xid8, '0'::xid8)
+            ) e
+            WHERE pg_visible_in_snapshot(e.xid, $2::pg_snapshot)
               AND NOT pg_visible_in_snapshot(e.xid, $1::pg_snapshot)
-              AND ($3::xid8 IS NULL OR (e.xid, e.id) > ($3::xid8, $4::bigint))
             ORDER BY e.xid, e.id
             LIMIT $5
         ),

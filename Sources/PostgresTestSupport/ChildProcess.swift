@@ -1,22 +1,22 @@
 import Foundation
-import PostgresTestSupport
 
 /// An executable of this package run as a real child process, its output in a log file.
-final class ChildProcess: @unchecked Sendable {
+public final class ChildProcess: @unchecked Sendable {
     // @unchecked Sendable: pid and paths are immutable; the exit status is behind a lock.
-    let pid: pid_t
-    let logPath: String
+    public let pid: pid_t
+    public let logPath: String
     private let lock = NSLock()
     private var exitStatus: Int32?
 
     /// The folder holding the test bundle, where SwiftPM also puts this package's executables.
-    static var binDirectory: String {
+    public static var binDirectory: String {
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         return URL(fileURLWithPath: exe).deletingLastPathComponent().path
     }
 
-    init(executable name: String, environment: [String: String]) throws {
-        let path = Self.binDirectory + "/" + name
+    /// Starts `name` from `directory` (default: next to the running binary).
+    public init(executable name: String, in directory: String? = nil, arguments: [String] = [], environment: [String: String]) throws {
+        let path = (directory ?? Self.binDirectory) + "/" + name
         guard FileManager.default.isExecutableFile(atPath: path) else {
             throw EndToEndError("\(path) is missing: build the executables first (scripts/test does)")
         }
@@ -30,14 +30,14 @@ final class ChildProcess: @unchecked Sendable {
         var merged = ProcessInfo.processInfo.environment
         merged.removeValue(forKey: "DATABASE_URL")
         merged.merge(environment) { _, new in new }
-        let argv: [UnsafeMutablePointer<CChar>?] = [strdup(path), nil]
+        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
         let envp: [UnsafeMutablePointer<CChar>?] = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {
             argv.forEach { free($0) }
             envp.forEach { free($0) }
         }
         var pid: pid_t = 0
-        let result = posix_spawn(&pid, path, &actions, nil, argv, envp)
+        let result = withCleanSpawnAttributes { posix_spawn(&pid, path, &actions, $0, argv, envp) }
         guard result == 0 else { throw EndToEndError("could not start \(path): error \(result)") }
         self.pid = pid
     }
@@ -51,12 +51,12 @@ final class ChildProcess: @unchecked Sendable {
         unlink(logPath)
     }
 
-    func signal(_ signal: Int32) {
+    public func signal(_ signal: Int32) {
         kill(pid, signal)
     }
 
     /// The exit code once the process has ended (128 + signal when killed), else nil.
-    var exitCode: Int32? {
+    public var exitCode: Int32? {
         lock.lock()
         defer { lock.unlock() }
         if let exitStatus { return exitStatus }
@@ -67,15 +67,15 @@ final class ChildProcess: @unchecked Sendable {
         return exitStatus
     }
 
-    func waitForExit(timeout: Duration = .seconds(30)) async throws -> Int32 {
+    public func waitForExit(timeout: Duration = .seconds(30)) async throws -> Int32 {
         try await eventually(timeout: timeout, "process \(pid) to exit") { self.exitCode != nil }
         return exitCode ?? -1
     }
 
-    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+    public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 }
 
-struct EndToEndError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+public struct EndToEndError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }

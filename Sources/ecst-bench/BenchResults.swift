@@ -1,0 +1,96 @@
+import Foundation
+
+/// Every figure of one run, written as JSON and printed as a table.
+struct BenchResults: Codable {
+    struct WriteRow: Codable {
+        var clients: Int
+        var httpRPS: Double
+        var httpP50ms: Double
+        var httpP99ms: Double
+        var httpErrors: Int
+        var pgbenchTPS: Double
+        var ratio: Double
+    }
+    struct NotifyRow: Codable {
+        var clients: Int
+        var withNotifyTPS: Double
+        var withoutNotifyTPS: Double
+        var ratio: Double
+    }
+    struct LatencyRow: Codable {
+        var offeredRate: String
+        var achievedTPS: Double
+        var samples: Int
+        var superseded: Int
+        var p50ms: Double
+        var p90ms: Double
+        var p99ms: Double
+        var p999ms: Double
+        var maxms: Double
+    }
+    struct CatchUp: Codable {
+        var events: Int
+        var orderDocuments: Int
+        var seconds: Double
+        var eventsPerSecond: Double
+        var orderDocumentsPerSecond: Double
+        var floorSeconds: Double
+        var floorOrderDocuments: Int
+        var ratioToFloor: Double
+    }
+
+    var date = ISO8601DateFormatter().string(from: Date())
+    var machine = "\(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory >> 30) GiB"
+    var writePath: [WriteRow] = []
+    var notify: [NotifyRow] = []
+    var propagation: [LatencyRow] = []
+    var catchUp: CatchUp?
+    var usage: [String: ProcessUsage] = [:]
+
+    func write(to folder: String) throws {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(self).write(to: URL(fileURLWithPath: folder + "/results.json"))
+    }
+
+    func table() -> String {
+        func f(_ x: Double, _ digits: Int = 0) -> String { String(format: "%.\(digits)f", x) }
+        var lines = ["", "Write path (PUT /user-service/update vs pgbench, same UPDATE)",
+                     "clients   http req/s   p50 ms   p99 ms   errors   pgbench tps   http/pgbench"]
+        for r in writePath {
+            lines.append(
+                [f(Double(r.clients)).padding(7), f(r.httpRPS).padding(12), f(r.httpP50ms, 2).padding(8), f(r.httpP99ms, 2).padding(8),
+                 "\(r.httpErrors)".padding(8), f(r.pgbenchTPS).padding(13), f(r.ratio, 2).padding(12)].joined(separator: "  ")
+            )
+        }
+        lines += ["", "NOTIFY cost (pgbench, same UPDATE)", "clients   notify on tps   notify off tps   on/off"]
+        for r in notify {
+            lines.append([f(Double(r.clients)).padding(7), f(r.withNotifyTPS).padding(15), f(r.withoutNotifyTPS).padding(16), f(r.ratio, 2)].joined(separator: "  "))
+        }
+        lines += ["", "Propagation, writer commit -> purchase orders commit (ms)",
+                  "offered    achieved tps   samples   p50     p90     p99     p99.9   max"]
+        for r in propagation {
+            lines.append(
+                [r.offeredRate.padding(9), f(r.achievedTPS).padding(13), "\(r.samples)".padding(8), f(r.p50ms, 2).padding(6),
+                 f(r.p90ms, 2).padding(6), f(r.p99ms, 2).padding(6), f(r.p999ms, 2).padding(6), f(r.maxms, 2)].joined(separator: "  ")
+            )
+        }
+        if let c = catchUp {
+            lines += ["", "Catch-up", "events   order docs   seconds   events/s   docs/s   floor s (\(c.floorOrderDocuments) docs)   time/floor",
+                      [ "\(c.events)", "\(c.orderDocuments)", f(c.seconds, 1), f(c.eventsPerSecond), f(c.orderDocumentsPerSecond),
+                        f(c.floorSeconds, 1), f(c.ratioToFloor, 2)].joined(separator: "   ")]
+        }
+        lines += ["", "Resources (peak RSS MB, CPU s)"]
+        for (name, u) in usage.sorted(by: { $0.key < $1.key }) {
+            lines.append("\(name): \(f(u.peakRSSMegabytes, 1)) MB, \(f(u.cpuSeconds, 1)) s CPU")
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension String {
+    fileprivate func padding(_ width: Int) -> String {
+        count >= width ? self : self + String(repeating: " ", count: width - count)
+    }
+}

@@ -1,0 +1,261 @@
+import Foundation
+import OrderService
+import Postgres
+import PostgresTestSupport
+
+/// The system under test and its baselines: a durable throwaway cluster, the two services started
+/// from the release build, pgbench and wrk.
+final class BenchRun {
+    let options: Bench.Options
+    let cluster: LocalCluster
+    let pgBin: String
+    let url: String
+    let admin: PostgresClient
+    let scripts: String
+    private(set) var userService: ChildProcess?
+    private(set) var orderService: ChildProcess?
+    private var usages: [String: ProcessUsage] = [:]
+
+    init(options: Bench.Options) async throws {
+        self.options = options
+        try Self.ensureWrk()
+        pgBin = try LocalCluster.binDirectory()
+        // Production durability; commit timestamps to measure propagation from commit to commit.
+        cluster = try LocalCluster.start(durable: true, extraSettings: ["track_commit_timestamp=on", "max_wal_size=4GB"])
+        let bootstrap = PostgresClient(configuration: .init(connectionString: cluster.url, maximumConnections: 1))
+        try await bootstrap.query("CREATE DATABASE ecst")
+        await bootstrap.close()
+        url = "postgresql://postgres@127.0.0.1:\(cluster.port)/ecst"
+        admin = PostgresClient(configuration: .init(connectionString: url, maximumConnections: 4))
+        let schema = try String(contentsOfFile: repositoryFile("schema.sql"), encoding: .utf8)
+        _ = try await admin.withConnection { try await $0.execute(script: schema) }
+        try await admin.query(
+            """
+            INSERT INTO user_service.users (firstname, lastname, email)
+            SELECT 'F', 'L', 'u' || i || '@bench.io' FROM generate_series(5, $1::int) AS i
+            """,
+            [options.users]
+        )
+        try await admin.query(
+            """
+            INSERT INTO order_service.purchase_orders (user_id, product_id, doc)
+            SELECT id, 1, '{"price": 300}' FROM user_service.users WHERE id > 1
+            """
+        )
+        try await admin.query("VACUUM ANALYZE")
+        scripts = FileManager.default.temporaryDirectory.path + "/ecst-bench-\(getpid())"
+        try FileManager.default.createDirectory(atPath: scripts, withIntermediateDirectories: true)
+        // The user-service's own UPDATE, as a pgbench script and as a wrk request.
+        try """
+            \\set id random(1, \(options.users))
+            \\set n random(1, 1000000000)
+            UPDATE user_service.users SET firstname = 'F', lastname = 'L', email = 'u' || :id || '-' || :n || '@bench.io' WHERE id = :id RETURNING id, firstname, lastname, email;
+            """.write(toFile: scripts + "/update.sql", atomically: true, encoding: .utf8)
+        try """
+            math.randomseed(os.time())
+            request = function()
+              local id = math.random(1, \(options.users))
+              local body = string.format('{"id": %d, "firstname": "F", "lastname": "L", "email": "u%d-%d@bench.io"}', id, id, math.random(1, 1000000000))
+              return wrk.format("PUT", "/user-service/update", {["Content-Type"] = "application/json"}, body)
+            end
+            """.write(toFile: scripts + "/update.lua", atomically: true, encoding: .utf8)
+        if geteuid() == 0 { _ = try? LocalCluster.run("/bin/chmod", ["-R", "a+rX", scripts]) }
+    }
+
+    static func ensureWrk() throws {
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/wrk") { return }
+        guard geteuid() == 0 else { throw EndToEndError("wrk is missing: apt-get install -y wrk") }
+        log("installing wrk")
+        try LocalCluster.run("/usr/bin/apt-get", ["update", "-qq"])
+        try LocalCluster.run("/usr/bin/apt-get", ["install", "-y", "-qq", "wrk"])
+    }
+
+    func start(_ name: String, port: Int, role: String, extra: [String: String] = [:]) async throws -> ChildProcess {
+        var environment = ["DATABASE_URL": url, "DATABASE_USER": role, "PORT": "\(port)", "LOG_LEVEL": "warning"]
+        environment.merge(extra) { _, new in new }
+        let process = try ChildProcess(executable: name, environment: environment)
+        try await eventually(timeout: .seconds(30), "\(name) to start") {
+            if let code = process.exitCode { throw EndToEndError("\(name) exited with \(code): \(process.log)") }
+            return (try? LocalCluster.run("/usr/bin/env", ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/\(port)"])) != nil
+        }
+        return process
+    }
+
+    func stop(_ process: ChildProcess?, as name: String) async throws {
+        guard let process else { return }
+        usages[name] = ProcessUsage.read(pid: process.pid)
+        process.signal(SIGTERM)
+        _ = try await process.waitForExit()
+    }
+
+    func stopAll() {
+        for process in [userService, orderService].compactMap({ $0 }) { process.signal(SIGKILL) }
+    }
+
+    func usage() -> [String: ProcessUsage] {
+        var all = usages
+        if let userService { all["user-service"] = ProcessUsage.read(pid: userService.pid) }
+        if let orderService { all["order-service"] = ProcessUsage.read(pid: orderService.pid) }
+        return all
+    }
+
+    // MARK: 1. Write path
+
+    func writePath(into results: inout BenchResults) async throws {
+        userService = try await start("user-service", port: 18080, role: "user_service", extra: ["DATABASE_POOL_SIZE": "16"])
+        for clients in options.clients {
+            let http = try Tools.wrk(url: "http://127.0.0.1:18080", script: scripts + "/update.lua", clients: clients, seconds: options.seconds)
+            let tps = try Tools.pgbench(pgBin, url: url, script: scripts + "/update.sql", clients: clients, seconds: options.seconds)
+            results.writePath.append(
+                .init(clients: clients, httpRPS: http.requestsPerSecond, httpP50ms: http.p50ms, httpP99ms: http.p99ms,
+                      httpErrors: http.errors, pgbenchTPS: tps, ratio: http.requestsPerSecond / tps)
+            )
+            log("  \(clients) clients: http \(Int(http.requestsPerSecond)) req/s, pgbench \(Int(tps)) tps")
+        }
+    }
+
+    // MARK: 2. NOTIFY cost
+
+    func notifyCost(into results: inout BenchResults) async throws {
+        for clients in options.clients {
+            let on = try Tools.pgbench(pgBin, url: url, script: scripts + "/update.sql", clients: clients, seconds: options.seconds)
+            try await admin.query("ALTER TABLE user_service.events DISABLE TRIGGER events_notify")
+            let off = try Tools.pgbench(pgBin, url: url, script: scripts + "/update.sql", clients: clients, seconds: options.seconds)
+            try await admin.query("ALTER TABLE user_service.events ENABLE TRIGGER events_notify")
+            results.notify.append(.init(clients: clients, withNotifyTPS: on, withoutNotifyTPS: off, ratio: on / off))
+            log("  \(clients) clients: notify on \(Int(on)) tps, off \(Int(off)) tps")
+        }
+    }
+
+    // MARK: 3. Propagation
+
+    func propagation(into results: inout BenchResults) async throws {
+        // Which consumer transaction changed which order: read back by commit timestamp.
+        try await admin.query("CREATE TABLE IF NOT EXISTS public.bench_applied (email text, xid xid8)")
+        try await admin.query(
+            """
+            CREATE OR REPLACE FUNCTION public.bench_record_applied() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
+            BEGIN
+                INSERT INTO public.bench_applied VALUES (NEW.doc -> 'user' ->> 'email', pg_current_xact_id());
+                RETURN NULL;
+            END $$
+            """
+        )
+        try await admin.query(
+            """
+            CREATE OR REPLACE TRIGGER bench_applied AFTER UPDATE ON order_service.purchase_orders
+            FOR EACH ROW EXECUTE FUNCTION public.bench_record_applied()
+            """
+        )
+        orderService = try await start("order-service", port: 18081, role: "order_service")
+        try await waitForLagZero(timeout: .seconds(600))
+        let runs: [(String, Int?, Int)] = [("100/s", 100, 2), ("1000/s", 1_000, 4), ("max", nil, 16)]
+        for (label, rate, clients) in runs {
+            try await admin.query("TRUNCATE public.bench_applied")
+            let start: Int = try await admin.scalar("SELECT coalesce(max(id), 0) FROM user_service.events")
+            let tps = try Tools.pgbench(pgBin, url: url, script: scripts + "/update.sql", clients: clients, seconds: options.seconds, rate: rate)
+            try await waitForLagZero(timeout: .seconds(600))
+            let row = try await admin.query(Self.latencySQL, [start])[0]
+            let quantiles = try row.decode("quantiles", as: String.self)
+                .trimmingCharacters(in: CharacterSet(charactersIn: "{}")).split(separator: ",").map { (Double($0) ?? .nan) * 1000 }
+            results.propagation.append(
+                .init(offeredRate: label, achievedTPS: tps, samples: try row.decode("samples"), superseded: try row.decode("superseded"),
+                      p50ms: quantiles[0], p90ms: quantiles[1], p99ms: quantiles[2], p999ms: quantiles[3],
+                      maxms: (try row.decode("max", as: Double.self)) * 1000)
+            )
+            log("  \(label): \(Int(tps)) tps, p50 \(quantiles[0]) ms, p99 \(quantiles[2]) ms")
+        }
+        try await admin.query("DROP TRIGGER bench_applied ON order_service.purchase_orders")
+    }
+
+    /// Writer commit to the commit of the consumer transaction that changed the order, per update.
+    /// An update superseded by a newer one of the same user in the same batch is never applied on
+    /// its own; it is counted apart.
+    static let latencySQL = """
+        WITH written AS (
+            SELECT e.payload ->> 'email' AS email, pg_xact_commit_timestamp(e.xid::text::xid) AS committed
+            FROM user_service.events e WHERE e.id > $1 AND e.type = 'UserUpdated'
+        ), applied AS (
+            SELECT email, min(pg_xact_commit_timestamp(xid::text::xid)) AS applied FROM public.bench_applied GROUP BY email
+        ), latency AS (
+            SELECT extract(epoch FROM a.applied - w.committed)::float8 AS seconds
+            FROM written w JOIN applied a USING (email)
+        )
+        SELECT (SELECT count(*) FROM latency) AS samples,
+               (SELECT count(*) FROM written) - (SELECT count(*) FROM latency) AS superseded,
+               (SELECT percentile_disc(ARRAY[0.5, 0.9, 0.99, 0.999]) WITHIN GROUP (ORDER BY seconds) FROM latency)::text AS quantiles,
+               (SELECT coalesce(max(seconds), 0) FROM latency) AS max
+        """
+
+    func waitForLagZero(timeout: Duration) async throws {
+        let status = ConsumerStatusQuery(database: admin)
+        try await eventually(timeout: timeout, "lag 0") {
+            (try await status.status(consumer: defaultConsumerName))?.lag == 0
+        }
+    }
+
+    // MARK: 4. Catch-up
+
+    func catchUp(into results: inout BenchResults) async throws {
+        try await stop(orderService, as: "order-service")
+        orderService = nil
+        let boundary: Int = try await admin.scalar("SELECT max(id) FROM user_service.users")
+        try await admin.query(
+            """
+            INSERT INTO user_service.users (firstname, lastname, email)
+            SELECT 'C', 'U', 'c' || i || '@bench.io' FROM generate_series(1, $1::int) AS i
+            """,
+            [options.catchUpUsers]
+        )
+        try await admin.query(
+            """
+            INSERT INTO order_service.purchase_orders (user_id, product_id, doc)
+            SELECT u.id, 1 + k % 3, '{"price": 1}' FROM user_service.users u, generate_series(1, $2::int) AS k WHERE u.id > $1
+            """,
+            [boundary, options.ordersPerUser]
+        )
+        try await admin.query("VACUUM ANALYZE")
+        // Warm up: the consumer applies the creations, then stops.
+        orderService = try await start("order-service", port: 18081, role: "order_service")
+        try await waitForLagZero(timeout: .seconds(1_200))
+        try await stop(orderService, as: "order-service")
+        orderService = nil
+
+        for round in 1...options.rounds {
+            try await admin.query("UPDATE user_service.users SET email = 'r\(round)-' || id || '@bench.io' WHERE id > $1", [boundary])
+        }
+        try await admin.query("VACUUM ANALYZE")
+        let events = options.rounds * options.catchUpUsers
+        let clock = ContinuousClock()
+        let started = clock.now
+        orderService = try await start("order-service", port: 18081, role: "order_service")
+        try await waitForLagZero(timeout: .seconds(3_600))
+        let seconds = (clock.now - started).seconds
+        try await stop(orderService, as: "order-service (catch-up)")
+        orderService = nil
+
+        // The floor: one set-based statement bringing the same orders to the same final state.
+        let floorStart = clock.now
+        let floorDocs = try await admin.query(
+            """
+            UPDATE order_service.purchase_orders po
+            SET doc = po.doc || jsonb_build_object('user', jsonb_build_object('id', u.id, 'firstname', u.firstname,
+                                                                              'lastname', u.lastname, 'email', u.email))
+            FROM user_service.users u WHERE po.user_id = u.id AND u.id > $1
+            """,
+            [boundary]
+        ).affectedRows
+        let floorSeconds = (clock.now - floorStart).seconds
+        let documents = events * options.ordersPerUser
+        results.catchUp = .init(
+            events: events, orderDocuments: documents, seconds: seconds,
+            eventsPerSecond: Double(events) / seconds, orderDocumentsPerSecond: Double(documents) / seconds,
+            floorSeconds: floorSeconds, floorOrderDocuments: floorDocs, ratioToFloor: seconds / floorSeconds
+        )
+        log("  \(events) events in \(seconds) s; floor \(floorSeconds) s")
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

@@ -1,0 +1,74 @@
+import Foundation
+import PostgresTestSupport
+
+/// The external programs the benchmark drives, and how their output is read.
+enum Tools {
+    /// pgbench's "tps = N (without initial connection time)".
+    static func pgbench(_ bin: String, url: String, script: String, clients: Int, seconds: Int, rate: Int? = nil) throws -> Double {
+        var arguments = ["-n", "-M", "prepared", "-f", script, "-c", "\(clients)", "-j", "\(min(clients, 2))", "-T", "\(seconds)"]
+        if let rate { arguments += ["-R", "\(rate)"] }
+        let output = try LocalCluster.run(bin + "/pgbench", arguments + [url])
+        guard let tps = firstNumber(after: "tps = ", in: output) else { throw EndToEndError("pgbench printed no tps: \(output)") }
+        return tps
+    }
+
+    struct WrkResult: Codable {
+        var requestsPerSecond: Double
+        var p50ms: Double
+        var p99ms: Double
+        var errors: Int
+    }
+
+    static func wrk(url: String, script: String, clients: Int, seconds: Int) throws -> WrkResult {
+        let output = try LocalCluster.run(
+            "/usr/bin/wrk",
+            ["-t", "\(min(clients, 2))", "-c", "\(clients)", "-d", "\(seconds)s", "--latency", "-s", script, url]
+        )
+        guard let rps = firstNumber(after: "Requests/sec:", in: output) else { throw EndToEndError("wrk printed no rate: \(output)") }
+        let errors = Int(firstNumber(after: "Non-2xx or 3xx responses:", in: output) ?? 0)
+            + Int(firstNumber(after: "Socket errors: connect", in: output) ?? 0)
+        return WrkResult(
+            requestsPerSecond: rps,
+            p50ms: latency(" 50%", in: output) ?? .nan,
+            p99ms: latency(" 99%", in: output) ?? .nan,
+            errors: errors
+        )
+    }
+
+    /// wrk prints "    99%    1.23ms" (or us / s).
+    static func latency(_ label: String, in output: String) -> Double? {
+        guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix(" ") && $0.contains(label + " ") }) else { return nil }
+        let parts = line.split(separator: " ")
+        guard let value = parts.last else { return nil }
+        let text = String(value)
+        if text.hasSuffix("us"), let v = Double(text.dropLast(2)) { return v / 1000 }
+        if text.hasSuffix("ms"), let v = Double(text.dropLast(2)) { return v }
+        if text.hasSuffix("s"), let v = Double(text.dropLast(1)) { return v * 1000 }
+        return nil
+    }
+
+    static func firstNumber(after marker: String, in text: String) -> Double? {
+        guard let range = text.range(of: marker) else { return nil }
+        let rest = text[range.upperBound...].drop { $0 == " " }
+        return Double(rest.prefix { $0.isNumber || $0 == "." })
+    }
+}
+
+/// Peak RSS and CPU time of a process, from /proc.
+struct ProcessUsage: Codable {
+    var peakRSSMegabytes: Double
+    var cpuSeconds: Double
+
+    static func read(pid: Int32) -> ProcessUsage {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let hwm = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }
+            .flatMap { Double($0.split(separator: " ").dropFirst().first ?? "") } ?? 0
+        let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+        // Fields after the command name (which may hold spaces): utime is 14th, stime 15th overall.
+        let afterName = stat.split(separator: ")").last.map { $0.split(separator: " ") } ?? []
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        let utime = afterName.count > 12 ? Double(afterName[11]) ?? 0 : 0
+        let stime = afterName.count > 12 ? Double(afterName[12]) ?? 0 : 0
+        return ProcessUsage(peakRSSMegabytes: hwm / 1024, cpuSeconds: (utime + stime) / ticks)
+    }
+}
