@@ -98,10 +98,27 @@ struct ConsumerTests {
             #expect(pending == 1_000 + 4 * 3)
             #expect(try await world.inconsistentOrders() == 100 + 1)  // and the seeded order's product
 
+            // Count order-document writes: each entity should be re-embedded once, at its latest
+            // state, not once per event.
+            try await world.admin.query("CREATE TABLE public.order_writes (id bigint)")
+            try await world.admin.query(
+                """
+                CREATE FUNCTION public.count_order_write() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
+                BEGIN INSERT INTO public.order_writes VALUES (NEW.id); RETURN NULL; END $$
+                """
+            )
+            try await world.admin.query(
+                "CREATE TRIGGER count_writes AFTER UPDATE ON order_service.purchase_orders FOR EACH ROW EXECUTE FUNCTION public.count_order_write()"
+            )
+
             // A small chunk size makes the catch-up go in many bounded transactions.
             await world.startConsumer(chunkSize: 64)
             try await world.waitUntilCaughtUp()
             #expect(try await world.inconsistentOrders() == 0)
+            // 20 user rounds and 4 product rounds: at most one write for the users' latest state and
+            // one for the products' per order (101 orders), instead of 2,404 one event at a time.
+            let writes: Int = try await world.admin.scalar("SELECT count(*) FROM public.order_writes")
+            #expect(writes <= 2 * 101)
             let status = try #require(try await world.status())
             #expect(status.appliedEvents == Int64(try await world.eventCount()))
             #expect(status.head == status.position)

@@ -161,12 +161,24 @@ public struct EventApplier: Sendable {
             END AS problem
             FROM batch b
         ),
+        -- Each entity of the chunk jumps to its latest valid state visible in the batch snapshot,
+        -- so a backlog re-embeds each entity once; its older events in later chunks then fail the
+        -- version guard and cost no order update.
         latest_users AS (
-            SELECT DISTINCT ON (aggregate_id) aggregate_id AS id, version, type = 'UserDeleted' AS deleted,
-                   payload ->> 'firstname' AS firstname, payload ->> 'lastname' AS lastname, payload ->> 'email' AS email
-            FROM classified
-            WHERE problem IS NULL AND aggregate_type = 'user'
-            ORDER BY aggregate_id, version DESC
+            SELECT l.* FROM (SELECT DISTINCT aggregate_id FROM classified WHERE problem IS NULL AND aggregate_type = 'user') c
+            CROSS JOIN LATERAL (
+                SELECT e.aggregate_id AS id, e.version, e.type = 'UserDeleted' AS deleted,
+                       e.payload ->> 'firstname' AS firstname, e.payload ->> 'lastname' AS lastname, e.payload ->> 'email' AS email
+                FROM user_service.events e
+                WHERE e.aggregate_type = 'user' AND e.aggregate_id = c.aggregate_id
+                  AND pg_visible_in_snapshot(e.xid, $2::pg_snapshot)
+                  AND e.type IN ('UserCreated', 'UserUpdated', 'UserDeleted')
+                  AND jsonb_typeof(e.payload -> 'firstname') IS NOT DISTINCT FROM 'string'
+                  AND jsonb_typeof(e.payload -> 'lastname') IS NOT DISTINCT FROM 'string'
+                  AND jsonb_typeof(e.payload -> 'email') IS NOT DISTINCT FROM 'string'
+                ORDER BY e.version DESC
+                LIMIT 1
+            ) l
         ),
         upserted_users AS (
             INSERT INTO order_service.users AS r (id, firstname, lastname, email, version, deleted)
@@ -178,11 +190,19 @@ public struct EventApplier: Sendable {
             RETURNING r.id
         ),
         latest_products AS (
-            SELECT DISTINCT ON (aggregate_id) aggregate_id AS id, version, type = 'ProductDeleted' AS deleted,
-                   payload ->> 'description' AS description, (payload ->> 'price')::integer AS price
-            FROM classified
-            WHERE problem IS NULL AND aggregate_type = 'product'
-            ORDER BY aggregate_id, version DESC
+            SELECT l.* FROM (SELECT DISTINCT aggregate_id FROM classified WHERE problem IS NULL AND aggregate_type = 'product') c
+            CROSS JOIN LATERAL (
+                SELECT e.aggregate_id AS id, e.version, e.type = 'ProductDeleted' AS deleted,
+                       e.payload ->> 'description' AS description, (e.payload ->> 'price')::integer AS price
+                FROM user_service.events e
+                WHERE e.aggregate_type = 'product' AND e.aggregate_id = c.aggregate_id
+                  AND pg_visible_in_snapshot(e.xid, $2::pg_snapshot)
+                  AND e.type IN ('ProductCreated', 'ProductUpdated', 'ProductDeleted')
+                  AND jsonb_typeof(e.payload -> 'description') IS NOT DISTINCT FROM 'string'
+                  AND coalesce(e.payload ->> 'price', '') ~ '^[0-9]{1,9}$'
+                ORDER BY e.version DESC
+                LIMIT 1
+            ) l
         ),
         upserted_products AS (
             INSERT INTO order_service.products AS r (id, description, price, version, deleted)
