@@ -77,7 +77,7 @@ struct BenchResults: Codable {
             )
         }
         if let c = catchUp {
-            lines += ["", "Catch-up", "events   order docs   seconds   events/s   docs/s   floor s (\(c.floorOrderDocuments) docs)   time/floor",
+            lines += ["", "Catch-up", "events   order docs written   seconds   events/s   docs/s   floor s (\(c.floorOrderDocuments) docs)   time/floor",
                       [ "\(c.events)", "\(c.orderDocuments)", f(c.seconds, 1), f(c.eventsPerSecond), f(c.orderDocumentsPerSecond),
                         f(c.floorSeconds, 1), f(c.ratioToFloor, 2)].joined(separator: "   ")]
         }

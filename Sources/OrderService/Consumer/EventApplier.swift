@@ -165,7 +165,13 @@ public struct EventApplier: Sendable {
         -- so a backlog re-embeds each entity once; its older events in later chunks then fail the
         -- version guard and cost no order update.
         latest_users AS (
-            SELECT l.* FROM (SELECT DISTINCT aggregate_id FROM classified WHERE problem IS NULL AND aggregate_type = 'user') c
+            SELECT l.* FROM (
+                -- Entities whose replica already holds this chunk's versions need no look-up.
+                SELECT k.aggregate_id FROM classified k
+                WHERE k.problem IS NULL AND k.aggregate_type = 'user'
+                GROUP BY k.aggregate_id
+                HAVING max(k.version) > coalesce((SELECT r.version FROM order_service.users r WHERE r.id = k.aggregate_id), 0)
+            ) c
             CROSS JOIN LATERAL (
                 SELECT e.aggregate_id AS id, e.version, e.type = 'UserDeleted' AS deleted,
                        e.payload ->> 'firstname' AS firstname, e.payload ->> 'lastname' AS lastname, e.payload ->> 'email' AS email
@@ -190,7 +196,12 @@ public struct EventApplier: Sendable {
             RETURNING r.id
         ),
         latest_products AS (
-            SELECT l.* FROM (SELECT DISTINCT aggregate_id FROM classified WHERE problem IS NULL AND aggregate_type = 'product') c
+            SELECT l.* FROM (
+                SELECT k.aggregate_id FROM classified k
+                WHERE k.problem IS NULL AND k.aggregate_type = 'product'
+                GROUP BY k.aggregate_id
+                HAVING max(k.version) > coalesce((SELECT r.version FROM order_service.products r WHERE r.id = k.aggregate_id), 0)
+            ) c
             CROSS JOIN LATERAL (
                 SELECT e.aggregate_id AS id, e.version, e.type = 'ProductDeleted' AS deleted,
                        e.payload ->> 'description' AS description, (e.payload ->> 'price')::integer AS price
