@@ -57,7 +57,7 @@ public struct ConsumerStatusQuery: Sendable {
                     SELECT xid, id FROM user_service.events WHERE xid >= pg_snapshot_xmax(p.snapshot)
                     UNION ALL
                     SELECT ev.xid, ev.id FROM unnest(ARRAY(SELECT pg_snapshot_xip(p.snapshot))) AS x(xid)
-                    CROSS JOIN LATERAL (SELECT xid, id FROM user_service.events WHERE xid = x.xid) ev
+                    CROSS JOIN LATERAL (SELECT xid, id FROM user_service.events WHERE xid = x.xid OFFSET 0) ev
                 ) e
                  WHERE NOT pg_visible_in_snapshot(e.xid, p.snapshot)
                    AND NOT (p.batch_snapshot IS NOT NULL AND pg_visible_in_snapshot(e.xid, p.batch_snapshot)

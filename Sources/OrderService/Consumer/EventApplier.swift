@@ -124,16 +124,16 @@ public struct EventApplier: Sendable {
                                    CASE WHEN $3::xid8 >= pg_snapshot_xmax($1::pg_snapshot) THEN $4::bigint ELSE 0 END)
                   AND xid < pg_snapshot_xmax($2::pg_snapshot)
                 UNION ALL
-                -- Transactions in progress at the stored snapshot (all below its xmax): one index
-                -- probe each, starting after the cursor.
+                -- Transactions in progress at the stored snapshot (all below its xmax): one probe
+                -- of the (xid, id) index each. OFFSET 0 keeps it a per-xid probe (flattened, it
+                -- becomes a hash join over the whole table), and the cursor applies afterwards (as
+                -- an id bound it invites a walk of the primary key).
                 SELECT ev.* FROM unnest(ARRAY(SELECT pg_snapshot_xip($1::pg_snapshot))) AS x(xid)
                 CROSS JOIN LATERAL (
-                    SELECT * FROM user_service.events e2
-                    WHERE e2.xid = x.xid AND e2.id > CASE WHEN x.xid = $3::xid8 THEN $4::bigint ELSE 0 END
-                    ORDER BY e2.xid, e2.id
-                    LIMIT $5
+                    SELECT * FROM user_service.events e2 WHERE e2.xid = x.xid OFFSET 0
                 ) ev
                 WHERE x.xid >= coalesce($3::xid8, '0'::xid8)
+                  AND (ev.xid, ev.id) > (coalesce($3::xid8, '0'::xid8), coalesce($4::bigint, 0))
             ) e
             WHERE pg_visible_in_snapshot(e.xid, $2::pg_snapshot)
               AND NOT pg_visible_in_snapshot(e.xid, $1::pg_snapshot)
