@@ -124,22 +124,15 @@ final class ConnectionHandle: @unchecked Sendable {
         return out
     }
 
-    /// An idle connection whose socket is readable has been told something by the server,
-    /// usually that it is being terminated; reading it tells us whether it is still usable.
+    /// An idle pooled session has nothing to say: if its socket is readable, the server is almost
+    /// always terminating it (it sends the FATAL message before it closes the socket, so libpq may
+    /// still call it healthy). Such a session is not reused; replacing it costs one connect.
     func checkIdleHealth() -> Bool {
         guard isHealthy else { return false }
-        // The server's last words and the end of the stream can arrive in separate reads.
-        for _ in 0..<4 {
-            switch SocketWaiter.readable(socket, timeoutMilliseconds: 0) {
-            case .readable, .error:
-                guard consumeInput() else { return false }
-                _ = drainNotifications()
-                guard isHealthy else { return false }
-            case .timeout, .woken:
-                return true
-            }
+        switch SocketWaiter.readable(socket, timeoutMilliseconds: 0) {
+        case .timeout, .woken: return true
+        case .readable, .error: return false
         }
-        return isHealthy
     }
 
     var lastErrorMessage: String { Self.trimmed(PQerrorMessage(conn)) }
