@@ -61,13 +61,15 @@ public struct EventApplier: Sendable {
             let position = try await tx.prepared(Self.lockPosition, [consumer])
             guard let row = try position.single() else { return .busy }
             let snapshot: String = try row.decode(0)
-            var batchSnapshot: String? = try row.decode(1)
             let cursorXID: String? = try row.decode(2)
             let cursorID: Int64? = try row.decode(3)
-            if batchSnapshot == nil {
+            // A batch in progress keeps its snapshot; a new one runs up to now.
+            let batchSnapshot: String
+            if let inProgress = try row.decode(1, as: String?.self) {
+                batchSnapshot = inProgress
+            } else {
                 batchSnapshot = try await tx.prepared("SELECT pg_current_snapshot()::text")[0].decode(0, as: String.self)
             }
-            guard let batchSnapshot else { return .busy }
 
             // 1. The chunk, its replica upserts and its dead letters. Planned for its values each
             //    time (not prepared): a generic plan of it is tens of times slower.
