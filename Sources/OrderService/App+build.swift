@@ -13,17 +13,20 @@ public let orderServiceDefaultPort = 8081
 /// The consumer name order-service stores its position under.
 public let defaultConsumerName = "order-service"
 
-/// The router: `/order-service/...`, `/health`, `/metrics`.
+/// The router: `/order-service/...`, `/health`, `/metrics`, `/openapi.json`.
 public func buildOrderServiceRouter(
     database: PostgresClient,
     consumer: String = defaultConsumerName,
     registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
 ) -> Router<AppRequestContext> {
-    let router = Router.service(database: database, registry: registry)
-    OrderController(repository: OrderRepository(database: database), status: ConsumerStatusQuery(database: database), consumer: consumer)
-        .addRoutes(to: router.group("order-service"))
-    return router
+    Router.service(database: database, registry: registry, openAPIDocument: orderServiceOpenAPIDocument) { router in
+        OrderController(repository: OrderRepository(database: database), status: ConsumerStatusQuery(database: database), consumer: consumer)
+            .addRoutes(to: router.group("order-service"))
+    }
 }
+
+/// `Resources/openapi.json`, the API's contract, compiled in.
+public var orderServiceOpenAPIDocument: [UInt8] { PackageResources.openapi_json }
 
 /// The whole service: database client, event consumer and HTTP server; on SIGTERM the server
 /// drains first, then the consumer stops, then the client closes.

@@ -4,16 +4,27 @@ import Prometheus
 
 extension Router where Context == AppRequestContext {
     /// A router with what every endpoint of both services gets: request ids, request logs and
-    /// metrics, JSON errors, and `/health` and `/metrics`.
-    public static func service(database: PostgresClient, registry: PrometheusCollectorRegistry) -> Router<AppRequestContext> {
-        let router = Router(context: AppRequestContext.self)
+    /// metrics, JSON errors, `/health`, `/metrics` and `/openapi.json`. `routes` adds the service's
+    /// own endpoints; any other method on a known path then answers 405 with `Allow`.
+    public static func service(
+        database: PostgresClient,
+        registry: PrometheusCollectorRegistry,
+        openAPIDocument: [UInt8],
+        routes: (Router<AppRequestContext>) -> Void
+    ) -> Router<AppRequestContext> {
+        // HEAD wherever GET is, as HTTP expects.
+        let router = Router(context: AppRequestContext.self, options: .autoGenerateHeadEndpoints)
+        let methodNotAllowed = MethodNotAllowedMiddleware<AppRequestContext>()
         router.addMiddleware {
             RequestIDMiddleware()
             LogRequestsMiddleware(.debug)
             MetricsMiddleware()
             JSONErrorMiddleware()
+            methodNotAllowed
         }
-        router.addOperationalRoutes(database: database, registry: registry)
+        router.addOperationalRoutes(database: database, registry: registry, openAPIDocument: openAPIDocument)
+        routes(router)
+        methodNotAllowed.learnRoutes(of: router)
         return router
     }
 }
@@ -21,7 +32,8 @@ extension Router where Context == AppRequestContext {
 extension Router {
     /// `GET /health`: 200 when the database answers a `SELECT 1`, 503 otherwise.
     /// `GET /metrics`: the Prometheus text format of `registry`.
-    public func addOperationalRoutes(database: PostgresClient, registry: PrometheusCollectorRegistry) {
+    /// `GET /openapi.json`: the service's OpenAPI document.
+    public func addOperationalRoutes(database: PostgresClient, registry: PrometheusCollectorRegistry, openAPIDocument: [UInt8]) {
         get("/health") { _, _ -> Response in
             let reachable = await Self.databaseAnswers(database)
             let status: HTTPResponse.Status = reachable ? .ok : .serviceUnavailable
@@ -43,6 +55,10 @@ extension Router {
                 headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(bytes: buffer))
             )
+        }
+        let document = ByteBuffer(bytes: openAPIDocument)
+        get("/openapi.json") { _, _ -> Response in
+            Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: document))
         }
     }
 

@@ -10,20 +10,23 @@ public let userServiceRole = "user_service"
 /// The port user-service listens on unless `PORT` says otherwise.
 public let userServiceDefaultPort = 8080
 
-/// The router: `/user-service/...`, `/health`, `/metrics`, with JSON errors, request ids and
+/// The router: `/user-service/...`, `/health`, `/metrics`, `/openapi.json`, with JSON errors, request ids and
 /// request metrics.
 public func buildUserServiceRouter(
     database: PostgresClient,
     registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
 ) -> Router<AppRequestContext> {
-    let router = Router.service(database: database, registry: registry)
-    // Products first: "products" is a constant path and wins over the user-id parameter anyway.
-    ProductController(repository: ProductRepository(database: database))
-        .addRoutes(to: router.group("user-service/products"))
-    UserController(repository: UserRepository(database: database))
-        .addRoutes(to: router.group("user-service"))
-    return router
+    Router.service(database: database, registry: registry, openAPIDocument: userServiceOpenAPIDocument) { router in
+        // Products first: "products" is a constant path and wins over the user-id parameter anyway.
+        ProductController(repository: ProductRepository(database: database))
+            .addRoutes(to: router.group("user-service/products"))
+        UserController(repository: UserRepository(database: database))
+            .addRoutes(to: router.group("user-service"))
+    }
 }
+
+/// `Resources/openapi.json`, the API's contract, compiled in.
+public var userServiceOpenAPIDocument: [UInt8] { PackageResources.openapi_json }
 
 /// The whole service: the database client and the HTTP server, shut down in reverse order.
 public func buildUserService(

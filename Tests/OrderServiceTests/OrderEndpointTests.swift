@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import OrderService
+import Postgres
 import PostgresTestSupport
 import ServiceSupport
 import Testing
@@ -100,6 +101,13 @@ struct OrderEndpointTests {
                     (#"{"userId": "1", "productId": 1}"#, .badRequest, "'userId'"),
                     (#"{"userId": 0, "productId": 1}"#, .badRequest, "positive"),
                     ("nope", .badRequest, "not valid JSON"),
+                    ("", .badRequest, "empty"),
+                    ("[1, 2]", .badRequest, "must be a JSON object"),
+                    (#"{"userId": null, "productId": 1}"#, .badRequest, "'userId' must not be null"),
+                    (#"{"userId": 1.5, "productId": 1}"#, .badRequest, "'userId'"),
+                    (#"{"userId": 1, "productId": 1e40}"#, .badRequest, "'productId'"),
+                    (#"{"userId": 1, "productId": -3}"#, .badRequest, "positive"),
+                    (#"{"userId": 1, "productId": 1, "pad": "\#(String(repeating: "x", count: 1 << 20))"}"#, .contentTooLarge, "1 MiB"),
                 ]
                 for (body, status, message) in refusals {
                     try await client.execute(uri: "/order-service/create", method: .post, headers: jsonHeaders, body: ByteBuffer(string: body)) { response in
@@ -151,5 +159,19 @@ struct OrderEndpointTests {
                 }
             }
         }
+    }
+}
+
+@Suite("order-service: the OpenAPI document")
+struct OrderOpenAPITests {
+    @Test func everyRouteIsDocumentedAndEveryDocumentedOperationIsRouted() async throws {
+        let database = PostgresClient(configuration: .init(connectionString: "postgresql://127.0.0.1:1/none"))
+        let router = buildOrderServiceRouter(database: database)
+        let routed = RouteInventory.routes(of: router)
+        let documented = try RouteInventory.operations(inOpenAPIDocument: orderServiceOpenAPIDocument)
+        #expect(routed.subtracting(documented).isEmpty, "routed but not documented")
+        #expect(documented.subtracting(routed).isEmpty, "documented but not routed")
+        #expect(routed.contains("POST /order-service/create"))
+        await database.close()
     }
 }

@@ -75,3 +75,44 @@ struct ProductAndOperationsTests {
         }
     }
 }
+
+@Suite("user-service: the OpenAPI document")
+struct UserOpenAPITests {
+    @Test func everyRouteIsDocumentedAndEveryDocumentedOperationIsRouted() async throws {
+        let database = PostgresClient(configuration: .init(connectionString: "postgresql://127.0.0.1:1/none"))
+        let router = buildUserServiceRouter(database: database)
+        let routed = RouteInventory.routes(of: router)
+        let documented = try RouteInventory.operations(inOpenAPIDocument: userServiceOpenAPIDocument)
+        #expect(routed.subtracting(documented).isEmpty, "routed but not documented")
+        #expect(documented.subtracting(routed).isEmpty, "documented but not routed")
+        #expect(routed.contains("GET /user-service/{id}"))
+        await database.close()
+    }
+
+    @Test func theDocumentIsServedAndWrongMethodsGet405WithAllow() async throws {
+        try await withUserService { client, admin in
+            try await client.execute(uri: "/openapi.json", method: .get) { response in
+                #expect(response.status == .ok)
+                let document = try? JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]
+                #expect(document?["openapi"] as? String == "3.1.0")
+            }
+            let before = try await Snapshot.take(admin)
+            for (method, uri, allow) in [
+                (HTTPRequest.Method.delete, "/user-service/1", "GET, HEAD"),
+                (.get, "/user-service/update", "PUT"),
+                (.init("QUERY")!, "/user-service/products", "GET, HEAD"),
+                (.post, "/user-service/products/update", "PUT"),
+            ] {
+                try await client.execute(uri: uri, method: method, headers: jsonHeaders, body: json(#"{"id": 1}"#)) { response in
+                    #expect(response.status == .methodNotAllowed, "\(method) \(uri)")
+                    #expect(response.headers[.allow] == allow, "\(method) \(uri)")
+                    #expect(errorBody(response)?.error.status == 405)
+                }
+            }
+            try await client.execute(uri: "/user-service/1", method: .head) { response in
+                #expect(response.status == .ok)
+            }
+            #expect(try await Snapshot.take(admin) == before)
+        }
+    }
+}

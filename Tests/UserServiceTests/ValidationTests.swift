@@ -42,6 +42,14 @@ struct ValidationTests {
         Case(name: "product: empty description", method: .put, uri: "/user-service/products/update", body: #"{"id": 1, "description": "", "price": 1, "qty_available": 1}"#, status: .badRequest, message: "'description' must not be empty"),
         Case(name: "product: missing quantity", method: .put, uri: "/user-service/products/update", body: #"{"id": 1, "description": "X", "price": 1}"#, status: .badRequest, message: "missing field 'qty_available'"),
         Case(name: "product: unknown id", method: .put, uri: "/user-service/products/update", body: #"{"id": 77, "description": "X", "price": 1, "qty_available": 1}"#, status: .notFound, message: "no product with id 77"),
+        Case(name: "non-numeric id in path", method: .get, uri: "/user-service/abc", body: "", status: .badRequest, message: "positive integer, got 'abc'"),
+        Case(name: "zero id in path", method: .get, uri: "/user-service/0", body: "", status: .badRequest, message: "positive integer"),
+        Case(name: "id in path beyond 64 bits", method: .get, uri: "/user-service/9223372036854775808", body: "", status: .badRequest, message: "positive integer"),
+        Case(name: "name of Unicode spaces only", method: .post, uri: "/user-service/create", body: #"{"firstname": "\u00a0\u3000", "lastname": "B", "email": "a@b.co"}"#, status: .badRequest, message: "'firstname' must not be empty"),
+        Case(name: "control character in email", method: .post, uri: "/user-service/create", body: #"{"firstname": "A", "lastname": "B", "email": "a\u0007@b.co"}"#, status: .badRequest, message: "valid email"),
+        Case(name: "email with an empty domain label", method: .post, uri: "/user-service/create", body: #"{"firstname": "A", "lastname": "B", "email": "a@b..co"}"#, status: .badRequest, message: "valid email"),
+        Case(name: "two @ in email", method: .post, uri: "/user-service/create", body: #"{"firstname": "A", "lastname": "B", "email": "a@b@c.co"}"#, status: .badRequest, message: "valid email"),
+        Case(name: "wrong method", method: .delete, uri: "/user-service/1", body: "", status: .methodNotAllowed, message: "use GET, HEAD"),
         Case(name: "unknown route", method: .get, uri: "/user-service/1/nothing", body: "", status: .notFound, message: "no route"),
     ]
 

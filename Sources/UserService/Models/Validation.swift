@@ -8,7 +8,8 @@ enum Validation {
         if value.unicodeScalars.contains("\u{0}") {
             throw APIError.badRequest("field '\(field)' must not contain NUL characters")
         }
-        if value.allSatisfy(\.isWhitespace) {
+        // Unicode's White_Space property, the set the OpenAPI document's pattern spells out.
+        if value.unicodeScalars.allSatisfy(\.properties.isWhitespace) {
             throw APIError.badRequest("field '\(field)' must not be empty")
         }
         // PostgreSQL's varchar(n) counts characters as code points.
@@ -19,14 +20,16 @@ enum Validation {
         return value
     }
 
-    /// A plausible address: one '@', a non-empty local part, a dotted domain, no spaces.
+    /// A plausible address: one '@', a non-empty local part, a domain of two or more non-empty
+    /// labels, no whitespace or control characters (the OpenAPI document's pattern, exactly).
     static func email(_ value: String, field: String = "email") throws -> String {
         let email = try text(value, field: field, maxLength: 254)
-        let parts = email.split(separator: "@", omittingEmptySubsequences: false)
+        let scalars = email.unicodeScalars
+        let parts = scalars.split(separator: "@", omittingEmptySubsequences: false)
+        let labels = parts.count == 2 ? parts[1].split(separator: ".", omittingEmptySubsequences: false) : []
         let plausible =
-            parts.count == 2 && !parts[0].isEmpty && parts[1].contains(".")
-            && !parts[1].hasPrefix(".") && !parts[1].hasSuffix(".") && !parts[1].contains("..")
-            && !email.contains(where: { $0.isWhitespace || $0.isNewline })
+            parts.count == 2 && !parts[0].isEmpty && labels.count >= 2 && labels.allSatisfy { !$0.isEmpty }
+            && !scalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7F || $0.properties.isWhitespace })
         guard plausible else { throw APIError.badRequest("field '\(field)' must be a valid email address") }
         return email
     }
