@@ -306,6 +306,31 @@ CREATE TABLE IF NOT EXISTS order_service.dead_letters (
     UNIQUE (consumer, event_id)
 );
 
+-- Why the order-service cannot apply an event, or NULL when it can: the one definition the consumer,
+-- `ecst dead-letters retry` and `ecst rebuild` share. Plain SQL, so the planner inlines it.
+CREATE OR REPLACE FUNCTION order_service.event_problem(type text, aggregate_type text, payload jsonb)
+RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE
+        WHEN type NOT IN ('UserCreated', 'UserUpdated', 'UserDeleted', 'ProductCreated', 'ProductUpdated', 'ProductDeleted')
+            THEN 'unknown event type ' || type
+        WHEN (aggregate_type = 'user') <> (type LIKE 'User%')
+            THEN 'event type ' || type || ' does not match aggregate type ' || aggregate_type
+        WHEN jsonb_typeof(payload) IS DISTINCT FROM 'object'
+            THEN 'payload is not a JSON object'
+        WHEN aggregate_type = 'user' AND NOT (
+                jsonb_typeof(payload -> 'firstname') IS NOT DISTINCT FROM 'string'
+            AND jsonb_typeof(payload -> 'lastname') IS NOT DISTINCT FROM 'string'
+            AND jsonb_typeof(payload -> 'email') IS NOT DISTINCT FROM 'string')
+            THEN 'user payload needs string firstname, lastname and email'
+        WHEN aggregate_type = 'product' AND NOT (
+                jsonb_typeof(payload -> 'description') IS NOT DISTINCT FROM 'string'
+            AND coalesce(payload ->> 'price', '') ~ '^[0-9]{1,9}$')
+            THEN 'product payload needs a string description and an integer price'
+    END
+$$;
+REVOKE ALL ON FUNCTION order_service.event_problem(text, text, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION order_service.event_problem(text, text, jsonb) TO order_service;
+
 REVOKE ALL ON ALL TABLES IN SCHEMA order_service FROM PUBLIC, user_service;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA order_service TO order_service;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA order_service TO order_service;

@@ -144,24 +144,7 @@ public struct EventApplier: Sendable {
             LIMIT $5
         ),
         classified AS (
-            SELECT b.*, CASE
-                WHEN b.type NOT IN ('UserCreated', 'UserUpdated', 'UserDeleted',
-                                    'ProductCreated', 'ProductUpdated', 'ProductDeleted')
-                    THEN 'unknown event type ' || b.type
-                WHEN (b.aggregate_type = 'user') <> (b.type LIKE 'User%')
-                    THEN 'event type ' || b.type || ' does not match aggregate type ' || b.aggregate_type
-                WHEN jsonb_typeof(b.payload) IS DISTINCT FROM 'object'
-                    THEN 'payload is not a JSON object'
-                WHEN b.aggregate_type = 'user' AND NOT (
-                        jsonb_typeof(b.payload -> 'firstname') IS NOT DISTINCT FROM 'string'
-                    AND jsonb_typeof(b.payload -> 'lastname') IS NOT DISTINCT FROM 'string'
-                    AND jsonb_typeof(b.payload -> 'email') IS NOT DISTINCT FROM 'string')
-                    THEN 'user payload needs string firstname, lastname and email'
-                WHEN b.aggregate_type = 'product' AND NOT (
-                        jsonb_typeof(b.payload -> 'description') IS NOT DISTINCT FROM 'string'
-                    AND coalesce(b.payload ->> 'price', '') ~ '^[0-9]{1,9}$')
-                    THEN 'product payload needs a string description and an integer price'
-            END AS problem
+            SELECT b.*, order_service.event_problem(b.type, b.aggregate_type, b.payload) AS problem
             FROM batch b
         ),
         -- Each entity of the chunk jumps to its latest valid state visible in the batch snapshot,
@@ -181,10 +164,7 @@ public struct EventApplier: Sendable {
                 FROM user_service.events e
                 WHERE e.aggregate_type = 'user' AND e.aggregate_id = c.aggregate_id
                   AND pg_visible_in_snapshot(e.xid, $2::pg_snapshot)
-                  AND e.type IN ('UserCreated', 'UserUpdated', 'UserDeleted')
-                  AND jsonb_typeof(e.payload -> 'firstname') IS NOT DISTINCT FROM 'string'
-                  AND jsonb_typeof(e.payload -> 'lastname') IS NOT DISTINCT FROM 'string'
-                  AND jsonb_typeof(e.payload -> 'email') IS NOT DISTINCT FROM 'string'
+                  AND order_service.event_problem(e.type, e.aggregate_type, e.payload) IS NULL
                 ORDER BY e.version DESC
                 LIMIT 1
             ) l
@@ -211,9 +191,7 @@ public struct EventApplier: Sendable {
                 FROM user_service.events e
                 WHERE e.aggregate_type = 'product' AND e.aggregate_id = c.aggregate_id
                   AND pg_visible_in_snapshot(e.xid, $2::pg_snapshot)
-                  AND e.type IN ('ProductCreated', 'ProductUpdated', 'ProductDeleted')
-                  AND jsonb_typeof(e.payload -> 'description') IS NOT DISTINCT FROM 'string'
-                  AND coalesce(e.payload ->> 'price', '') ~ '^[0-9]{1,9}$'
+                  AND order_service.event_problem(e.type, e.aggregate_type, e.payload) IS NULL
                 ORDER BY e.version DESC
                 LIMIT 1
             ) l
