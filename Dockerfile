@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# Both executables in one image: build with the Swift toolchain, run on slim Debian with libpq5.
+# Both services and the ecst operations command in one image: build with the Swift toolchain, run on slim Debian with libpq5.
 ARG SWIFT_IMAGE=swift:6.3-bookworm
 
 FROM ${SWIFT_IMAGE} AS build
@@ -11,11 +11,13 @@ COPY Package.swift ./
 RUN swift package resolve
 COPY Sources ./Sources
 COPY Tests ./Tests
-COPY schema.sql ./
+COPY schema.sql schemathesis.toml ./
 RUN swift build -c release --static-swift-stdlib --product user-service \
  && swift build -c release --static-swift-stdlib --product order-service \
+ && swift build -c release --static-swift-stdlib --product ecst \
  && mkdir -p /out \
- && cp "$(swift build -c release --show-bin-path)/user-service" "$(swift build -c release --show-bin-path)/order-service" /out/
+ && bin="$(swift build -c release --show-bin-path)" \
+ && cp "$bin/user-service" "$bin/order-service" "$bin/ecst" /out/
 
 # The end-to-end suite, run by docker compose's integration-tests service against the stack.
 FROM build AS test

@@ -7,10 +7,12 @@ let package = Package(
     products: [
         .executable(name: "user-service", targets: ["UserServiceMain"]),
         .executable(name: "order-service", targets: ["OrderServiceMain"]),
+        .executable(name: "ecst", targets: ["EcstCLI"]),
         .executable(name: "ecst-bench", targets: ["Benchmark"]),
         .library(name: "Postgres", targets: ["Postgres"]),
     ],
     dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -94,6 +96,23 @@ let package = Package(
             ],
             path: "Sources/order-service"
         ),
+        // Operating the system: status, dead letters, rebuilding the replica, pruning the log.
+        .target(
+            name: "Operations",
+            dependencies: ["Postgres", "OrderService"]
+        ),
+        // `ecst`, the operators' command line over Operations.
+        .executableTarget(
+            name: "EcstCLI",
+            dependencies: [
+                "Operations",
+                "OrderService",
+                "Postgres",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/ecst"
+        ),
         // The benchmark: both services against a durable throwaway cluster, next to pgbench.
         .executableTarget(
             name: "Benchmark",
@@ -126,6 +145,10 @@ let package = Package(
                 "PostgresTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
+        ),
+        .testTarget(
+            name: "OperationsTests",
+            dependencies: ["Operations", "OrderService", "Postgres", "PostgresTestSupport"]
         ),
         // The built executables as real processes against real PostgreSQL (or, with
         // USER_SERVICE_URL and ORDER_SERVICE_URL, a running stack such as docker compose's).

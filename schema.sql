@@ -324,8 +324,9 @@ RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
             THEN 'user payload needs string firstname, lastname and email'
         WHEN aggregate_type = 'product' AND NOT (
                 jsonb_typeof(payload -> 'description') IS NOT DISTINCT FROM 'string'
-            AND coalesce(payload ->> 'price', '') ~ '^[0-9]{1,9}$')
-            THEN 'product payload needs a string description and an integer price'
+            AND CASE WHEN coalesce(payload ->> 'price', '') ~ '^[0-9]{1,10}$'
+                     THEN (payload ->> 'price')::bigint <= 2147483647 ELSE false END)
+            THEN 'product payload needs a string description and an integer price from 0 to 2147483647'
     END
 $$;
 REVOKE ALL ON FUNCTION order_service.event_problem(text, text, jsonb) FROM PUBLIC;

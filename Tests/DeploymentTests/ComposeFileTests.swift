@@ -89,5 +89,6 @@ struct ComposeFileTests {
         let user = try #require(lines.last { $0.hasPrefix("USER ") })
         #expect(user != "USER root" && user != "USER 0")
         #expect(text.contains("user-service") && text.contains("order-service"))
+        #expect(text.contains("--product ecst"), "the image ships the operations command")
     }
 }

@@ -226,7 +226,7 @@ public struct EventApplier: Sendable {
     /// $1 changed user ids, $2 changed product ids: embeds the replica's current data. A deleted
     /// entity's replica row holds its last state, so its orders keep the last data it had, however
     /// the update and the delete were batched.
-    static let updateOrders = """
+    public static let updateOrders = """
         WITH changed_users AS (
             SELECT u.id, jsonb_build_object('id', u.id, 'firstname', u.firstname, 'lastname', u.lastname, 'email', u.email) AS doc
             FROM order_service.users u WHERE u.id = ANY ($1::bigint[])

@@ -1,0 +1,79 @@
+import Postgres
+
+/// `ecst prune`: deletes events every registered consumer has applied and that are older than a
+/// given age, in small transactions. Needs a superuser session (the log is append-only for every
+/// other role).
+///
+/// It never deletes an entity's latest applicable event, nor an event a dead letter refers to:
+/// the log keeps, for every user and product, the state a rebuild needs (log compaction).
+public struct EventLogPruner: Sendable {
+    public struct Report: Codable, Sendable, Equatable {
+        public var deleted: Int
+        public var examined: Int
+        public var remaining: Int
+
+        public init(deleted: Int, examined: Int, remaining: Int) {
+            self.deleted = deleted
+            self.examined = examined
+            self.remaining = remaining
+        }
+    }
+
+    public let database: PostgresClient
+    /// Events younger than this many seconds stay.
+    public let keepSeconds: Int
+    /// Ids examined per transaction.
+    public var idsPerStep: Int64 = 20_000
+
+    public init(database: PostgresClient, keepSeconds: Int) {
+        self.database = database
+        self.keepSeconds = keepSeconds
+    }
+
+    public func run(dryRun: Bool = false, progress: @Sendable (_ examined: Int64, _ of: Int64, _ deleted: Int) -> Void = { _, _, _ in }) async throws -> Report {
+        let isSuperuser: Bool = try await database.query("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")[0].decode(0)
+        guard isSuperuser || dryRun else {
+            throw OperationsError(.notSuperuser, "prune deletes from the append-only event log: connect as the database owner (a superuser), not as a service role")
+        }
+        let consumers: Int = try await database.query("SELECT count(*) FROM order_service.consumer_positions")[0].decode(0)
+        guard consumers > 0 else {
+            throw OperationsError(.noConsumers, "no consumer is registered, so no event is known to be applied: nothing to prune")
+        }
+        let bounds = try await database.query("SELECT coalesce(min(id), 1), coalesce(max(id), 0) FROM user_service.events")[0]
+        let (low, high): (Int64, Int64) = (try bounds.decode(0), try bounds.decode(1))
+        var deleted = 0
+        var from = low
+        while from <= high {
+            let to = from + idsPerStep
+            let count: Int = try await database.query(dryRun ? Self.count : Self.delete, [from, to, keepSeconds])[0].decode(0)
+            deleted += count
+            progress(min(to, high + 1) - low, high + 1 - low, deleted)
+            from = to
+        }
+        let remaining: Int = try await database.query("SELECT count(*) FROM user_service.events")[0].decode(0)
+        return Report(deleted: deleted, examined: Int(max(0, high + 1 - low)), remaining: remaining - (dryRun ? deleted : 0))
+    }
+
+    /// $1..$2 an id range, $3 seconds to keep.
+    static let doomed = """
+        SELECT e.id FROM user_service.events e
+        WHERE e.id >= $1 AND e.id < $2
+          AND e.created_at < now() - make_interval(secs => $3)
+          -- applied by every registered consumer
+          AND NOT EXISTS (SELECT FROM order_service.consumer_positions c WHERE NOT pg_visible_in_snapshot(e.xid, c.snapshot))
+          -- superseded by a later applicable event of the same entity
+          AND EXISTS (
+              SELECT FROM user_service.events l
+              WHERE l.aggregate_type = e.aggregate_type AND l.aggregate_id = e.aggregate_id AND l.version > e.version
+                AND order_service.event_problem(l.type, l.aggregate_type, l.payload) IS NULL)
+          AND NOT EXISTS (SELECT FROM order_service.dead_letters d WHERE d.event_id = e.id)
+        """
+
+    static let delete = """
+        WITH doomed AS (\(doomed)),
+        gone AS (DELETE FROM user_service.events e USING doomed WHERE e.id = doomed.id RETURNING 1)
+        SELECT count(*) FROM gone
+        """
+
+    static let count = "SELECT count(*) FROM (\(doomed)) d"
+}

@@ -1,0 +1,82 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Operations
+import Postgres
+
+/// The connection every subcommand takes.
+struct DatabaseOptions: ParsableArguments {
+    @Option(name: .customLong("database-url"), help: "A libpq connection string or URI (default: $DATABASE_URL).")
+    var databaseURL: String?
+
+    @Flag(help: "Print the result as JSON on stdout.")
+    var json = false
+
+    /// A client whose first query already succeeded, or a clear error naming the server.
+    func connect() async throws -> PostgresClient {
+        guard let url = databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"], !url.isEmpty else {
+            throw ValidationError("no database: set DATABASE_URL or pass --database-url")
+        }
+        // Failures are reported once, by the command; the client's own warnings would repeat them.
+        var logger = Logger(label: "ecst")
+        logger.logLevel = .error
+        let client = PostgresClient(configuration: .init(connectionString: url, maximumConnections: 2, connectTimeoutSeconds: 5), logger: logger)
+        do {
+            _ = try await client.query("SELECT 1 FROM order_service.consumer_positions LIMIT 1")
+        } catch let error as PostgresError {
+            await client.close()
+            throw CommandFailure("cannot use the database at \(Self.redacted(url)): \(error.message)" + (error.sqlState == "42P01" || error.sqlState == "3F000" ? " (is schema.sql applied there?)" : ""))
+        }
+        return client
+    }
+
+    /// The URL without its password, for messages.
+    static func redacted(_ url: String) -> String {
+        if var components = URLComponents(string: url), components.scheme?.hasPrefix("postgres") == true {
+            if components.password != nil { components.password = "***" }
+            return components.string ?? url
+        }
+        return url.replacingOccurrences(of: #"password\s*=\s*\S+"#, with: "password=***", options: .regularExpression)
+    }
+}
+
+/// A failure to report in one line, exit status 1.
+struct CommandFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+extension AsyncParsableCommand {
+    /// Runs `body` with a connected client, closing it afterwards; operation errors become one
+    /// line on stderr and exit status 1.
+    func withDatabase(_ options: DatabaseOptions, _ body: (PostgresClient) async throws -> Void) async throws {
+        do {
+            let database = try await options.connect()
+            do {
+                try await body(database)
+                await database.close()
+            } catch {
+                await database.close()
+                throw error
+            }
+        } catch let error as CommandFailure {
+            Self.fail(error.description)
+        } catch let error as OperationsError {
+            Self.fail(error.message)
+        } catch let error as PostgresError {
+            Self.fail("the database refused: \(error.message)" + (error.detail.map { " (\($0))" } ?? ""))
+        }
+    }
+
+    static func fail(_ message: String) -> Never {
+        FileHandle.standardError.write(Data("ecst: \(message)\n".utf8))
+        Foundation.exit(1)
+    }
+}
+
+/// Pretty, sorted JSON on stdout.
+func printJSON(_ value: some Encodable) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}

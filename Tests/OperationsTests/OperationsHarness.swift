@@ -1,0 +1,66 @@
+import Foundation
+import OrderService
+import Postgres
+import PostgresTestSupport
+
+let schemaPath = repositoryFile("schema.sql")
+
+/// A fresh database with schema.sql, a superuser client (`admin`, as an operator with the owner's
+/// connection), the order-service's client (`service`) and its event applier, driven by hand.
+struct OperationsWorld: Sendable {
+    let admin: PostgresClient
+    let service: PostgresClient
+    let applier: EventApplier
+
+    /// Applies every committed event, as the consumer would.
+    func catchUp() async throws {
+        try await applier.register()
+        while true {
+            guard case .applied(let result, let more) = try await applier.applyNextChunk() else { continue }
+            if result.events == 0 && !more { return }
+        }
+    }
+
+    /// Orders whose embedded user or product differs from user_service's tables.
+    func inconsistentOrders() async throws -> Int {
+        try await admin.scalar(
+            """
+            SELECT count(*) FROM order_service.purchase_orders po
+            JOIN user_service.users u ON u.id = po.user_id
+            JOIN user_service.products p ON p.id = po.product_id
+            WHERE po.doc -> 'user' <> jsonb_build_object('id', u.id, 'firstname', u.firstname, 'lastname', u.lastname, 'email', u.email)
+               OR po.doc -> 'product' <> jsonb_build_object('productId', p.id, 'description', p.description)
+            """
+        )
+    }
+
+    /// Two orders for each of the four seeded users, embedding nothing yet (the consumer or a
+    /// rebuild fills them in).
+    func addOrders() async throws {
+        try await admin.query(
+            """
+            INSERT INTO order_service.purchase_orders (user_id, product_id, doc)
+            SELECT u, 1 + u % 3, jsonb_build_object('user', '{}'::jsonb, 'product', '{}'::jsonb, 'price', 1)
+            FROM generate_series(1, 4) u, generate_series(1, 2)
+            """
+        )
+    }
+}
+
+func withOperationsWorld(_ body: @Sendable (OperationsWorld) async throws -> Void) async throws {
+    let template = try await TestDatabases.shared.template(applyingSQLFile: schemaPath)
+    try await TestDatabases.shared.withClient(template: template) { admin, database in
+        let service = PostgresClient(configuration: database.configuration(asUser: "order_service"))
+        let world = OperationsWorld(
+            admin: admin, service: service,
+            applier: EventApplier(database: service, consumer: defaultConsumerName, identity: "test")
+        )
+        do {
+            try await body(world)
+            await service.close()
+        } catch {
+            await service.close()
+            throw error
+        }
+    }
+}
