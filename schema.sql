@@ -194,10 +194,21 @@ CREATE TRIGGER events_append_only_truncate BEFORE TRUNCATE ON user_service.event
 -- The wake-up call: NOTIFY on channel 'ecst_events' with an empty payload once per inserting
 -- statement; readers read the table, never the payload. Kept alone in this one function so the
 -- notification strategy can be replaced without touching the outbox.
+--
+-- Only when a consumer waits for it. NOTIFY holds a database-wide lock from pre-commit until
+-- after the WAL flush, which serialises every notifying commit; a busy consumer rereads the table
+-- anyway. Waiting consumers hold all 64 advisory locks (1162040148, slot) in shared mode. A writer
+-- tries its slot exclusively for the rest of its transaction: if it cannot have it, a consumer
+-- waits (or another writer shares the slot), so it notifies; if it can, no consumer waits and it
+-- skips the NOTIFY. A consumer about to wait takes the slots as they come free: a slot comes free
+-- only once the writers that skipped on it have committed, and the consumer rereads the table
+-- after taking each one, so no committed event is left unread while it waits.
 CREATE OR REPLACE FUNCTION user_service.notify_events() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_notify('ecst_events', '');
+    IF NOT pg_try_advisory_xact_lock(1162040148, pg_backend_pid() % 64) THEN
+        PERFORM pg_notify('ecst_events', '');
+    END IF;
     RETURN NULL;
 END
 $$;

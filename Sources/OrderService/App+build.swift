@@ -28,8 +28,18 @@ public func buildOrderServiceRouter(
 /// `Resources/openapi.json`, the API's contract, compiled in.
 public var orderServiceOpenAPIDocument: [UInt8] { PackageResources.openapi_json }
 
-/// The whole service: database client, event consumer and HTTP server; on SIGTERM the server
-/// drains first, then the consumer stops, then the client closes.
+/// The consumer's sessions: its own small pool (so HTTP load cannot starve it, nor it the
+/// requests), committing without waiting for the WAL flush. That is safe for derived state: a
+/// crash can lose only a whole apply transaction (replica, orders and position together), whose
+/// events are still in the log and are applied again. Requests keep durable commits.
+public func consumerConfiguration(_ base: PostgresConfiguration) -> PostgresConfiguration {
+    var configuration = base.with(["options": "-c synchronous_commit=off"])
+    configuration.maximumConnections = 4
+    return configuration
+}
+
+/// The whole service: database clients, event consumer and HTTP server; on SIGTERM the server
+/// drains first, then the consumer stops, then the clients close.
 public func buildOrderService(
     configuration: ServiceConfiguration,
     consumer: String,
@@ -38,16 +48,17 @@ public func buildOrderService(
     logger: Logger
 ) -> some ApplicationProtocol {
     let database = PostgresClient(configuration: configuration.postgres, logger: logger)
+    let consumerDatabase = PostgresClient(configuration: consumerConfiguration(configuration.postgres), logger: logger)
     let identity = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"
-    let applier = EventApplier(database: database, consumer: consumer, chunkSize: chunkSize, identity: identity)
+    let applier = EventApplier(database: consumerDatabase, consumer: consumer, chunkSize: chunkSize, identity: identity)
     var consumerLogger = logger
     consumerLogger[metadataKey: "consumer"] = "\(consumer)"
-    let eventConsumer = EventConsumer(applier: applier, database: database, logger: consumerLogger)
+    let eventConsumer = EventConsumer(applier: applier, database: consumerDatabase, logger: consumerLogger)
     var app = Application(
         router: buildOrderServiceRouter(database: database, consumer: consumer, registry: registry),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "order-service"),
         logger: logger
     )
-    app.addServices(database, eventConsumer)
+    app.addServices(database, consumerDatabase, eventConsumer)
     return app
 }

@@ -56,7 +56,7 @@ struct ConsumerTests {
                 return email == "b@writer.b"
             }
             let aStillOpen: Int = try await world.admin.scalar(
-                "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction' AND datname = current_database()"
+                "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction' AND datname = current_database() AND query LIKE '%a@writer.a%'"
             )
             #expect(aStillOpen == 1)
             let positionPassedB = try #require(try await world.status()).position

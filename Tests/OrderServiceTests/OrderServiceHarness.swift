@@ -28,7 +28,7 @@ final class OrderWorld: Sendable {
     /// prove that notifications drive it.
     @discardableResult
     func startConsumer(identity: String = "test", chunkSize: Int = 5_000, pollInterval: Duration = .seconds(30)) async -> RunningConsumer {
-        let client = PostgresClient(configuration: database.configuration(asUser: "order_service"))
+        let client = PostgresClient(configuration: consumerConfiguration(database.configuration(asUser: "order_service")))
         let applier = EventApplier(database: client, consumer: defaultConsumerName, chunkSize: chunkSize, identity: identity)
         var logger = Logger(label: "consumer-\(identity)")
         logger.logLevel = .critical

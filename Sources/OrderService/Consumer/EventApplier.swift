@@ -65,7 +65,9 @@ public struct EventApplier: Sendable {
             let cursorID: Int64? = try row.decode(3)
             // A batch in progress keeps its snapshot; a new one runs up to now.
             let batchSnapshot: String
-            if let inProgress = try row.decode(1, as: String?.self) {
+            let storedBatch = try row.decode(1, as: String?.self)
+            let batchSnapshotWasStored = storedBatch != nil
+            if let inProgress = storedBatch {
                 batchSnapshot = inProgress
             } else {
                 batchSnapshot = try await tx.prepared("SELECT pg_current_snapshot()::text")[0].decode(0, as: String.self)
@@ -92,12 +94,15 @@ public struct EventApplier: Sendable {
                 ordersUpdated = try await tx.query(Self.updateOrders, [userIDs, productIDs])[0].decode(0, as: Int.self)
             }
 
-            // 3. The new position, in the same transaction.
+            // 3. The new position, in the same transaction. A read that found nothing outside a
+            //    batch leaves it as it was: storing the newer snapshot would change nothing.
             let batchDone = events < chunkSize
-            if batchDone {
-                try await tx.prepared(Self.finishBatch, [consumer, batchSnapshot, events, maxID, identity])
-            } else {
-                try await tx.prepared(Self.advanceCursor, [consumer, batchSnapshot, lastXID, lastID, events, maxID, identity])
+            if events > 0 || batchSnapshotWasStored {
+                if batchDone {
+                    try await tx.prepared(Self.finishBatch, [consumer, batchSnapshot, events, maxID, identity])
+                } else {
+                    try await tx.prepared(Self.advanceCursor, [consumer, batchSnapshot, lastXID, lastID, events, maxID, identity])
+                }
             }
             let result = ChunkResult(events: events, ordersUpdated: ordersUpdated, deadLetters: deadLetters, lastEventID: maxID)
             return .applied(result, more: !batchDone)

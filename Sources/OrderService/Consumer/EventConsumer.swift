@@ -26,9 +26,13 @@ public struct EventConsumer: Service {
     public func run() async throws {
         // Wake-ups coalesce: one pending wake-up is enough to re-read the table.
         let (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let marker = WaitingMarker(database: database, logger: logger) { wake.yield() }
         await withDiscardingTaskGroup { group in
             group.addTask {
-                await self.applyLoop(wakeups)
+                await self.applyLoop(wakeups, marker: marker)
+            }
+            group.addTask {
+                await marker.run()
             }
             group.addTask {
                 await self.listenLoop(wake)
@@ -68,7 +72,7 @@ public struct EventConsumer: Service {
         }
     }
 
-    private func applyLoop(_ wakeups: AsyncStream<Void>) async {
+    private func applyLoop(_ wakeups: AsyncStream<Void>, marker: WaitingMarker) async {
         var registered = false
         var failures = 0
         for await _ in wakeups {
@@ -79,7 +83,13 @@ public struct EventConsumer: Service {
                         try await applier.register()
                         registered = true
                     }
-                    try await drain()
+                    // While reads keep finding events, reread without waiting and let writers skip
+                    // the NOTIFY; once a read finds none, ask for notifications again (arming
+                    // rereads once more, after it holds the slots).
+                    while try await drain() == .appliedSome {
+                        await marker.disarm()
+                    }
+                    await marker.arm()
                     failures = 0
                     break
                 } catch {
@@ -94,15 +104,24 @@ public struct EventConsumer: Service {
         }
     }
 
+    enum Drained: Equatable {
+        case appliedSome
+        case nothingNew
+        /// Another consumer holds the position.
+        case standingBy
+    }
+
     /// Applies chunks until the stored position has caught up with the log.
-    func drain() async throws {
+    func drain() async throws -> Drained {
+        var applied = 0
         while true {
             let start = ContinuousClock.now
             let outcome = try await applier.applyNextChunk()
             guard case .applied(let chunk, let more) = outcome else {
                 logger.debug("another consumer is applying; standing by")
-                return
+                return .standingBy
             }
+            applied += chunk.events
             if chunk.events > 0 {
                 let elapsed = ContinuousClock.now - start
                 metrics.applyDuration.recordNanoseconds(
@@ -123,7 +142,7 @@ public struct EventConsumer: Service {
             if more {
                 logger.info("catching up", metadata: ["applied": "\(chunk.events)", "last_event_id": "\(chunk.lastEventID ?? 0)"])
             } else {
-                return
+                return applied > 0 ? .appliedSome : .nothingNew
             }
         }
     }
