@@ -16,6 +16,7 @@ struct Bench {
         var clients = [1, 4, 16, 64]
         var output = "bench-results"
         var skipCatchUp = false
+        var phases: Set<String> = ["write", "notify", "propagation", "catch-up"]
 
         static func parse(_ arguments: [String]) -> Options {
             var options = Options()
@@ -31,12 +32,14 @@ struct Bench {
                 case "--clients": options.clients = value().split(separator: ",").compactMap { Int($0) }
                 case "--output": options.output = value()
                 case "--skip-catch-up": options.skipCatchUp = true
+                case "--phases": options.phases = Set(value().split(separator: ",").map(String.init))
                 case "--help", "-h":
                     print(
                         """
                         usage: ecst-bench [--seconds 20] [--clients 1,4,16,64] [--users 10000]
                                           [--catch-up-users 100000] [--orders-per-user 10] [--rounds 10]
-                                          [--skip-catch-up] [--output bench-results]
+                                          [--skip-catch-up] [--phases write,notify,propagation,catch-up]
+                                          [--output bench-results]
                         Build first: swift build -c release (the services are started from the same folder).
                         """
                     )
@@ -56,13 +59,19 @@ struct Bench {
         let run = try await BenchRun(options: options)
         defer { run.stopAll() }
 
-        log("1/5 write path: PUT /user-service/update (wrk) vs pgbench, same SQL")
-        try await run.writePath(into: &results)
-        log("2/5 NOTIFY cost: pgbench with the notify trigger off")
-        try await run.notifyCost(into: &results)
-        log("3/5 propagation latency, commit to purchase orders")
-        try await run.propagation(into: &results)
-        if !options.skipCatchUp {
+        if options.phases.contains("write") {
+            log("1/5 write path: PUT /user-service/update (wrk) vs pgbench, same SQL")
+            try await run.writePath(into: &results)
+        }
+        if options.phases.contains("notify") {
+            log("2/5 NOTIFY cost: pgbench with the notify trigger on and off, order-service stopped and running")
+            try await run.notifyCost(into: &results)
+        }
+        if options.phases.contains("propagation") {
+            log("3/5 propagation latency, commit to purchase orders")
+            try await run.propagation(into: &results)
+        }
+        if !options.skipCatchUp && options.phases.contains("catch-up") {
             log("4/5 catch-up of \(options.catchUpUsers * options.rounds) events")
             try await run.catchUp(into: &results)
         }

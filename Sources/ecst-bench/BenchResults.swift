@@ -12,6 +12,8 @@ struct BenchResults: Codable {
         var ratio: Double
     }
     struct NotifyRow: Codable {
+        /// Whether order-service (a consumer that waits for notifications) ran meanwhile.
+        var orderServiceRunning: Bool
         var clients: Int
         var withNotifyTPS: Double
         var withoutNotifyTPS: Double
@@ -64,9 +66,11 @@ struct BenchResults: Codable {
                  "\(r.httpErrors)".padding(8), f(r.pgbenchTPS).padding(13), f(r.ratio, 2).padding(12)].joined(separator: "  ")
             )
         }
-        lines += ["", "NOTIFY cost (pgbench, same UPDATE)", "clients   notify on tps   notify off tps   on/off"]
+        lines += ["", "NOTIFY cost (pgbench, same UPDATE; notify trigger on vs disabled)",
+                  "order-service   clients   notify on tps   notify off tps   on/off"]
         for r in notify {
-            lines.append([f(Double(r.clients)).padding(7), f(r.withNotifyTPS).padding(15), f(r.withoutNotifyTPS).padding(16), f(r.ratio, 2)].joined(separator: "  "))
+            lines.append([(r.orderServiceRunning ? "running" : "stopped").padding(13), f(Double(r.clients)).padding(7),
+                          f(r.withNotifyTPS).padding(15), f(r.withoutNotifyTPS).padding(16), f(r.ratio, 2)].joined(separator: "  "))
         }
         lines += ["", "Propagation, writer commit -> purchase orders commit (ms)",
                   "offered    achieved tps   samples   p50     p90     p99     p99.9   max"]

@@ -116,14 +116,38 @@ final class BenchRun {
 
     // MARK: 2. NOTIFY cost
 
+    /// pgbench with the notify trigger on and disabled, first with no consumer (as the issue's
+    /// own figures were taken), then with order-service running: writers notify only while a
+    /// consumer waits, so the second is the one that counts. The consumer catches up between runs,
+    /// and is kept applying during the disabled run by a NOTIFY ticker of its own.
     func notifyCost(into results: inout BenchResults) async throws {
-        for clients in options.clients {
-            let on = try Tools.pgbench(pgBin, url: url, script: scripts + "/update.sql", clients: clients, seconds: options.seconds)
-            try await admin.query("ALTER TABLE user_service.events DISABLE TRIGGER events_notify")
-            let off = try Tools.pgbench(pgBin, url: url, script: scripts + "/update.sql", clients: clients, seconds: options.seconds)
-            try await admin.query("ALTER TABLE user_service.events ENABLE TRIGGER events_notify")
-            results.notify.append(.init(clients: clients, withNotifyTPS: on, withoutNotifyTPS: off, ratio: on / off))
-            log("  \(clients) clients: notify on \(Int(on)) tps, off \(Int(off)) tps")
+        for running in [false, true] {
+            if running, orderService == nil {
+                orderService = try await start("order-service", port: 18081, role: "order_service")
+                try await waitForLagZero(timeout: .seconds(600))
+            }
+            for clients in options.clients {
+                let on = try Tools.pgbench(pgBin, url: url, script: scripts + "/update.sql", clients: clients, seconds: options.seconds)
+                if running { try await waitForLagZero(timeout: .seconds(600)) }
+                try await admin.query("ALTER TABLE user_service.events DISABLE TRIGGER events_notify")
+                // With no writer notifying, a ticker wakes the consumer every 20 ms, so it applies
+                // as much during the run as with notifications: the two runs differ only in what
+                // writers do at commit.
+                let database = admin
+                let ticker = running ? Task {
+                    while !Task.isCancelled {
+                        try? await database.query("NOTIFY ecst_events")
+                        try? await Task.sleep(for: .milliseconds(20))
+                    }
+                } : nil
+                let off = try Tools.pgbench(pgBin, url: url, script: scripts + "/update.sql", clients: clients, seconds: options.seconds)
+                ticker?.cancel()
+                _ = await ticker?.value
+                try await admin.query("ALTER TABLE user_service.events ENABLE TRIGGER events_notify")
+                if running { try await waitForLagZero(timeout: .seconds(600)) }
+                results.notify.append(.init(orderServiceRunning: running, clients: clients, withNotifyTPS: on, withoutNotifyTPS: off, ratio: on / off))
+                log("  order-service \(running ? "running" : "stopped"), \(clients) clients: notify on \(Int(on)) tps, off \(Int(off)) tps")
+            }
         }
     }
 
@@ -147,7 +171,7 @@ final class BenchRun {
             FOR EACH ROW EXECUTE FUNCTION public.bench_record_applied()
             """
         )
-        orderService = try await start("order-service", port: 18081, role: "order_service")
+        if orderService == nil { orderService = try await start("order-service", port: 18081, role: "order_service") }
         try await waitForLagZero(timeout: .seconds(600))
         let runs: [(String, Int?, Int)] = [("100/s", 100, 2), ("1000/s", 1_000, 4), ("max", nil, 16)]
         for (label, rate, clients) in runs {

@@ -6,7 +6,7 @@ import Postgres
 /// and writers notify; disarmed, it holds none, and writers skip the NOTIFY and its commit-wide
 /// lock while the busy consumer keeps rereading the table.
 ///
-/// Arming takes the slots that are free at once and polls for the others, which in-flight writers
+/// Arming takes the slots that are free at once and waits for the others, which in-flight writers
 /// that skipped the NOTIFY hold until they commit. After taking any slot it calls `recheck`, so the
 /// consumer rereads the table and finds what those writers committed.
 actor WaitingMarker {
@@ -85,15 +85,16 @@ actor WaitingMarker {
         try await database.withConnection { connection in try await self.holdSlots(on: connection) }
     }
 
-    /// Takes the slots while armed (polling for the busy ones), then releases them all on the same
-    /// session before it goes back to the pool.
+    /// Takes the slots while armed, then releases them all on the same session before it goes
+    /// back to the pool. A busy slot is waited for in a short lock wait, so it is taken (and the
+    /// table reread) the moment its writer commits, and a disarm is never kept waiting long.
     private nonisolated func holdSlots(on connection: PostgresConnection) async throws {
         var held: Set<Int32> = []
-        var pause = Duration.milliseconds(1)
+        var patience = 10
         while await armed, !Task.isCancelled {
             let missing = (0..<Int32(Self.slots)).filter { !held.contains($0) }
             if missing.isEmpty {
-                pause = .milliseconds(1)
+                patience = 10
                 await waitForChange(timeout: nil)
                 continue
             }
@@ -103,9 +104,17 @@ actor WaitingMarker {
             ).map { try $0.decode(0, as: Int32.self) }
             held.formUnion(taken)
             if !taken.isEmpty { recheck() }
-            if held.count < Self.slots {
-                await waitForChange(timeout: pause)
-                pause = min(pause * 2, .milliseconds(20))
+            guard let busy = missing.first(where: { !held.contains($0) }) else { continue }
+            do {
+                try await connection.withTransaction { tx in
+                    try await tx.query("SELECT set_config('lock_timeout', $1, true)", ["\(patience)ms"])
+                    try await tx.query("SELECT pg_advisory_lock_shared($1, $2)", [Self.lockClass, busy])
+                }
+                held.insert(busy)
+                recheck()
+            } catch let error as PostgresError where error.sqlState == "55P03" {
+                // Still busy (a long transaction): wait longer next time, up to 100 ms.
+                patience = min(patience * 2, 100)
             }
         }
         if !held.isEmpty {
