@@ -29,11 +29,13 @@ public func buildOrderServiceRouter(
 public var orderServiceOpenAPIDocument: [UInt8] { PackageResources.openapi_json }
 
 /// The consumer's sessions: its own small pool (so HTTP load cannot starve it, nor it the
-/// requests), committing without waiting for the WAL flush. That is safe for derived state: a
+/// requests), with generic plans for its prepared statements (planning cost more than running
+/// them; their plans are index-driven whatever the values), committing without waiting for the
+/// WAL flush. That is safe for derived state: a
 /// crash can lose only a whole apply transaction (replica, orders and position together), whose
 /// events are still in the log and are applied again. Requests keep durable commits.
 public func consumerConfiguration(_ base: PostgresConfiguration) -> PostgresConfiguration {
-    var configuration = base.with(["options": "-c synchronous_commit=off"])
+    var configuration = base.with(["options": "-c synchronous_commit=off -c plan_cache_mode=force_generic_plan"])
     configuration.maximumConnections = 4
     return configuration
 }

@@ -55,30 +55,26 @@ public struct EventApplier: Sendable {
         )
     }
 
-    /// Applies at most one chunk.
+    /// Applies at most one chunk: four round trips (five when orders or the position change),
+    /// every statement prepared with a generic plan (the consumer's sessions force them; see
+    /// `consumerConfiguration`).
     public func applyNextChunk() async throws -> Outcome {
         try await database.withTransaction { tx in
             let position = try await tx.prepared(Self.lockPosition, [consumer])
             guard let row = try position.single() else { return .busy }
             let snapshot: String = try row.decode(0)
+            // A batch in progress keeps its snapshot; a new one runs up to now (taken by the
+            // chunk statement itself, after the position row is ours).
+            let storedBatch = try row.decode(1, as: String?.self)
             let cursorXID: String? = try row.decode(2)
             let cursorID: Int64? = try row.decode(3)
-            // A batch in progress keeps its snapshot; a new one runs up to now.
-            let batchSnapshot: String
-            let storedBatch = try row.decode(1, as: String?.self)
-            let batchSnapshotWasStored = storedBatch != nil
-            if let inProgress = storedBatch {
-                batchSnapshot = inProgress
-            } else {
-                batchSnapshot = try await tx.prepared("SELECT pg_current_snapshot()::text")[0].decode(0, as: String.self)
-            }
 
-            // 1. The chunk, its replica upserts and its dead letters. Planned for its values each
-            //    time (not prepared): a generic plan of it is tens of times slower.
-            let chunk = try await tx.query(
+            // 1. The chunk, its replica upserts and its dead letters.
+            let chunk = try await tx.prepared(
                 Self.applyReplica,
-                [snapshot, batchSnapshot, cursorXID, cursorID, chunkSize, consumer]
+                [snapshot, storedBatch, cursorXID, cursorID, chunkSize, consumer]
             )[0]
+            let batchSnapshot: String = try chunk.decode("batch_snapshot")
             let events: Int = try chunk.decode("events")
             let lastXID: String? = try chunk.decode("last_xid")
             let lastID: Int64? = try chunk.decode("last_id")
@@ -87,22 +83,18 @@ public struct EventApplier: Sendable {
             let productIDs: String = try chunk.decode("product_ids")
             let deadLetters = try chunk.decode("dead_letters", as: PostgresJSON.self).decoded(as: [DeadLetter].self)
 
-            // 2. The purchase orders of what changed. A separate statement, so it sees orders
-            //    created by transactions that waited on the replica rows upserted above.
-            var ordersUpdated = 0
-            if userIDs != "{}" || productIDs != "{}" {
-                ordersUpdated = try await tx.query(Self.updateOrders, [userIDs, productIDs])[0].decode(0, as: Int.self)
-            }
-
-            // 3. The new position, in the same transaction. A read that found nothing outside a
-            //    batch leaves it as it was: storing the newer snapshot would change nothing.
+            // 2. The purchase orders of what changed, and the new position. A separate statement,
+            //    so it sees orders created by transactions that waited on the replica rows upserted
+            //    above. A read that found nothing outside a batch stores nothing: the newer
+            //    snapshot would change nothing.
             let batchDone = events < chunkSize
-            if events > 0 || batchSnapshotWasStored {
-                if batchDone {
-                    try await tx.prepared(Self.finishBatch, [consumer, batchSnapshot, events, maxID, identity])
-                } else {
-                    try await tx.prepared(Self.advanceCursor, [consumer, batchSnapshot, lastXID, lastID, events, maxID, identity])
-                }
+            let storePosition = events > 0 || storedBatch != nil
+            var ordersUpdated = 0
+            if storePosition || userIDs != "{}" || productIDs != "{}" {
+                ordersUpdated = try await tx.prepared(
+                    productIDs == "{}" ? Self.applyUserOrdersAndPosition : Self.applyAllOrdersAndPosition,
+                    [userIDs, productIDs, consumer, batchSnapshot, events, maxID, identity, batchDone, lastXID, lastID, storePosition]
+                )[0].decode(0, as: Int.self)
             }
             let result = ChunkResult(events: events, ordersUpdated: ordersUpdated, deadLetters: deadLetters, lastEventID: maxID)
             return .applied(result, more: !batchDone)
@@ -121,16 +113,25 @@ public struct EventApplier: Sendable {
     /// xids, written as a UNION ALL of plain index conditions (an OR, or a row comparison against
     /// a possibly-NULL cursor, turns them into a scan of the whole index).
     static let applyReplica = """
-        WITH batch AS (
+        WITH current AS MATERIALIZED (
+            SELECT coalesce($2::pg_snapshot, pg_current_snapshot()) AS snapshot
+        ),
+        batch AS (
             SELECT e.id, e.xid, e.aggregate_type, e.aggregate_id, e.version, e.type, e.payload
             FROM (
                 -- Transactions that started after the stored snapshot: one index range from
-                -- xmax(prev), or from the cursor once the batch has passed xmax(prev).
-                SELECT * FROM user_service.events
-                WHERE (xid, id) > (CASE WHEN $3::xid8 >= pg_snapshot_xmax($1::pg_snapshot) THEN $3::xid8
-                                        ELSE pg_snapshot_xmax($1::pg_snapshot) END,
-                                   CASE WHEN $3::xid8 >= pg_snapshot_xmax($1::pg_snapshot) THEN $4::bigint ELSE 0 END)
-                  AND xid < pg_snapshot_xmax($2::pg_snapshot)
+                -- xmax(prev), or from the cursor once the batch has passed xmax(prev), read in
+                -- index order and only as far as the chunk needs (the visibility test must come
+                -- before the limit), so a long backlog costs each chunk its own rows only.
+                (SELECT * FROM user_service.events
+                 WHERE (xid, id) > (CASE WHEN $3::xid8 >= pg_snapshot_xmax($1::pg_snapshot) THEN $3::xid8
+                                         ELSE pg_snapshot_xmax($1::pg_snapshot) END,
+                                    CASE WHEN $3::xid8 >= pg_snapshot_xmax($1::pg_snapshot) THEN $4::bigint ELSE 0 END)
+                   AND xid < pg_snapshot_xmax((SELECT snapshot FROM current))
+                   AND pg_visible_in_snapshot(xid, (SELECT snapshot FROM current))
+                   AND NOT pg_visible_in_snapshot(xid, $1::pg_snapshot)
+                 ORDER BY xid, id
+                 LIMIT $5)
                 UNION ALL
                 -- Transactions in progress at the stored snapshot (all below its xmax): one probe
                 -- of the (xid, id) index each. OFFSET 0 keeps it a per-xid probe (flattened, it
@@ -143,7 +144,7 @@ public struct EventApplier: Sendable {
                 WHERE x.xid >= coalesce($3::xid8, '0'::xid8)
                   AND (ev.xid, ev.id) > (coalesce($3::xid8, '0'::xid8), coalesce($4::bigint, 0))
             ) e
-            WHERE pg_visible_in_snapshot(e.xid, $2::pg_snapshot)
+            WHERE pg_visible_in_snapshot(e.xid, (SELECT snapshot FROM current))
               AND NOT pg_visible_in_snapshot(e.xid, $1::pg_snapshot)
             ORDER BY e.xid, e.id
             LIMIT $5
@@ -168,7 +169,7 @@ public struct EventApplier: Sendable {
                        e.payload ->> 'firstname' AS firstname, e.payload ->> 'lastname' AS lastname, e.payload ->> 'email' AS email
                 FROM user_service.events e
                 WHERE e.aggregate_type = 'user' AND e.aggregate_id = c.aggregate_id
-                  AND pg_visible_in_snapshot(e.xid, $2::pg_snapshot)
+                  AND pg_visible_in_snapshot(e.xid, (SELECT snapshot FROM current))
                   AND order_service.event_problem(e.type, e.aggregate_type, e.payload) IS NULL
                 ORDER BY e.version DESC
                 LIMIT 1
@@ -195,7 +196,7 @@ public struct EventApplier: Sendable {
                        e.payload ->> 'description' AS description, (e.payload ->> 'price')::integer AS price
                 FROM user_service.events e
                 WHERE e.aggregate_type = 'product' AND e.aggregate_id = c.aggregate_id
-                  AND pg_visible_in_snapshot(e.xid, $2::pg_snapshot)
+                  AND pg_visible_in_snapshot(e.xid, (SELECT snapshot FROM current))
                   AND order_service.event_problem(e.type, e.aggregate_type, e.payload) IS NULL
                 ORDER BY e.version DESC
                 LIMIT 1
@@ -219,7 +220,8 @@ public struct EventApplier: Sendable {
         last_event AS (
             SELECT xid, id FROM batch ORDER BY xid DESC, id DESC LIMIT 1
         )
-        SELECT (SELECT count(*) FROM batch) AS events,
+        SELECT (SELECT snapshot::text FROM current) AS batch_snapshot,
+               (SELECT count(*) FROM batch) AS events,
                (SELECT xid::text FROM last_event) AS last_xid,
                (SELECT id FROM last_event) AS last_id,
                (SELECT max(id) FROM batch) AS max_id,
@@ -232,7 +234,13 @@ public struct EventApplier: Sendable {
     /// entity's replica row holds its last state, so its orders keep the last data it had, however
     /// the update and the delete were batched.
     public static let updateOrders = """
-        WITH changed_users AS (
+        WITH \(ordersCTEs)
+        SELECT count(*) FROM updated
+        """
+
+    /// The common table expressions of `updateOrders`, ending in `updated`.
+    static let ordersCTEs = """
+        changed_users AS (
             SELECT u.id, jsonb_build_object('id', u.id, 'firstname', u.firstname, 'lastname', u.lastname, 'email', u.email) AS doc
             FROM order_service.users u WHERE u.id = ANY ($1::bigint[])
         ),
@@ -240,10 +248,15 @@ public struct EventApplier: Sendable {
             SELECT p.id, jsonb_build_object('productId', p.id, 'description', p.description) AS doc
             FROM order_service.products p WHERE p.id = ANY ($2::bigint[])
         ),
+        -- The cardinality tests gate each branch in a generic plan, which cannot know that an
+        -- array is empty: without them the product branch, planned for three products' worth of
+        -- orders, scans them all for every user change.
         touched AS (
-            SELECT po.id, po.user_id, po.product_id FROM order_service.purchase_orders po WHERE po.user_id = ANY ($1::bigint[])
+            SELECT po.id, po.user_id, po.product_id FROM order_service.purchase_orders po
+            WHERE cardinality($1::bigint[]) > 0 AND po.user_id = ANY ($1::bigint[])
             UNION
-            SELECT po.id, po.user_id, po.product_id FROM order_service.purchase_orders po WHERE po.product_id = ANY ($2::bigint[])
+            SELECT po.id, po.user_id, po.product_id FROM order_service.purchase_orders po
+            WHERE cardinality($2::bigint[]) > 0 AND po.product_id = ANY ($2::bigint[])
         ),
         updated AS (
             UPDATE order_service.purchase_orders po
@@ -256,28 +269,52 @@ public struct EventApplier: Sendable {
             WHERE po.id = t.id
             RETURNING 1
         )
-        SELECT count(*) FROM updated
         """
 
-    /// $1 consumer, $2 batch snapshot (now fully applied), $3 events in this chunk, $4 max id, $5 who.
-    static let finishBatch = """
-        UPDATE order_service.consumer_positions
-        SET snapshot = $2::pg_snapshot, batch_snapshot = NULL, cursor_xid = NULL, cursor_id = NULL,
-            applied_events = applied_events + $3,
-            applied_batches = applied_batches + CASE WHEN $3::int > 0 THEN 1 ELSE 0 END,
-            last_event_id = greatest(last_event_id, coalesce($4::bigint, 0)),
-            last_applied_at = CASE WHEN $3::int > 0 THEN now() ELSE last_applied_at END,
-            applied_by = $5
-        WHERE consumer = $1
+    /// `updateOrders` and the position, together: $1/$2 as there, $3 consumer, $4 batch snapshot,
+    /// $5 events in this chunk, $6 max id, $7 who, $8 batch done, $9/$10 cursor (xid, id),
+    /// $11 store the position at all. A finished batch becomes the stored snapshot; an unfinished
+    /// one keeps its snapshot and cursor beside it.
+    ///
+    /// Two variants, as two prepared statements with generic plans: one for chunks that changed
+    /// no product, whose plan reaches a user's orders through the user_id index, and the general
+    /// one, whose plan must expect a product change to touch a third of all orders.
+    static func applyOrdersAndPosition(productsChanged: Bool) -> String {
         """
+        WITH \(productsChanged ? ordersCTEs : userOrdersCTEs),
+        position AS (
+            UPDATE order_service.consumer_positions
+            SET snapshot = CASE WHEN $8 THEN $4::pg_snapshot ELSE snapshot END,
+                batch_snapshot = CASE WHEN $8 THEN NULL ELSE $4::pg_snapshot END,
+                cursor_xid = CASE WHEN $8 THEN NULL ELSE $9::xid8 END,
+                cursor_id = CASE WHEN $8 THEN NULL ELSE $10::bigint END,
+                applied_events = applied_events + $5,
+                applied_batches = applied_batches + CASE WHEN $5::int > 0 THEN 1 ELSE 0 END,
+                last_event_id = greatest(last_event_id, coalesce($6::bigint, 0)),
+                last_applied_at = CASE WHEN $5::int > 0 THEN now() ELSE last_applied_at END,
+                applied_by = $7
+            WHERE consumer = $3 AND $11
+            RETURNING 1
+        )
+        SELECT (SELECT count(*) FROM updated), (SELECT count(*) FROM position), cardinality($2::bigint[])
+        """
+    }
 
-    /// $1 consumer, $2 batch snapshot, $3/$4 cursor, $5 events, $6 max id, $7 who.
-    static let advanceCursor = """
-        UPDATE order_service.consumer_positions
-        SET batch_snapshot = $2::pg_snapshot, cursor_xid = $3::xid8, cursor_id = $4,
-            applied_events = applied_events + $5, applied_batches = applied_batches + 1,
-            last_event_id = greatest(last_event_id, coalesce($6::bigint, 0)),
-            last_applied_at = now(), applied_by = $7
-        WHERE consumer = $1
+    static let applyUserOrdersAndPosition = applyOrdersAndPosition(productsChanged: false)
+    static let applyAllOrdersAndPosition = applyOrdersAndPosition(productsChanged: true)
+
+    /// `ordersCTEs` for changed users only ($1).
+    static let userOrdersCTEs = """
+        changed_users AS (
+            SELECT u.id, jsonb_build_object('id', u.id, 'firstname', u.firstname, 'lastname', u.lastname, 'email', u.email) AS doc
+            FROM order_service.users u WHERE u.id = ANY ($1::bigint[])
+        ),
+        updated AS (
+            UPDATE order_service.purchase_orders po
+            SET doc = po.doc || jsonb_build_object('user', cu.doc)
+            FROM changed_users cu
+            WHERE po.user_id = cu.id
+            RETURNING 1
+        )
         """
 }

@@ -72,9 +72,14 @@ public struct EventConsumer: Service {
         }
     }
 
+    /// Empty rereads, `rereadPause` apart, before the consumer asks writers to notify it again.
+    static let emptyRereadsBeforeWaiting = 3
+    static let rereadPause = Duration.microseconds(500)
+
     private func applyLoop(_ wakeups: AsyncStream<Void>, marker: WaitingMarker) async {
         var registered = false
         var failures = 0
+        var disarmed = true
         for await _ in wakeups {
             // Retried with backoff until it succeeds (database back) or the consumer stops.
             while true {
@@ -84,12 +89,25 @@ public struct EventConsumer: Service {
                         registered = true
                     }
                     // While reads keep finding events, reread without waiting and let writers skip
-                    // the NOTIFY; once a read finds none, ask for notifications again (arming
-                    // rereads once more, after it holds the slots).
-                    while try await drain() == .appliedSome {
-                        await marker.disarm()
+                    // the NOTIFY. Only after a few empty rereads, a short pause apart, ask for
+                    // notifications again (arming rereads once more, after it holds the slots):
+                    // under steady load a gap that short is rare, so writers seldom notify.
+                    var emptyRereads = 0
+                    while true {
+                        let drained = try await drain()
+                        if drained == .appliedSome {
+                            await marker.disarm()
+                            disarmed = true
+                            emptyRereads = 0
+                        } else if drained == .nothingNew, disarmed, emptyRereads < Self.emptyRereadsBeforeWaiting {
+                            emptyRereads += 1
+                            try await Task.sleep(for: Self.rereadPause)
+                        } else {
+                            break
+                        }
                     }
                     await marker.arm()
+                    disarmed = false
                     failures = 0
                     break
                 } catch {
