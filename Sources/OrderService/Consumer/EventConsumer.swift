@@ -73,8 +73,8 @@ public struct EventConsumer: Service {
     }
 
     /// Empty rereads, `rereadPause` apart, before the consumer asks writers to notify it again.
-    static let emptyRereadsBeforeWaiting = 3
-    static let rereadPause = Duration.microseconds(500)
+    static let emptyRereadsBeforeWaiting = 5
+    static let rereadPause = Duration.microseconds(200)
 
     private func applyLoop(_ wakeups: AsyncStream<Void>, marker: WaitingMarker) async {
         var registered = false
