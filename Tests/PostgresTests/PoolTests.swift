@@ -88,5 +88,33 @@ struct PoolTests {
         #expect(try await client.scalar("SELECT 4", as: Int.self) == 4)
         await client.close()
     }
-}
 
+    @Test func aServedWaiterLeavesTheOthersTheirOwnDeadlines() async throws {
+        let url = try await TestCluster.shared.adminConnectionString()
+        let client = PostgresClient(
+            configuration: PostgresConfiguration(connectionString: url, maximumConnections: 1, acquireTimeout: .milliseconds(500))
+        )
+        // Many waits served well within their timeout, one after another, then one that is not:
+        // it must still time out, and nothing before it may have.
+        for i in 0..<200 {
+            async let a = client.scalar("SELECT $1::int", [i], as: Int.self)
+            async let b = client.scalar("SELECT $1::int", [i + 1], as: Int.self)
+            let (x, y) = try await (a, b)
+            #expect(x == i && y == i + 1)
+        }
+        let holding = Mailbox<Bool>()
+        let release = Mailbox<Bool>()
+        let holder = Task {
+            try await client.withConnection { _ in
+                await holding.append(true)
+                try await eventually(timeout: .seconds(30)) { await release.count > 0 }
+            }
+        }
+        try await eventually { await holding.count == 1 }
+        let error = await capturePostgresError { try await client.query("SELECT 1") }
+        #expect(error?.code == .poolTimeout)
+        await release.append(true)
+        try await holder.value
+        await client.close()
+    }
+}
