@@ -240,10 +240,7 @@ public struct EventApplier: Sendable {
 
     /// The common table expressions of `updateOrders`, ending in `updated`.
     static let ordersCTEs = """
-        changed_users AS (
-            SELECT u.id, jsonb_build_object('id', u.id, 'firstname', u.firstname, 'lastname', u.lastname, 'email', u.email) AS doc
-            FROM order_service.users u WHERE u.id = ANY ($1::bigint[])
-        ),
+        \(changedUsersCTE),
         changed_products AS (
             SELECT p.id, jsonb_build_object('productId', p.id, 'description', p.description) AS doc
             FROM order_service.products p WHERE p.id = ANY ($2::bigint[])
@@ -303,12 +300,17 @@ public struct EventApplier: Sendable {
     static let applyUserOrdersAndPosition = applyOrdersAndPosition(productsChanged: false)
     static let applyAllOrdersAndPosition = applyOrdersAndPosition(productsChanged: true)
 
-    /// `ordersCTEs` for changed users only ($1).
-    static let userOrdersCTEs = """
+    /// The replica's current data of the changed users ($1), as orders embed it.
+    static let changedUsersCTE = """
         changed_users AS (
             SELECT u.id, jsonb_build_object('id', u.id, 'firstname', u.firstname, 'lastname', u.lastname, 'email', u.email) AS doc
             FROM order_service.users u WHERE u.id = ANY ($1::bigint[])
-        ),
+        )
+        """
+
+    /// `ordersCTEs` for changed users only ($1).
+    static let userOrdersCTEs = """
+        \(changedUsersCTE),
         updated AS (
             UPDATE order_service.purchase_orders po
             SET doc = po.doc || jsonb_build_object('user', cu.doc)

@@ -32,18 +32,11 @@ actor WaitingMarker {
     private func set(_ value: Bool) {
         guard armed != value else { return }
         armed = value
-        changed?.resume()
-        changed = nil
+        wake()
     }
 
-    /// Until the next `arm()`/`disarm()`, `timeout`, or cancellation.
-    private func waitForChange(timeout: Duration?) async {
-        let deadline = timeout.map { timeout in
-            Task {
-                try await Task.sleep(for: timeout)
-                self.wake()
-            }
-        }
+    /// Until the next `arm()`/`disarm()`, or cancellation.
+    private func waitForChange() async {
         await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 if Task.isCancelled { continuation.resume() } else { changed = continuation }
@@ -51,7 +44,6 @@ actor WaitingMarker {
         } onCancel: {
             Task { await self.wake() }
         }
-        deadline?.cancel()
     }
 
     private func wake() {
@@ -64,7 +56,7 @@ actor WaitingMarker {
         var failures = 0
         while !Task.isCancelled {
             guard armed else {
-                await waitForChange(timeout: nil)
+                await waitForChange()
                 continue
             }
             do {
@@ -95,7 +87,7 @@ actor WaitingMarker {
             let missing = (0..<Int32(Self.slots)).filter { !held.contains($0) }
             if missing.isEmpty {
                 patience = 10
-                await waitForChange(timeout: nil)
+                await waitForChange()
                 continue
             }
             let taken = try await connection.prepared(
