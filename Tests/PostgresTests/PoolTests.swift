@@ -72,19 +72,10 @@ struct PoolTests {
         let client = PostgresClient(
             configuration: PostgresConfiguration(connectionString: url, maximumConnections: 1, acquireTimeout: .milliseconds(200))
         )
-        let holding = Mailbox<Bool>()
-        let release = Mailbox<Bool>()
-        let holder = Task {
-            try await client.withConnection { _ in
-                await holding.append(true)
-                try await eventually(timeout: .seconds(30)) { await release.count > 0 }
-            }
-        }
-        try await eventually { await holding.count == 1 }
+        let release = try await holdTheOnlyConnection(client)
         let error = await capturePostgresError { try await client.query("SELECT 1") }
         #expect(error?.code == .poolTimeout)
-        await release.append(true)
-        try await holder.value
+        try await release()
         #expect(try await client.scalar("SELECT 4", as: Int.self) == 4)
         await client.close()
     }
@@ -102,6 +93,16 @@ struct PoolTests {
             let (x, y) = try await (a, b)
             #expect(x == i && y == i + 1)
         }
+        let release = try await holdTheOnlyConnection(client)
+        let error = await capturePostgresError { try await client.query("SELECT 1") }
+        #expect(error?.code == .poolTimeout)
+        try await release()
+        await client.close()
+    }
+
+    /// Leases the client's one connection until the returned function is called (which waits for
+    /// the lease to end).
+    func holdTheOnlyConnection(_ client: PostgresClient) async throws -> @Sendable () async throws -> Void {
         let holding = Mailbox<Bool>()
         let release = Mailbox<Bool>()
         let holder = Task {
@@ -111,10 +112,9 @@ struct PoolTests {
             }
         }
         try await eventually { await holding.count == 1 }
-        let error = await capturePostgresError { try await client.query("SELECT 1") }
-        #expect(error?.code == .poolTimeout)
-        await release.append(true)
-        try await holder.value
-        await client.close()
+        return {
+            await release.append(true)
+            try await holder.value
+        }
     }
 }
