@@ -197,30 +197,73 @@ DROP TRIGGER IF EXISTS events_append_only_truncate ON user_service.events;
 CREATE TRIGGER events_append_only_truncate BEFORE TRUNCATE ON user_service.events
     FOR EACH STATEMENT EXECUTE FUNCTION user_service.events_append_only();
 
--- The wake-up call: NOTIFY on channel 'ecst_events' with an empty payload once per inserting
--- statement; readers read the table, never the payload. Kept alone in this one function so the
--- notification strategy can be replaced without touching the outbox.
+-- The wake-up call: NOTIFY on channel 'ecst_events' with an empty payload; readers read the table,
+-- never the payload. The protocol is explained in docs/wake-ups.md; in short:
 --
--- Only when a consumer waits for it. NOTIFY holds a database-wide lock from pre-commit until
--- after the WAL flush, which serialises every notifying commit; a busy consumer rereads the table
--- anyway. Waiting consumers hold all 64 advisory locks (1162040148, slot) in shared mode. A writer
--- tries its slot exclusively for the rest of its transaction: if it cannot have it, a consumer
--- waits (or another writer shares the slot), so it notifies; if it can, no consumer waits and it
--- skips the NOTIFY. A consumer about to wait takes the slots as they come free: a slot comes free
--- only once the writers that skipped on it have committed, and the consumer rereads the table
--- after taking each one, so no committed event is left unread while it waits.
+-- NOTIFY takes a database-wide lock at commit and holds it until the commit's WAL flush is done,
+-- so notifying transactions commit one at a time. To keep writers from ever queueing on it, at most
+-- one writer notifies at a time: the decision is taken at commit (a deferred trigger, once per
+-- transaction), and only the holder of the notifier token, an advisory transaction lock, notifies.
+-- A writer that finds the token taken relies on its holder's NOTIFY, which goes out after the
+-- holder commits; since the consumer may read before the relying writer has committed, the relying
+-- writer first takes its "pending" slot (pg_backend_pid() % 64) in shared mode, and the consumer,
+-- before each read that could be its last, checks which slots are held and waits for those writers
+-- to commit before reading again (user_service.relying_writer_slots() and wait_for_relying_writers()).
+-- The token is retried after the slot is held, so a holder that finished in between is replaced by
+-- this writer. A slot the consumer is checking at that very moment makes the writer notify itself.
+
+-- Advisory lock keys of the protocol: the token is (1162040148, 0); pending slots (1162040149, 0..63).
 CREATE OR REPLACE FUNCTION user_service.notify_events() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF NOT pg_try_advisory_xact_lock(1162040148, pg_backend_pid() % 64) THEN
-        PERFORM pg_notify('ecst_events', '');
-    END IF;
+    IF pg_try_advisory_xact_lock(1162040148, 0) THEN
+        PERFORM pg_notify('ecst_events', '');                   -- the one notifier right now
+    ELSIF NOT pg_try_advisory_xact_lock_shared(1162040149, pg_backend_pid() % 64) THEN
+        PERFORM pg_notify('ecst_events', '');                   -- a consumer is checking this slot
+    ELSIF pg_try_advisory_xact_lock(1162040148, 0) THEN
+        PERFORM pg_notify('ecst_events', '');                   -- the holder finished meanwhile
+    END IF;                                                     -- else: rely on the holder's NOTIFY
     RETURN NULL;
 END
 $$;
+
+-- True for the first event of a transaction (or of a subtransaction that rolled back an earlier
+-- one's), so a transaction queues one deferred wake-up however many events it writes.
+CREATE OR REPLACE FUNCTION user_service.first_event_of_transaction() RETURNS boolean
+LANGUAGE sql VOLATILE AS $$
+    SELECT current_setting('ecst.wake_queued', true) IS DISTINCT FROM 'on'
+       AND set_config('ecst.wake_queued', 'on', true) = 'on'
+$$;
+
 DROP TRIGGER IF EXISTS events_notify ON user_service.events;
-CREATE TRIGGER events_notify AFTER INSERT ON user_service.events
-    FOR EACH STATEMENT EXECUTE FUNCTION user_service.notify_events();
+CREATE CONSTRAINT TRIGGER events_notify AFTER INSERT ON user_service.events
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW WHEN (user_service.first_event_of_transaction())
+    EXECUTE FUNCTION user_service.notify_events();
+
+-- For consumers: the pending slots held right now by writers that rely on another's NOTIFY and
+-- have not finished committing. Each slot is tried and released at once, so writers are never
+-- held up; a writer that tries its slot in that instant notifies itself.
+CREATE OR REPLACE FUNCTION user_service.relying_writer_slots() RETURNS int[]
+LANGUAGE sql VOLATILE AS $$
+    SELECT coalesce(array_agg(s), '{}') FROM generate_series(0, 63) AS s
+    WHERE NOT (pg_try_advisory_lock(1162040149, s) AND pg_advisory_unlock(1162040149, s))
+$$;
+
+-- For consumers: returns once the writers holding these pending slots have committed (or rolled
+-- back); read the table again afterwards. A writer that keeps its slot longer than lock_timeout
+-- (only one that ran SET CONSTRAINTS ALL IMMEDIATE and stays open) is left to the safety poll.
+CREATE OR REPLACE FUNCTION user_service.wait_for_relying_writers(slots int[]) RETURNS void
+LANGUAGE plpgsql SET lock_timeout = '10s' AS $$
+DECLARE
+    s int;
+BEGIN
+    FOREACH s IN ARRAY slots LOOP
+        PERFORM pg_advisory_lock(1162040149, s);
+        PERFORM pg_advisory_unlock(1162040149, s);
+    END LOOP;
+END
+$$;
 
 -- Privileges: user_service reads and writes its tables (and reads its outbox); order_service reads
 -- the outbox and nothing else here.
@@ -230,6 +273,7 @@ REVOKE ALL ON ALL FUNCTIONS IN SCHEMA user_service FROM PUBLIC;
 GRANT SELECT, INSERT, UPDATE, DELETE ON user_service.users, user_service.products TO user_service;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA user_service TO user_service;
 GRANT SELECT ON user_service.events TO user_service, order_service;
+GRANT EXECUTE ON FUNCTION user_service.relying_writer_slots(), user_service.wait_for_relying_writers(int[]) TO order_service;
 
 -- The seed (see shared/reference/seed.md), inserted through the triggers so each has its event.
 INSERT INTO user_service.users (id, firstname, lastname, email) VALUES

@@ -34,8 +34,10 @@ public var orderServiceOpenAPIDocument: [UInt8] { PackageResources.openapi_json 
 /// WAL flush. That is safe for derived state: a
 /// crash can lose only a whole apply transaction (replica, orders and position together), whose
 /// events are still in the log and are applied again. Requests keep durable commits.
-public func consumerConfiguration(_ base: PostgresConfiguration) -> PostgresConfiguration {
-    var configuration = base.with(["options": "-c synchronous_commit=off -c plan_cache_mode=force_generic_plan"])
+/// The consumer's pooled sessions are named `order-service/apply` (`application_name`); its
+/// listening session `order-service/listen`; the HTTP side's `order-service`.
+public func consumerConfiguration(_ base: PostgresConfiguration, applyName: String = "order-service/apply") -> PostgresConfiguration {
+    var configuration = base.with(["options": "-c synchronous_commit=off -c plan_cache_mode=force_generic_plan"]).named(applyName)
     configuration.maximumConnections = 4
     return configuration
 }
@@ -46,16 +48,17 @@ public func buildOrderService(
     configuration: ServiceConfiguration,
     consumer: String,
     chunkSize: Int = 5_000,
+    pollInterval: Duration = .seconds(5),
     registry: PrometheusCollectorRegistry,
     logger: Logger
 ) -> some ApplicationProtocol {
-    let database = PostgresClient(configuration: configuration.postgres, logger: logger)
+    let database = PostgresClient(configuration: configuration.postgres.named("order-service"), logger: logger)
     let consumerDatabase = PostgresClient(configuration: consumerConfiguration(configuration.postgres), logger: logger)
     let identity = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"
     let applier = EventApplier(database: consumerDatabase, consumer: consumer, chunkSize: chunkSize, identity: identity)
     var consumerLogger = logger
     consumerLogger[metadataKey: "consumer"] = "\(consumer)"
-    let eventConsumer = EventConsumer(applier: applier, database: consumerDatabase, logger: consumerLogger)
+    let eventConsumer = EventConsumer(applier: applier, database: consumerDatabase, logger: consumerLogger, pollInterval: pollInterval)
     var app = Application(
         router: buildOrderServiceRouter(database: database, consumer: consumer, registry: registry),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "order-service"),

@@ -7,8 +7,11 @@ extension PostgresClient {
     /// terminated, server restarted), it reconnects with backoff and yields
     /// `.listening(reconnected: true)`: notifications may have been missed in between. Notifications
     /// are wake-ups: when the caller falls behind, the oldest are dropped beyond `bufferSize`.
+    /// `applicationName` names the listening session in `pg_stat_activity` (the client's own name
+    /// otherwise).
     public func listen<R>(
         on channel: String,
+        applicationName: String? = nil,
         bufferSize: Int = 1024,
         _ body: (AsyncStream<PostgresListenerEvent>) async throws -> R
     ) async throws -> R {
@@ -19,8 +22,10 @@ extension PostgresClient {
         var listenerLogger = logger
         listenerLogger[metadataKey: "channel"] = "\(channel)"
         // Listening needs only the session, not the pool's limits.
+        var sessionConfiguration = configuration.with(["keepalives_idle": "5", "keepalives_interval": "2", "keepalives_count": "2"])
+        if let applicationName { sessionConfiguration = sessionConfiguration.named(applicationName) }
         let listener = ListenerThread(
-            configuration: configuration.with(["keepalives_idle": "5", "keepalives_interval": "2", "keepalives_count": "2"]),
+            configuration: sessionConfiguration,
             channel: channel,
             continuation: continuation,
             logger: listenerLogger

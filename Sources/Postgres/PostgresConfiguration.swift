@@ -23,6 +23,12 @@ public struct PostgresConfiguration: Sendable {
         self.connectTimeoutSeconds = max(1, connectTimeoutSeconds)
     }
 
+    /// The same server, with sessions that say who they are in `pg_stat_activity`
+    /// (`application_name`).
+    public func named(_ applicationName: String) -> PostgresConfiguration {
+        with(["application_name": applicationName])
+    }
+
     /// The same server with some keywords replaced (another user, another database).
     public func with(_ more: [String: String]) -> PostgresConfiguration {
         var copy = self

@@ -7,6 +7,8 @@ import ServiceSupport
 
 /// The user-service's role in the database.
 public let userServiceRole = "user_service"
+/// `application_name` of the user-service's sessions.
+public let userServiceSessionName = "user-service"
 /// The port user-service listens on unless `PORT` says otherwise.
 public let userServiceDefaultPort = 8080
 
@@ -34,7 +36,7 @@ public func buildUserService(
     registry: PrometheusCollectorRegistry,
     logger: Logger
 ) -> some ApplicationProtocol {
-    let database = PostgresClient(configuration: configuration.postgres, logger: logger)
+    let database = PostgresClient(configuration: configuration.postgres.named(userServiceSessionName), logger: logger)
     let router = buildUserServiceRouter(database: database, registry: registry)
     var app = Application(
         router: router,

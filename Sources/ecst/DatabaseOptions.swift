@@ -20,7 +20,7 @@ struct DatabaseOptions: ParsableArguments {
         // Failures are reported once, by the command; the client's own warnings would repeat them.
         var logger = Logger(label: "ecst")
         logger.logLevel = .error
-        let client = PostgresClient(configuration: .init(connectionString: url, maximumConnections: 2, connectTimeoutSeconds: 5), logger: logger)
+        let client = PostgresClient(configuration: .init(connectionString: url, maximumConnections: 2, connectTimeoutSeconds: 5).named("ecst"), logger: logger)
         do {
             _ = try await client.query("SELECT 1 FROM order_service.consumer_positions LIMIT 1")
         } catch let error as PostgresError {

@@ -16,7 +16,7 @@ struct OperationsWorld: Sendable {
     func catchUp() async throws {
         try await applier.register()
         while true {
-            guard case .applied(let result, let more) = try await applier.applyNextChunk() else { continue }
+            guard case .applied(let result, let more, _) = try await applier.applyNextChunk() else { continue }
             if result.events == 0 && !more { return }
         }
     }

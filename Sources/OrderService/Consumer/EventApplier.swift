@@ -24,8 +24,11 @@ public struct EventApplier: Sendable {
     }
 
     public enum Outcome: Sendable, Equatable {
-        /// Applied a chunk; `more` is true when another may follow at once.
-        case applied(ChunkResult, more: Bool)
+        /// Applied a chunk; `more` is true when another may follow at once. `relyingWriters`: the
+        /// pending slots held, just before this chunk was read, by writers committing in reliance on
+        /// another writer's NOTIFY (see docs/wake-ups.md); if this was the last read, wait for them
+        /// and read again.
+        case applied(ChunkResult, more: Bool, relyingWriters: [Int32] = [])
         /// Another consumer holds the position row: it is applying, we stand by.
         case busy
     }
@@ -68,6 +71,8 @@ public struct EventApplier: Sendable {
             let storedBatch = try row.decode(1, as: String?.self)
             let cursorXID: String? = try row.decode(2)
             let cursorID: Int64? = try row.decode(3)
+            let relyingWriters: [Int32] = try row.decode(4, as: String.self)
+                .trimmingCharacters(in: ["{", "}"]).split(separator: ",").compactMap { Int32($0) }
 
             // 1. The chunk, its replica upserts and its dead letters.
             let chunk = try await tx.prepared(
@@ -97,12 +102,15 @@ public struct EventApplier: Sendable {
                 )[0].decode(0, as: Int.self)
             }
             let result = ChunkResult(events: events, ordersUpdated: ordersUpdated, deadLetters: deadLetters, lastEventID: maxID)
-            return .applied(result, more: !batchDone)
+            return .applied(result, more: !batchDone, relyingWriters: relyingWriters)
         }
     }
 
+    /// The position row, and the writers still committing in reliance on another's NOTIFY: taken
+    /// here, before the chunk statement takes its snapshot, so a slot found free means its writer's
+    /// events are visible to that statement.
     static let lockPosition = """
-        SELECT snapshot::text, batch_snapshot::text, cursor_xid::text, cursor_id
+        SELECT snapshot::text, batch_snapshot::text, cursor_xid::text, cursor_id, user_service.relying_writer_slots()::text
         FROM order_service.consumer_positions
         WHERE consumer = $1
         FOR UPDATE SKIP LOCKED

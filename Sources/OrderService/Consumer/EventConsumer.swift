@@ -5,10 +5,13 @@ import ServiceLifecycle
 
 /// Keeps the replica and the purchase orders current: applies the events after its stored
 /// position at start-up, after every notification on `ecst_events`, after every reconnect of its
-/// listener (notifications may have been missed), and on a slow safety poll, so a lost
-/// notification only delays an event, never loses it.
+/// listener (notifications may have been missed), after writers that relied on another's NOTIFY
+/// have committed, and on a slow safety poll, so a lost notification only delays an event, never
+/// loses it. The wake-up protocol is described in docs/wake-ups.md.
 public struct EventConsumer: Service {
     public static let channel = "ecst_events"
+    /// `application_name` of the listening session.
+    public static let listenerName = "order-service/listen"
 
     let applier: EventApplier
     let database: PostgresClient
@@ -26,13 +29,13 @@ public struct EventConsumer: Service {
     public func run() async throws {
         // Wake-ups coalesce: one pending wake-up is enough to re-read the table.
         let (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        let marker = WaitingMarker(database: database, logger: logger) { wake.yield() }
+        let relying = RelyingWriterWaiter(database: database, logger: logger) { wake.yield() }
         await withDiscardingTaskGroup { group in
             group.addTask {
-                await self.applyLoop(wakeups, marker: marker)
+                await self.applyLoop(wakeups, wake: wake, relying: relying)
             }
             group.addTask {
-                await marker.run()
+                await relying.run()
             }
             group.addTask {
                 await self.listenLoop(wake)
@@ -51,12 +54,13 @@ public struct EventConsumer: Service {
             try? await gracefulShutdown()
             group.cancelAll()
         }
+        relying.finish()
         logger.info("consumer stopped")
     }
 
     private func listenLoop(_ wake: AsyncStream<Void>.Continuation) async {
         do {
-            try await database.listen(on: Self.channel) { events in
+            try await database.listen(on: Self.channel, applicationName: Self.listenerName) { events in
                 for await event in events {
                     switch event {
                     case .listening(let reconnected):
@@ -72,72 +76,62 @@ public struct EventConsumer: Service {
         }
     }
 
-    /// Empty rereads, `rereadPause` apart, before the consumer asks writers to notify it again.
-    static let emptyRereadsBeforeWaiting = 5
-    static let rereadPause = Duration.microseconds(200)
+    /// After a failure the next attempt comes after this back-off, or at once on the next wake-up
+    /// (a reconnected listener means the database is back).
+    static func retryDelay(failures: Int) -> Duration {
+        .milliseconds(min(1_000, 50 << min(failures, 5)))
+    }
 
-    private func applyLoop(_ wakeups: AsyncStream<Void>, marker: WaitingMarker) async {
+    private func applyLoop(_ wakeups: AsyncStream<Void>, wake: AsyncStream<Void>.Continuation, relying: RelyingWriterWaiter) async {
         var registered = false
         var failures = 0
-        var disarmed = true
+        var retry: Task<Void, Never>?
         for await _ in wakeups {
-            // Retried with backoff until it succeeds (database back) or the consumer stops.
-            while true {
-                do {
-                    if !registered {
-                        try await applier.register()
-                        registered = true
-                    }
-                    // While reads keep finding events, reread without waiting and let writers skip
-                    // the NOTIFY. Only after a few empty rereads, a short pause apart, ask for
-                    // notifications again (arming rereads once more, after it holds the slots):
-                    // under steady load a gap that short is rare, so writers seldom notify.
-                    var emptyRereads = 0
-                    while true {
-                        let drained = try await drain()
-                        if drained == .appliedSome {
-                            await marker.disarm()
-                            disarmed = true
-                            emptyRereads = 0
-                        } else if drained == .nothingNew, disarmed, emptyRereads < Self.emptyRereadsBeforeWaiting {
-                            emptyRereads += 1
-                            try await Task.sleep(for: Self.rereadPause)
-                        } else {
-                            break
-                        }
-                    }
-                    await marker.arm()
-                    disarmed = false
-                    failures = 0
-                    break
-                } catch {
-                    if Task.isCancelled { return }
-                    failures += 1
-                    metrics.failures.increment()
-                    let delay = Duration.milliseconds(min(5_000, 100 << min(failures, 6)))
-                    logger.warning("applying events failed; will retry", metadata: ["error": "\(error)", "retry_in": "\(delay)"])
-                    do { try await Task.sleep(for: delay) } catch { return }
+            retry?.cancel()
+            do {
+                if !registered {
+                    try await applier.register()
+                    registered = true
+                }
+                let drained = try await drain()
+                if !drained.relyingWriters.isEmpty { relying.watch(drained.relyingWriters) }
+                failures = 0
+            } catch {
+                if Task.isCancelled { break }
+                failures += 1
+                metrics.failures.increment()
+                let delay = Self.retryDelay(failures: failures)
+                logger.warning("applying events failed; will retry", metadata: ["error": "\(error)", "retry_in": "\(delay)"])
+                retry = Task {
+                    if (try? await Task.sleep(for: delay)) != nil { wake.yield() }
                 }
             }
         }
+        retry?.cancel()
     }
 
-    enum Drained: Equatable {
-        case appliedSome
-        case nothingNew
-        /// Another consumer holds the position.
-        case standingBy
+    struct Drained: Equatable {
+        enum State: Equatable {
+            case appliedSome
+            case nothingNew
+            /// Another consumer holds the position.
+            case standingBy
+        }
+        var state: State
+        /// Slots of writers that were still committing in reliance on another's NOTIFY when the
+        /// last read found nothing new: once they commit, read again.
+        var relyingWriters: [Int32] = []
     }
 
-    /// Applies chunks until the stored position has caught up with the log.
+    /// Applies chunks until a read finds nothing new (or another consumer holds the position).
     func drain() async throws -> Drained {
         var applied = 0
         while true {
             let start = ContinuousClock.now
             let outcome = try await applier.applyNextChunk()
-            guard case .applied(let chunk, let more) = outcome else {
+            guard case .applied(let chunk, let more, let relyingWriters) = outcome else {
                 logger.debug("another consumer is applying; standing by")
-                return .standingBy
+                return Drained(state: .standingBy)
             }
             applied += chunk.events
             if chunk.events > 0 {
@@ -159,10 +153,13 @@ public struct EventConsumer: Service {
             }
             if more {
                 logger.info("catching up", metadata: ["applied": "\(chunk.events)", "last_event_id": "\(chunk.lastEventID ?? 0)"])
-            } else {
-                return applied > 0 ? .appliedSome : .nothingNew
+            } else if chunk.events == 0 {
+                // Only a read that found nothing can be the last before sleeping: its relying
+                // writers are the ones to wait for.
+                return Drained(state: applied > 0 ? .appliedSome : .nothingNew, relyingWriters: relyingWriters)
             }
+            // A finished batch that applied something: read again at once, since writers skip
+            // nothing for a busy consumer but rely on it reading on.
         }
     }
 }
-

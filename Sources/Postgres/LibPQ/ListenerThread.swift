@@ -54,7 +54,9 @@ final class ListenerThread: @unchecked Sendable {
                 _ = try handle.execSimple("LISTEN \(try handle.escapeIdentifier(channel))")
             } catch {
                 failures += 1
-                let delay = min(5_000, 50 << min(failures, 7))
+                // Capped low: a restarted server is back within a second or two, and every
+                // notification missed meanwhile waits for this reconnect.
+                let delay = min(500, 50 << min(failures, 4))
                 logger.warning(
                     "listener could not connect; retrying",
                     metadata: ["channel": "\(channel)", "error": "\(error)", "retry_ms": "\(delay)"]

@@ -1,0 +1,94 @@
+import Foundation
+import Postgres
+import PostgresTestSupport
+import Testing
+
+/// No wake-up is lost to a fault: after each, the next committed update reaches the purchase
+/// orders through the wake-up path alone (the safety poll is set to a minute here), within the
+/// contract's bound. Sessions are found by their `application_name`.
+@Suite("end to end: wake-ups survive lost sessions and a restarted server", .serialized)
+struct WakeUpFaultTests {
+    enum Fault: String, CaseIterable, CustomTestStringConvertible {
+        case listeningSession = "order-service/listen"
+        case applySessions = "order-service/apply"
+        case everyOrderServiceSession = "order-service%"
+
+        var testDescription: String { "terminate \(rawValue)" }
+    }
+
+    static let terminate = """
+        SELECT count(pg_terminate_backend(pid))::int FROM pg_stat_activity
+        WHERE datname = current_database() AND application_name LIKE $1
+        """
+
+    /// Updates user 1 through the user-service and returns how long the order took to show it.
+    static func updateAndWait(_ users: RunningService, _ orders: RunningService, email: String, within bound: Duration) async throws -> Duration {
+        let reply = try await users.http.put(
+            "/user-service/update", #"{"id": 1, "firstname": "Neha", "lastname": "Parate", "email": "\#(email)"}"#
+        )
+        #expect(reply.status == 200)
+        let start = ContinuousClock.now
+        try await eventually(timeout: bound, "the update to reach the order within \(bound)") {
+            let order = try await orders.http.get("/order-service/1").json(OrderReply.self)
+            return order.user.email == email
+        }
+        return ContinuousClock.now - start
+    }
+
+    @Test(.enabled(if: runsProcesses), arguments: Fault.allCases)
+    func theNextUpdateArrivesAfterTerminating(_ fault: Fault) async throws {
+        try await withStack { stack in
+            let users = try await stack.userService()
+            let orders = try await stack.orderService(extra: ["CONSUMER_POLL_SECONDS": "60"])
+            try await waitForLagZero(orders.http)
+            _ = try await Self.updateAndWait(users, orders, email: "before@example.com", within: .seconds(10))
+
+            let names = try await stack.admin.query(
+                "SELECT DISTINCT application_name FROM pg_stat_activity WHERE datname = current_database() AND usename = 'order_service' ORDER BY 1"
+            ).map { try $0.decode(0, as: String.self) }
+            #expect(names.contains("order-service/listen"))
+            #expect(names.contains("order-service/apply"))
+
+            let terminated: Int = try await stack.admin.scalar(Self.terminate, [fault.rawValue])
+            #expect(terminated >= 1)
+            let took = try await Self.updateAndWait(users, orders, email: "after-\(fault)@example.com", within: .seconds(1))
+            print("wake-up after terminating \(fault.rawValue): \(took)")
+            #expect(orders.process.exitCode == nil)
+        }
+    }
+
+    @Test(.enabled(if: runsProcesses)) func theNextUpdateArrivesAfterAServerRestart() async throws {
+        // A cluster of its own: restarting the shared one would disturb the other tests.
+        let cluster = try LocalCluster.start()
+        let bootstrap = PostgresClient(configuration: .init(connectionString: cluster.url))
+        try await bootstrap.query("CREATE DATABASE ecst")
+        await bootstrap.close()
+        let url = "postgresql://postgres@127.0.0.1:\(cluster.port)/ecst"
+        let database = PostgresClient(configuration: .init(connectionString: url))
+        _ = try await database.withConnection { connection in
+            try await connection.execute(script: try String(contentsOfFile: schemaPath, encoding: .utf8))
+        }
+        let stack = Stack(admin: database, databaseURL: url)
+        let users = try await stack.userService()
+        let orders = try await stack.orderService(extra: ["CONSUMER_POLL_SECONDS": "60"])
+        try await waitForLagZero(orders.http)
+
+        try cluster.stopServer()
+        try cluster.startServer()
+        // The update is committed by whoever reaches the server first (psql, here), so the
+        // bound covers the consumer's own recovery.
+        let start = ContinuousClock.now
+        try await eventually(timeout: .seconds(30), "the server to accept writes") {
+            (try? await database.query("UPDATE user_service.users SET email = 'after-restart@example.com' WHERE id = 1")) != nil
+        }
+        let committed = ContinuousClock.now
+        try await eventually(timeout: .seconds(2), "the update to reach the order within 2 s") {
+            guard let reply = try? await orders.http.get("/order-service/1"), reply.status == 200 else { return false }
+            return try reply.json(OrderReply.self).user.email == "after-restart@example.com"
+        }
+        print("wake-up after a restart: \(ContinuousClock.now - committed) after the commit, \(ContinuousClock.now - start) after the server was up")
+        #expect(users.process.exitCode == nil)
+        #expect(orders.process.exitCode == nil)
+        await database.close()
+    }
+}

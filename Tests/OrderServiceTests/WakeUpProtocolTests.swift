@@ -1,0 +1,151 @@
+import Foundation
+import OrderService
+import Postgres
+import PostgresTestSupport
+import Testing
+
+/// The wake-up protocol of `user_service.notify_events()` (docs/wake-ups.md): one notifier at a
+/// time, and writers that rely on its NOTIFY are waited for by the consumer before it sleeps.
+@Suite("order-service: one writer notifies at a time, and no relying writer is left unread")
+struct WakeUpProtocolTests {
+    /// Takes the notifier token, as a writer committing with a NOTIFY holds it.
+    static let takeToken = "SELECT pg_advisory_xact_lock(1162040148, 0)"
+    /// Pending slots this session holds: 1 once it relies on another writer's NOTIFY.
+    static let myPendingSlots = """
+        SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1162040149 AND pid = pg_backend_pid() AND granted
+        """
+    /// A consumer session waiting for a relying writer's pending slot.
+    static let consumerWaitingForSlot = """
+        SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+        WHERE l.locktype = 'advisory' AND l.classid = 1162040149 AND NOT l.granted AND a.usename = 'order_service'
+        """
+
+    func embeddedEmail(_ world: OrderWorld, user: Int) async throws -> String {
+        try await world.admin.scalar(
+            "SELECT string_agg(DISTINCT doc -> 'user' ->> 'email', ',') FROM order_service.purchase_orders WHERE user_id = $1", [user]
+        )
+    }
+
+    @Test func aWriterCommittingWhileAnotherHoldsTheTokenSendsNoNotifyOfItsOwn() async throws {
+        try await withOrderWorld { world in
+            let received = Mailbox<String>()
+            let listening = Task {
+                try await world.admin.listen(on: EventConsumer.channel) { events in
+                    for await event in events {
+                        switch event {
+                        case .listening: await received.append("listening")
+                        case .notification(let notification): await received.append(notification.payload)
+                        }
+                    }
+                }
+            }
+            try await eventually { await received.count == 1 }
+            let holder = PostgresClient(configuration: world.database.configuration)
+            let mayCommit = Mailbox<Bool>()
+            let holding = Mailbox<Bool>()
+            let holderTask = Task {
+                try await holder.withTransaction { tx in
+                    try await tx.query(Self.takeToken)
+                    try await tx.query("SELECT pg_notify('ecst_events', 'holder')")
+                    await holding.append(true)
+                    try await eventually(timeout: .seconds(60)) { await mayCommit.count > 0 }
+                }
+            }
+            try await eventually { await holding.count == 1 }
+            // Committed while the token is held: it relies on the holder.
+            try await world.admin.query("UPDATE user_service.users SET email = 'relies@example.com' WHERE id = 1")
+            await mayCommit.append(true)
+            try await holderTask.value
+            await holder.close()
+            // Notifications arrive in commit order: had the writer notified, its empty payload
+            // would come before the holder's.
+            try await eventually { await received.count >= 2 }
+            #expect(await received.items[1] == "holder")
+            listening.cancel()
+            _ = await listening.result
+        }
+    }
+
+    @Test func aRelyingWriterThatCommitsAfterTheConsumerWokeIsWaitedForAndApplied() async throws {
+        try await withOrderWorld { world in
+            try await world.admin.query("INSERT INTO order_service.purchase_orders (user_id, product_id, doc) VALUES (2, 1, '{}')")
+            // The consumer polls every 30 s: only the protocol can bring the update in time.
+            await world.startConsumer()
+            try await world.waitUntilCaughtUp()
+
+            // A writer that holds the token (as one does from its pre-commit to the end of its
+            // commit): it notifies when it commits.
+            let holder = PostgresClient(configuration: world.database.configuration)
+            let holderMayCommit = Mailbox<Bool>()
+            let holding = Mailbox<Bool>()
+            let holderTask = Task {
+                try await holder.withTransaction { tx in
+                    try await tx.query(Self.takeToken)
+                    try await tx.query("UPDATE user_service.users SET email = 'holder@example.com' WHERE id = 1")
+                    await holding.append(true)
+                    try await eventually(timeout: .seconds(60)) { await holderMayCommit.count > 0 }
+                }
+            }
+            try await eventually { await holding.count == 1 }
+
+            // A writer that decides now (its wake-up trigger fired at once) and commits only after
+            // the holder's NOTIFY has woken the consumer, which then reads without its event.
+            let writer = PostgresClient(configuration: world.database.configuration)
+            let writerMayCommit = Mailbox<Bool>()
+            let relying = Mailbox<Bool>()
+            let writerTask = Task {
+                try await writer.withTransaction { tx in
+                    try await tx.query("SET CONSTRAINTS user_service.events_notify IMMEDIATE")
+                    try await tx.query("UPDATE user_service.users SET email = 'relied-late@example.com' WHERE id = 2")
+                    let slots: Int = try await tx.query(Self.myPendingSlots)[0].decode(0)
+                    #expect(slots == 1)
+                    await relying.append(true)
+                    try await eventually(timeout: .seconds(60)) { await writerMayCommit.count > 0 }
+                }
+            }
+            try await eventually { await relying.count == 1 }
+            await holderMayCommit.append(true)
+            try await holderTask.value
+            await holder.close()
+            // Woken by the holder's NOTIFY, the consumer reads while the relying writer is open.
+            try await eventually("the holder's update to arrive") { try await embeddedEmail(world, user: 1) == "holder@example.com" }
+            try await eventually("the consumer to wait for the relying writer") {
+                try await world.admin.scalar(Self.consumerWaitingForSlot, as: Int.self) == 1
+            }
+            await writerMayCommit.append(true)
+            try await writerTask.value
+            await writer.close()
+            // Nobody notifies for it: only the consumer's wait for the slot brings it in time.
+            try await eventually(timeout: .seconds(10), "the relying writer's update to arrive") {
+                try await embeddedEmail(world, user: 2) == "relied-late@example.com"
+            }
+        }
+    }
+
+    @Test func aTransactionRunsTheWakeUpTriggerOnceHoweverManyEventsItWrites() async throws {
+        try await withOrderWorld { world in
+            let calls: [Int] = try await world.admin.withTransaction { tx in
+                try await tx.query("SET LOCAL track_functions = 'pl'")
+                try await tx.query("SET CONSTRAINTS user_service.events_notify IMMEDIATE")
+                let count = "SELECT coalesce(sum(calls), 0)::int FROM pg_stat_xact_user_functions WHERE funcname = 'notify_events'"
+                try await tx.query("UPDATE user_service.users SET lastname = lastname || '!'")
+                let afterFour: Int = try await tx.query(count)[0].decode(0)
+                try await tx.query("UPDATE user_service.products SET price = price + 1")
+                let afterSeven: Int = try await tx.query(count)[0].decode(0)
+                return [afterFour, afterSeven]
+            }
+            #expect(calls == [1, 1])
+            // The next transaction fires it again (the counts of this session's earlier
+            // transactions may still be pending in the view: count the difference).
+            let again: Int = try await world.admin.withTransaction { tx in
+                try await tx.query("SET LOCAL track_functions = 'pl'")
+                try await tx.query("SET CONSTRAINTS user_service.events_notify IMMEDIATE")
+                let count = "SELECT coalesce(sum(calls), 0)::int FROM pg_stat_xact_user_functions WHERE funcname = 'notify_events'"
+                let before: Int = try await tx.query(count)[0].decode(0)
+                try await tx.query("UPDATE user_service.users SET lastname = lastname || '!' WHERE id = 1")
+                return try await tx.query(count)[0].decode(0) - before
+            }
+            #expect(again == 1)
+        }
+    }
+}
