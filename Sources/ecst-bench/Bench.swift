@@ -16,7 +16,8 @@ struct Bench {
         var clients = [1, 4, 16, 64]
         var output = "bench-results"
         var skipCatchUp = false
-        var phases: Set<String> = ["write", "notify", "propagation", "catch-up"]
+        var idleSeconds = 60
+        var phases: Set<String> = ["write", "wake-ups", "catch-up", "idle"]
 
         static func parse(_ arguments: [String]) -> Options {
             var options = Options()
@@ -29,6 +30,7 @@ struct Bench {
                 case "--catch-up-users": options.catchUpUsers = Int(value()) ?? options.catchUpUsers
                 case "--orders-per-user": options.ordersPerUser = Int(value()) ?? options.ordersPerUser
                 case "--rounds": options.rounds = Int(value()) ?? options.rounds
+                case "--idle-seconds": options.idleSeconds = Int(value()) ?? options.idleSeconds
                 case "--clients": options.clients = value().split(separator: ",").compactMap { Int($0) }
                 case "--output": options.output = value()
                 case "--skip-catch-up": options.skipCatchUp = true
@@ -38,7 +40,8 @@ struct Bench {
                         """
                         usage: ecst-bench [--seconds 20] [--clients 1,4,16,64] [--users 10000]
                                           [--catch-up-users 100000] [--orders-per-user 10] [--rounds 10]
-                                          [--skip-catch-up] [--phases write,notify,propagation,catch-up]
+                                          [--skip-catch-up] [--idle-seconds 60]
+                                          [--phases write,wake-ups,catch-up,idle]
                                           [--output bench-results]
                         Build first: swift build -c release (the services are started from the same folder).
                         """
@@ -63,17 +66,17 @@ struct Bench {
             log("1/5 write path: PUT /user-service/update (wrk) vs pgbench, same SQL")
             try await run.writePath(into: &results)
         }
-        if options.phases.contains("notify") {
-            log("2/5 NOTIFY cost: pgbench with the notify trigger on and off, order-service stopped and running")
-            try await run.notifyCost(into: &results)
-        }
-        if options.phases.contains("propagation") {
-            log("3/5 propagation latency, commit to purchase orders")
-            try await run.propagation(into: &results)
+        if options.phases.contains("wake-ups") {
+            log("2/5 wake-ups: NOTIFY's cost to writers and propagation against its floor, in \(BenchRun.shapes.count) shapes")
+            try await run.wakeUps(into: &results)
         }
         if !options.skipCatchUp && options.phases.contains("catch-up") {
-            log("4/5 catch-up of \(options.catchUpUsers * options.rounds) events")
+            log("3/5 catch-up of \(options.catchUpUsers * options.rounds) events")
             try await run.catchUp(into: &results)
+        }
+        if options.phases.contains("idle") {
+            log("4/5 an idle order-service for \(options.idleSeconds) s")
+            try await run.idle(into: &results)
         }
         log("5/5 resource use")
         results.usage = run.usage()

@@ -12,14 +12,19 @@ struct BenchResults: Codable {
         var ratio: Double
     }
     struct NotifyRow: Codable {
-        /// Whether order-service (a consumer that waits for notifications) ran meanwhile.
-        var orderServiceRunning: Bool
+        /// The load shape: orders per user, order-services running.
+        var shape: String
         var clients: Int
         var withNotifyTPS: Double
         var withoutNotifyTPS: Double
         var ratio: Double
+        /// Of the active writer samples (every 10 ms), the share waiting on NOTIFY's commit lock.
+        var lockObjectShareOn: Double
+        var lockObjectShareOff: Double
+        var activeWriterSamplesOn: Int
     }
     struct LatencyRow: Codable {
+        var shape: String
         var offeredRate: String
         var achievedTPS: Double
         var samples: Int
@@ -29,6 +34,14 @@ struct BenchResults: Codable {
         var p99ms: Double
         var p999ms: Double
         var maxms: Double
+        var lockObjectShare: Double?
+        var p50ToFloor: Double?
+        var p99ToFloor: Double?
+    }
+    struct Idle: Codable {
+        var seconds: Double
+        var cpuPercentOfACore: Double
+        var transactionsPerSecond: Double
     }
     struct CatchUp: Codable {
         var events: Int
@@ -46,6 +59,9 @@ struct BenchResults: Codable {
     var writePath: [WriteRow] = []
     var notify: [NotifyRow] = []
     var propagation: [LatencyRow] = []
+    /// Writer commit to a bare LISTEN session waking, at the same offered rates.
+    var floor: [LatencyRow] = []
+    var idle: Idle?
     var catchUp: CatchUp?
     var usage: [String: ProcessUsage] = [:]
 
@@ -66,19 +82,24 @@ struct BenchResults: Codable {
                  "\(r.httpErrors)".padding(8), f(r.pgbenchTPS).padding(13), f(r.ratio, 2).padding(12)].joined(separator: "  ")
             )
         }
-        lines += ["", "NOTIFY cost (pgbench, same UPDATE; notify trigger on vs disabled)",
-                  "order-service   clients   notify on tps   notify off tps   on/off"]
+        lines += ["", "NOTIFY cost (pgbench at \(notify.first?.clients ?? 16) clients, same UPDATE; notify trigger on vs disabled; Lock:object = share of active writer samples)",
+                  "shape                                    on tps    off tps   on/off   Lock:object on   off"]
         for r in notify {
-            lines.append([(r.orderServiceRunning ? "running" : "stopped").padding(13), f(Double(r.clients)).padding(7),
-                          f(r.withNotifyTPS).padding(15), f(r.withoutNotifyTPS).padding(16), f(r.ratio, 2)].joined(separator: "  "))
+            lines.append([r.shape.padding(39), f(r.withNotifyTPS).padding(8), f(r.withoutNotifyTPS).padding(8), f(r.ratio, 2).padding(7),
+                          f(r.lockObjectShareOn * 100, 2).padding(15), f(r.lockObjectShareOff * 100, 2)].joined(separator: "  "))
         }
-        lines += ["", "Propagation, writer commit -> purchase orders commit (ms)",
-                  "offered    achieved tps   samples   p50     p90     p99     p99.9   max"]
-        for r in propagation {
+        lines += ["", "Propagation, writer commit -> order-service commit (ms), against the floor (writer commit -> bare LISTEN wakes)",
+                  "shape                                    offered   tps     samples   p50     p99     p99.9   max     p50/floor  p99/floor  Lock:object %"]
+        for r in floor + propagation {
             lines.append(
-                [r.offeredRate.padding(9), f(r.achievedTPS).padding(13), "\(r.samples)".padding(8), f(r.p50ms, 2).padding(6),
-                 f(r.p90ms, 2).padding(6), f(r.p99ms, 2).padding(6), f(r.p999ms, 2).padding(6), f(r.maxms, 2)].joined(separator: "  ")
+                [r.shape.padding(39), r.offeredRate.padding(8), f(r.achievedTPS).padding(6), "\(r.samples)".padding(8), f(r.p50ms, 2).padding(6),
+                 f(r.p99ms, 2).padding(6), f(r.p999ms, 2).padding(6), f(r.maxms, 2).padding(6),
+                 (r.p50ToFloor.map { f($0, 2) } ?? "-").padding(9), (r.p99ToFloor.map { f($0, 2) } ?? "-").padding(9),
+                 r.lockObjectShare.map { f($0 * 100, 2) } ?? "-"].joined(separator: "  ")
             )
+        }
+        if let i = idle {
+            lines += ["", "Idle order-service over \(f(i.seconds)) s: \(f(i.cpuPercentOfACore, 2)) % of a core, \(f(i.transactionsPerSecond, 2)) transactions/s"]
         }
         if let c = catchUp {
             lines += ["", "Catch-up", "events   order docs written   seconds   events/s   docs/s   floor s (\(c.floorOrderDocuments) docs)   time/floor",

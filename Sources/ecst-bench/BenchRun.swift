@@ -13,7 +13,9 @@ final class BenchRun {
     let admin: PostgresClient
     let scripts: String
     private(set) var userService: ChildProcess?
-    private(set) var orderService: ChildProcess?
+    var orderService: ChildProcess?
+    /// A second order-service under the same consumer name, in the standby shapes.
+    var standby: ChildProcess?
     private var usages: [String: ProcessUsage] = [:]
 
     init(options: Bench.Options) async throws {
@@ -89,7 +91,7 @@ final class BenchRun {
     }
 
     func stopAll() {
-        for process in [userService, orderService].compactMap({ $0 }) { process.signal(SIGKILL) }
+        for process in [userService, orderService, standby].compactMap({ $0 }) { process.signal(SIGKILL) }
     }
 
     func usage() -> [String: ProcessUsage] {
@@ -113,103 +115,6 @@ final class BenchRun {
             log("  \(clients) clients: http \(Int(http.requestsPerSecond)) req/s, pgbench \(Int(tps)) tps")
         }
     }
-
-    // MARK: 2. NOTIFY cost
-
-    /// pgbench with the notify trigger on and disabled, first with no consumer (as the issue's
-    /// own figures were taken), then with order-service running: writers notify only while a
-    /// consumer waits, so the second is the one that counts. The consumer catches up between runs,
-    /// and is kept applying during the disabled run by a NOTIFY ticker of its own.
-    func notifyCost(into results: inout BenchResults) async throws {
-        for running in [false, true] {
-            if running, orderService == nil {
-                orderService = try await start("order-service", port: 18081, role: "order_service")
-                try await waitForLagZero(timeout: .seconds(600))
-            }
-            for clients in options.clients {
-                let on = try Tools.pgbench(pgBin, url: url, script: scripts + "/update.sql", clients: clients, seconds: options.seconds)
-                if running { try await waitForLagZero(timeout: .seconds(600)) }
-                try await admin.query("ALTER TABLE user_service.events DISABLE TRIGGER events_notify")
-                // With no writer notifying, a ticker wakes the consumer every 20 ms, so it applies
-                // as much during the run as with notifications: the two runs differ only in what
-                // writers do at commit.
-                let database = admin
-                let ticker = running ? Task {
-                    while !Task.isCancelled {
-                        try? await database.query("NOTIFY ecst_events")
-                        try? await Task.sleep(for: .milliseconds(20))
-                    }
-                } : nil
-                let off = try Tools.pgbench(pgBin, url: url, script: scripts + "/update.sql", clients: clients, seconds: options.seconds)
-                ticker?.cancel()
-                _ = await ticker?.value
-                try await admin.query("ALTER TABLE user_service.events ENABLE TRIGGER events_notify")
-                if running { try await waitForLagZero(timeout: .seconds(600)) }
-                results.notify.append(.init(orderServiceRunning: running, clients: clients, withNotifyTPS: on, withoutNotifyTPS: off, ratio: on / off))
-                log("  order-service \(running ? "running" : "stopped"), \(clients) clients: notify on \(Int(on)) tps, off \(Int(off)) tps")
-            }
-        }
-    }
-
-    // MARK: 3. Propagation
-
-    func propagation(into results: inout BenchResults) async throws {
-        // Which consumer transaction changed which order: read back by commit timestamp.
-        try await admin.query("CREATE TABLE IF NOT EXISTS public.bench_applied (email text, xid xid8)")
-        try await admin.query(
-            """
-            CREATE OR REPLACE FUNCTION public.bench_record_applied() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
-            BEGIN
-                INSERT INTO public.bench_applied VALUES (NEW.doc -> 'user' ->> 'email', pg_current_xact_id());
-                RETURN NULL;
-            END $$
-            """
-        )
-        try await admin.query(
-            """
-            CREATE OR REPLACE TRIGGER bench_applied AFTER UPDATE ON order_service.purchase_orders
-            FOR EACH ROW EXECUTE FUNCTION public.bench_record_applied()
-            """
-        )
-        if orderService == nil { orderService = try await start("order-service", port: 18081, role: "order_service") }
-        try await waitForLagZero(timeout: .seconds(600))
-        let runs: [(String, Int?, Int)] = [("100/s", 100, 2), ("1000/s", 1_000, 4), ("max", nil, 16)]
-        for (label, rate, clients) in runs {
-            try await admin.query("TRUNCATE public.bench_applied")
-            let start: Int = try await admin.scalar("SELECT coalesce(max(id), 0) FROM user_service.events")
-            let tps = try Tools.pgbench(pgBin, url: url, script: scripts + "/update.sql", clients: clients, seconds: options.seconds, rate: rate)
-            try await waitForLagZero(timeout: .seconds(600))
-            let row = try await admin.query(Self.latencySQL, [start])[0]
-            let quantiles = try row.decode("quantiles", as: String.self)
-                .trimmingCharacters(in: CharacterSet(charactersIn: "{}")).split(separator: ",").map { (Double($0) ?? .nan) * 1000 }
-            results.propagation.append(
-                .init(offeredRate: label, achievedTPS: tps, samples: try row.decode("samples"), superseded: try row.decode("superseded"),
-                      p50ms: quantiles[0], p90ms: quantiles[1], p99ms: quantiles[2], p999ms: quantiles[3],
-                      maxms: (try row.decode("max", as: Double.self)) * 1000)
-            )
-            log("  \(label): \(Int(tps)) tps, p50 \(quantiles[0]) ms, p99 \(quantiles[2]) ms")
-        }
-        try await admin.query("DROP TRIGGER bench_applied ON order_service.purchase_orders")
-    }
-
-    /// Writer commit to the commit of the consumer transaction that changed the order, per update.
-    /// An update superseded by a newer one of the same user in the same batch is never applied on
-    /// its own; it is counted apart.
-    static let latencySQL = """
-        WITH written AS (
-            SELECT e.payload ->> 'email' AS email, pg_xact_commit_timestamp(e.xid::text::xid) AS committed
-            FROM user_service.events e WHERE e.id > $1 AND e.type = 'UserUpdated'
-        ), applied AS (
-            SELECT email, min(pg_xact_commit_timestamp(xid::text::xid)) AS applied FROM public.bench_applied GROUP BY email
-        ), latency AS (
-            SELECT extract(epoch FROM a.applied - w.committed)::float8 AS seconds
-            FROM written w JOIN applied a USING (email)
-        )
-        SELECT (SELECT count(*) FROM latency) AS samples,
-               (SELECT count(*) FROM written) - (SELECT count(*) FROM latency) AS superseded,
-               (SELECT percentile_disc(ARRAY[0.5, 0.9, 0.99, 0.999]) WITHIN GROUP (ORDER BY seconds) FROM latency)::text AS quantiles,
-               (SELECT coalesce(max(seconds), 0) FROM latency) AS max
-        """
 
     /// Order documents rewritten so far, from the table's statistics.
     func orderWrites() async throws -> Int {

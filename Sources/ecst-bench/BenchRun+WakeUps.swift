@@ -1,0 +1,338 @@
+import Foundation
+import Postgres
+import PostgresTestSupport
+
+/// The wake-up path (docs/wake-ups.md): what the NOTIFY trigger costs writers, how often they wait
+/// on NOTIFY's commit lock, and how fast an update reaches the order-service against the floor of
+/// a bare LISTEN session, in every shape users meet.
+extension BenchRun {
+    struct Shape {
+        var ordersPerUser: Int
+        var standby: Bool
+
+        var label: String { "\(ordersPerUser) orders/user, \(standby ? "active + standby" : "one order-service")" }
+    }
+
+    static let shapes: [Shape] = [0, 1, 10].flatMap { orders in [false, true].map { Shape(ordersPerUser: orders, standby: $0) } }
+    static let wakeUpClients = 16
+
+    func wakeUps(into results: inout BenchResults) async throws {
+        try await installLatencyProbes()
+        try await stop(standby, as: "order-service (standby)")
+        standby = nil
+        if orderService == nil { orderService = try await start("order-service", port: 18081, role: "order_service") }
+        try await waitForLagZero(timeout: .seconds(600))
+
+        for rate in [100, 1_000] {
+            let floor = try await floor(rate: rate)
+            results.floor.append(floor)
+            log("  floor at \(rate)/s: p50 \(floor.p50ms) ms, p99 \(floor.p99ms) ms")
+        }
+
+        try await stop(orderService, as: "order-service")
+        orderService = nil
+        results.notify.append(try await notifyOnOff(shape: "no order-service", consumerRunning: false))
+
+        for shape in Self.shapes {
+            log("  shape: \(shape.label)")
+            try await setUp(shape)
+            results.notify.append(try await notifyOnOff(shape: shape.label, consumerRunning: true))
+            for rate in [100, 1_000] {
+                var row = try await propagation(rate: rate, shape: shape.label)
+                if let floor = results.floor.first(where: { $0.offeredRate == row.offeredRate }) {
+                    row.p50ToFloor = row.p50ms / floor.p50ms
+                    row.p99ToFloor = row.p99ms / floor.p99ms
+                }
+                results.propagation.append(row)
+            }
+        }
+        try await stop(standby, as: "order-service (standby)")
+        standby = nil
+        try await admin.query("DROP TRIGGER bench_applied ON order_service.users")
+    }
+
+    /// Orders per user as the shape says, and one or two order-services applying them.
+    func setUp(_ shape: Shape) async throws {
+        try await admin.query("DELETE FROM order_service.purchase_orders WHERE id > 1")
+        if shape.ordersPerUser > 0 {
+            try await admin.query(
+                """
+                INSERT INTO order_service.purchase_orders (user_id, product_id, doc)
+                SELECT u.id, 1, jsonb_build_object('price', 300) FROM user_service.users u, generate_series(1, $1::int) WHERE u.id > 1
+                """,
+                [shape.ordersPerUser]
+            )
+        }
+        try await admin.query("VACUUM ANALYZE order_service.purchase_orders")
+        if orderService == nil { orderService = try await start("order-service", port: 18081, role: "order_service") }
+        if shape.standby, standby == nil {
+            standby = try await start("order-service", port: 18082, role: "order_service")
+        } else if !shape.standby {
+            try await stop(standby, as: "order-service (standby)")
+            standby = nil
+        }
+        try await waitForLagZero(timeout: .seconds(600))
+    }
+
+    /// pgbench at full speed with the trigger on, then disabled with a 20 ms NOTIFY ticker keeping
+    /// the consumers as busy (they apply the same events, in fewer and larger batches), so the two
+    /// differ only in what writers do at commit. Writer wait events sampled every 10 ms in both.
+    func notifyOnOff(shape: String, consumerRunning: Bool) async throws -> BenchResults.NotifyRow {
+        let clients = Self.wakeUpClients
+        let sampler = WaitSampler(url: url)
+        sampler.start()
+        let on = try Tools.pgbench(pgBin, url: url, script: scripts + "/update.sql", clients: clients, seconds: options.seconds)
+        let onWaits = await sampler.stop()
+        if consumerRunning { try await waitForLagZero(timeout: .seconds(600)) }
+
+        try await admin.query("ALTER TABLE user_service.events DISABLE TRIGGER events_notify")
+        let database = admin
+        let ticker = consumerRunning ? Task {
+            while !Task.isCancelled {
+                try? await database.query("NOTIFY ecst_events")
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+        } : nil
+        sampler.start()
+        let off = try Tools.pgbench(pgBin, url: url, script: scripts + "/update.sql", clients: clients, seconds: options.seconds)
+        let offWaits = await sampler.stop()
+        ticker?.cancel()
+        _ = await ticker?.value
+        try await admin.query("ALTER TABLE user_service.events ENABLE TRIGGER events_notify")
+        if consumerRunning { try await waitForLagZero(timeout: .seconds(600)) }
+        await sampler.close()
+        log("    \(clients) clients: notify on \(Int(on)) tps (Lock:object \(onWaits.percent)), off \(Int(off)) tps (\(offWaits.percent)): \(String(format: "%.2f", on / off))x")
+        return .init(
+            shape: shape, clients: clients, withNotifyTPS: on, withoutNotifyTPS: off, ratio: on / off,
+            lockObjectShareOn: onWaits.share, lockObjectShareOff: offWaits.share, activeWriterSamplesOn: onWaits.active
+        )
+    }
+
+    /// Records, per replica row the consumer writes, the email it wrote and the consumer's
+    /// transaction: the consumer's commit timestamp is when the update became visible to orders
+    /// (replica and orders change in one transaction), with or without orders.
+    func installLatencyProbes() async throws {
+        try await admin.query("CREATE TABLE IF NOT EXISTS public.bench_applied (email text, xid xid8)")
+        try await admin.query(
+            """
+            CREATE OR REPLACE FUNCTION public.bench_record_applied() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
+            BEGIN
+                INSERT INTO public.bench_applied VALUES (NEW.email, pg_current_xact_id());
+                RETURN NULL;
+            END $$
+            """
+        )
+        try await admin.query(
+            """
+            CREATE OR REPLACE TRIGGER bench_applied AFTER INSERT OR UPDATE ON order_service.users
+            FOR EACH ROW EXECUTE FUNCTION public.bench_record_applied()
+            """
+        )
+        try await admin.query("CREATE TABLE IF NOT EXISTS public.bench_floor (id int PRIMARY KEY, n bigint NOT NULL DEFAULT 0)")
+        try await admin.query("INSERT INTO public.bench_floor (id) SELECT generate_series(1, 64) ON CONFLICT DO NOTHING")
+        try """
+            \\set id random(1, 64)
+            BEGIN;
+            UPDATE public.bench_floor SET n = n + 1 WHERE id = :id;
+            SELECT pg_notify('bench_floor', pg_current_xact_id()::text);
+            COMMIT;
+            """.write(toFile: scripts + "/floor.sql", atomically: true, encoding: .utf8)
+        if geteuid() == 0 { _ = try? LocalCluster.run("/bin/chmod", ["-R", "a+rX", scripts]) }
+    }
+
+    /// The floor: an UPDATE and a NOTIFY committed, to a bare LISTEN session (this client's
+    /// listener: a thread in poll(2) on the socket, as the consumer's) waking with it.
+    func floor(rate: Int) async throws -> BenchResults.LatencyRow {
+        let woken = NotificationLog()
+        let admin = self.admin
+        let listener = Task {
+            try await admin.listen(on: "bench_floor", applicationName: "ecst-bench/floor") { events in
+                for await event in events {
+                    switch event {
+                    case .listening: woken.listening()
+                    case .notification(let n): woken.record(n.payload)
+                    }
+                }
+            }
+        }
+        try await eventually(timeout: .seconds(10), "the floor listener") { woken.isListening }
+        let tps = try Tools.pgbench(
+            pgBin, url: url, script: scripts + "/floor.sql", clients: Self.wakeUpClients, seconds: options.seconds, rate: rate
+        )
+        try await eventually(timeout: .seconds(10), "the last notifications") { woken.count >= Int(tps * Double(options.seconds) * 0.95) }
+        listener.cancel()
+        _ = await listener.result
+        let (xids, times) = woken.arrays()
+        let row = try await admin.query(
+            """
+            WITH latency AS (
+                SELECT t - extract(epoch FROM pg_xact_commit_timestamp(x::xid8::text::xid))::float8 AS seconds
+                FROM unnest($1::text[], $2::float8[]) AS r(x, t)
+            )
+            SELECT count(*)::int AS samples,
+                   (percentile_disc(ARRAY[0.5, 0.9, 0.99, 0.999]) WITHIN GROUP (ORDER BY seconds))::text AS quantiles,
+                   coalesce(max(seconds), 0) AS max
+            FROM latency
+            """,
+            [xids, times]
+        )[0]
+        return try latencyRow(row, offered: "\(rate)/s", tps: tps, superseded: 0, shape: "floor", lockObjectShare: nil)
+    }
+
+    /// pgbench at an offered rate, writer commit to the consumer's commit, per update.
+    func propagation(rate: Int, shape: String) async throws -> BenchResults.LatencyRow {
+        try await admin.query("TRUNCATE public.bench_applied")
+        let start: Int = try await admin.scalar("SELECT coalesce(max(id), 0) FROM user_service.events")
+        let sampler = WaitSampler(url: url)
+        sampler.start()
+        let tps = try Tools.pgbench(
+            pgBin, url: url, script: scripts + "/update.sql", clients: Self.wakeUpClients, seconds: options.seconds, rate: rate
+        )
+        let waits = await sampler.stop()
+        await sampler.close()
+        try await waitForLagZero(timeout: .seconds(600))
+        let row = try await admin.query(Self.latencySQL, [start])[0]
+        let result = try latencyRow(
+            row, offered: "\(rate)/s", tps: tps, superseded: try row.decode("superseded"), shape: shape, lockObjectShare: waits.share
+        )
+        log("    \(rate)/s: p50 \(result.p50ms) ms, p99 \(result.p99ms) ms, Lock:object \(waits.percent)")
+        return result
+    }
+
+    func latencyRow(
+        _ row: PostgresRow, offered: String, tps: Double, superseded: Int, shape: String, lockObjectShare: Double?
+    ) throws -> BenchResults.LatencyRow {
+        let quantiles = try row.decode("quantiles", as: String.self)
+            .trimmingCharacters(in: CharacterSet(charactersIn: "{}")).split(separator: ",").map { (Double($0) ?? .nan) * 1000 }
+        return .init(
+            shape: shape, offeredRate: offered, achievedTPS: tps, samples: try row.decode("samples"), superseded: superseded,
+            p50ms: quantiles[0], p90ms: quantiles[1], p99ms: quantiles[2], p999ms: quantiles[3],
+            maxms: (try row.decode("max", as: Double.self)) * 1000, lockObjectShare: lockObjectShare
+        )
+    }
+
+    /// Writer commit to the commit of the consumer transaction that wrote its data to the replica.
+    /// An update superseded by a newer one of the same user in the same batch is never applied on
+    /// its own; it is counted apart.
+    static let latencySQL = """
+        WITH written AS (
+            SELECT e.payload ->> 'email' AS email, pg_xact_commit_timestamp(e.xid::text::xid) AS committed
+            FROM user_service.events e WHERE e.id > $1 AND e.type = 'UserUpdated'
+        ), applied AS (
+            SELECT email, min(pg_xact_commit_timestamp(xid::text::xid)) AS applied FROM public.bench_applied GROUP BY email
+        ), latency AS (
+            SELECT extract(epoch FROM a.applied - w.committed)::float8 AS seconds
+            FROM written w JOIN applied a USING (email)
+        )
+        SELECT (SELECT count(*) FROM latency) AS samples,
+               (SELECT count(*) FROM written) - (SELECT count(*) FROM latency) AS superseded,
+               (SELECT percentile_disc(ARRAY[0.5, 0.9, 0.99, 0.999]) WITHIN GROUP (ORDER BY seconds) FROM latency)::text AS quantiles,
+               (SELECT coalesce(max(seconds), 0) FROM latency) AS max
+        """
+
+    // MARK: Idle
+
+    /// An idle order-service: CPU and transactions per second over `--idle-seconds` without writes.
+    func idle(into results: inout BenchResults) async throws {
+        try await stop(standby, as: "order-service (standby)")
+        standby = nil
+        if orderService == nil { orderService = try await start("order-service", port: 18081, role: "order_service") }
+        try await waitForLagZero(timeout: .seconds(600))
+        guard let process = orderService else { return }
+        let transactions = "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"
+        try await Task.sleep(for: .seconds(2))
+        let cpuBefore = ProcessUsage.read(pid: process.pid).cpuSeconds
+        let before: Int = try await admin.scalar(transactions)
+        try await Task.sleep(for: .seconds(options.idleSeconds))
+        let cpuAfter = ProcessUsage.read(pid: process.pid).cpuSeconds
+        // Backends report their counts when idle, at most once a second.
+        try await Task.sleep(for: .seconds(2))
+        let after: Int = try await admin.scalar(transactions)
+        let seconds = Double(options.idleSeconds)
+        results.idle = .init(
+            seconds: seconds, cpuPercentOfACore: (cpuAfter - cpuBefore) / seconds * 100,
+            transactionsPerSecond: Double(after - before - 2) / seconds
+        )
+        log("  idle: \(results.idle!.cpuPercentOfACore)% of a core, \(results.idle!.transactionsPerSecond) transactions/s")
+    }
+}
+
+/// Samples, every 10 ms, what pgbench's backends are doing: how many are active, and how many of
+/// those wait on NOTIFY's commit lock (`Lock:object`).
+final class WaitSampler: @unchecked Sendable {
+    // @unchecked Sendable: `task` is only touched by the benchmark's one driving task.
+    private let client: PostgresClient
+    private var task: Task<(Int, Int), Never>?
+
+    struct Waits {
+        var active: Int
+        var lockObject: Int
+        var share: Double { active == 0 ? 0 : Double(lockObject) / Double(active) }
+        var percent: String { String(format: "%.2f%%", share * 100) }
+    }
+
+    init(url: String) {
+        client = PostgresClient(configuration: .init(connectionString: url, maximumConnections: 1).named("ecst-bench/sampler"))
+    }
+
+    func start() {
+        let client = self.client
+        task = Task {
+            var active = 0
+            var waiting = 0
+            while !Task.isCancelled {
+                if let row = try? await client.withConnection({ connection in
+                    try await connection.prepared(
+                        """
+                        SELECT count(*) FILTER (WHERE state = 'active')::int,
+                               count(*) FILTER (WHERE state = 'active' AND wait_event_type = 'Lock' AND wait_event = 'object')::int
+                        FROM pg_stat_activity WHERE application_name = 'pgbench'
+                        """
+                    )
+                })[0] {
+                    active += (try? row.decode(0, as: Int.self)) ?? 0
+                    waiting += (try? row.decode(1, as: Int.self)) ?? 0
+                }
+                try? await Task.sleep(for: .milliseconds(10))
+            }
+            return (active, waiting)
+        }
+    }
+
+    func stop() async -> Waits {
+        task?.cancel()
+        let (active, waiting) = await task?.value ?? (0, 0)
+        task = nil
+        return Waits(active: active, lockObject: waiting)
+    }
+
+    func close() async { await client.close() }
+}
+
+/// Notifications received by the floor's listener, with their arrival time.
+final class NotificationLog: @unchecked Sendable {
+    // @unchecked Sendable: every field is behind `lock`.
+    private let lock = NSLock()
+    private var payloads: [String] = []
+    private var times: [Double] = []
+    private var ready = false
+
+    func listening() { lock.withLock { ready = true } }
+    var isListening: Bool { lock.withLock { ready } }
+    var count: Int { lock.withLock { payloads.count } }
+
+    func record(_ payload: String) {
+        let now = Date().timeIntervalSince1970
+        lock.withLock {
+            payloads.append(payload)
+            times.append(now)
+        }
+    }
+
+    /// As array literals for `unnest`.
+    func arrays() -> (String, String) {
+        lock.withLock {
+            ("{" + payloads.joined(separator: ",") + "}", "{" + times.map { String(format: "%.6f", $0) }.joined(separator: ",") + "}")
+        }
+    }
+}
