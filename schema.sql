@@ -393,6 +393,245 @@ $$;
 REVOKE ALL ON FUNCTION order_service.event_problem(text, text, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION order_service.event_problem(text, text, jsonb) TO order_service;
 
+-- Re-embeds the replica's current data of the given users and products in their purchase orders;
+-- returns the orders written. A deleted entity's replica row holds its last state, so its orders
+-- keep the last data it had. Two statements, so that the common case (users only) gets a plan that
+-- reaches a user's orders through their index, even as a generic plan: the general one must expect
+-- a product change to touch a third of all orders.
+CREATE OR REPLACE FUNCTION order_service.embed_orders(user_ids bigint[], product_ids bigint[] DEFAULT '{}')
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    written integer := 0;
+BEGIN
+    IF cardinality(product_ids) = 0 THEN
+        UPDATE order_service.purchase_orders po
+        SET doc = po.doc || jsonb_build_object('user', jsonb_build_object(
+                'id', u.id, 'firstname', u.firstname, 'lastname', u.lastname, 'email', u.email))
+        FROM order_service.users u
+        WHERE u.id = ANY (user_ids) AND po.user_id = u.id;
+        GET DIAGNOSTICS written = ROW_COUNT;
+        RETURN written;
+    END IF;
+    WITH changed_users AS (
+        SELECT u.id, jsonb_build_object('id', u.id, 'firstname', u.firstname, 'lastname', u.lastname, 'email', u.email) AS doc
+        FROM order_service.users u WHERE u.id = ANY (user_ids)
+    ),
+    changed_products AS (
+        SELECT p.id, jsonb_build_object('productId', p.id, 'description', p.description) AS doc
+        FROM order_service.products p WHERE p.id = ANY (product_ids)
+    ),
+    -- The cardinality tests gate each branch in a generic plan, which cannot know that an array
+    -- is empty.
+    touched AS (
+        SELECT po.id, po.user_id, po.product_id FROM order_service.purchase_orders po
+        WHERE cardinality(user_ids) > 0 AND po.user_id = ANY (user_ids)
+        UNION
+        SELECT po.id, po.user_id, po.product_id FROM order_service.purchase_orders po
+        WHERE cardinality(product_ids) > 0 AND po.product_id = ANY (product_ids)
+    )
+    UPDATE order_service.purchase_orders po
+    SET doc = po.doc
+        || CASE WHEN cu.doc IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('user', cu.doc) END
+        || CASE WHEN cp.doc IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('product', cp.doc) END
+    FROM touched t
+    LEFT JOIN changed_users cu ON cu.id = t.user_id
+    LEFT JOIN changed_products cp ON cp.id = t.product_id
+    WHERE po.id = t.id;
+    GET DIAGNOSTICS written = ROW_COUNT;
+    RETURN written;
+END
+$$;
+
+-- The consumer's step: applies the next chunk of user_service.events after the consumer's stored
+-- position to the replica and the purchase orders, and stores the new position, in the caller's
+-- transaction (one statement: call it outside a transaction block and it commits alone).
+--
+-- The position is a PgQ-style batch: everything visible in the stored snapshot has been applied;
+-- the next batch is the events whose transactions are visible in a fresh snapshot and were not in
+-- the stored one. An event whose transaction took a small id but commits late is in the batch
+-- after it commits; events of later transactions are applied while it is still open. A large batch
+-- is applied in chunks ordered by (xid, id), with the cursor stored beside its snapshot. Within a
+-- chunk each entity jumps to its latest valid state visible in the batch snapshot and never over a
+-- newer one, so replays are harmless. Events it cannot apply go to dead_letters.
+--
+-- Returns busy = true, and does nothing, while another consumer holds the position row. Otherwise:
+-- the events of the chunk, the orders rewritten, whether another chunk of the batch follows, the
+-- highest event id applied, the dead letters written ([{"event_id", "reason"}]), and the pending
+-- slots of writers that were still committing in reliance on another's NOTIFY before the chunk was
+-- read (docs/wake-ups.md): if no chunk follows, wait for them and call again.
+CREATE OR REPLACE FUNCTION order_service.apply_next_chunk(consumer_name text, chunk_size integer DEFAULT 5000, applier text DEFAULT NULL)
+RETURNS TABLE (busy boolean, events integer, orders_updated integer, more boolean, last_event_id bigint,
+               dead_letters jsonb, relying_writers integer[])
+LANGUAGE plpgsql AS $$
+DECLARE
+    pos record;
+    chunk record;
+    batch_done boolean;
+    written integer := 0;
+BEGIN
+    -- The relying writers are looked up here, before the chunk statement takes its snapshot: a
+    -- slot found free means its writer's events are visible to that statement.
+    SELECT p.snapshot, p.batch_snapshot, p.cursor_xid, p.cursor_id, user_service.relying_writer_slots() AS relying
+    INTO pos
+    FROM order_service.consumer_positions p
+    WHERE p.consumer = consumer_name
+    FOR UPDATE SKIP LOCKED;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT true, 0, 0, false, NULL::bigint, '[]'::jsonb, '{}'::integer[];
+        RETURN;
+    END IF;
+
+    -- The index ranges are PgQ's: xmax(prev)..xmax(cur) plus prev's in-progress xids, written as
+    -- a UNION ALL of plain index conditions (an OR, or a row comparison against a possibly-NULL
+    -- cursor, turns them into a scan of the whole index).
+    WITH current AS MATERIALIZED (
+        SELECT coalesce(pos.batch_snapshot, pg_current_snapshot()) AS snapshot
+    ),
+    batch AS (
+        SELECT e.id, e.xid, e.aggregate_type, e.aggregate_id, e.version, e.type, e.payload
+        FROM (
+            -- Transactions that started after the stored snapshot: one index range from
+            -- xmax(prev), or from the cursor once the batch has passed xmax(prev), read in index
+            -- order and only as far as the chunk needs (the visibility test must come before the
+            -- limit), so a long backlog costs each chunk its own rows only.
+            (SELECT * FROM user_service.events
+             WHERE (xid, id) > (CASE WHEN pos.cursor_xid >= pg_snapshot_xmax(pos.snapshot) THEN pos.cursor_xid
+                                     ELSE pg_snapshot_xmax(pos.snapshot) END,
+                                CASE WHEN pos.cursor_xid >= pg_snapshot_xmax(pos.snapshot) THEN pos.cursor_id ELSE 0 END)
+               AND xid < pg_snapshot_xmax((SELECT snapshot FROM current))
+               AND pg_visible_in_snapshot(xid, (SELECT snapshot FROM current))
+               AND NOT pg_visible_in_snapshot(xid, pos.snapshot)
+             ORDER BY xid, id
+             LIMIT chunk_size)
+            UNION ALL
+            -- Transactions in progress at the stored snapshot (all below its xmax): one probe of
+            -- the (xid, id) index each. OFFSET 0 keeps it a per-xid probe (flattened, it becomes a
+            -- hash join over the whole table), and the cursor applies afterwards (as an id bound it
+            -- invites a walk of the primary key).
+            SELECT ev.* FROM unnest(ARRAY(SELECT pg_snapshot_xip(pos.snapshot))) AS x(xid)
+            CROSS JOIN LATERAL (
+                SELECT * FROM user_service.events e2 WHERE e2.xid = x.xid OFFSET 0
+            ) ev
+            WHERE x.xid >= coalesce(pos.cursor_xid, '0'::xid8)
+              AND (ev.xid, ev.id) > (coalesce(pos.cursor_xid, '0'::xid8), coalesce(pos.cursor_id, 0))
+        ) e
+        WHERE pg_visible_in_snapshot(e.xid, (SELECT snapshot FROM current))
+          AND NOT pg_visible_in_snapshot(e.xid, pos.snapshot)
+        ORDER BY e.xid, e.id
+        LIMIT chunk_size
+    ),
+    classified AS (
+        SELECT b.*, order_service.event_problem(b.type, b.aggregate_type, b.payload) AS problem
+        FROM batch b
+    ),
+    -- Each entity of the chunk jumps to its latest valid state visible in the batch snapshot, so a
+    -- backlog re-embeds each entity once; its older events in later chunks then fail the version
+    -- guard and cost no order update.
+    latest_users AS (
+        SELECT l.* FROM (
+            -- Entities whose replica already holds this chunk's versions need no look-up.
+            SELECT k.aggregate_id FROM classified k
+            WHERE k.problem IS NULL AND k.aggregate_type = 'user'
+            GROUP BY k.aggregate_id
+            HAVING max(k.version) > coalesce((SELECT r.version FROM order_service.users r WHERE r.id = k.aggregate_id), 0)
+        ) c
+        CROSS JOIN LATERAL (
+            SELECT e.aggregate_id AS id, e.version, e.type = 'UserDeleted' AS deleted,
+                   e.payload ->> 'firstname' AS firstname, e.payload ->> 'lastname' AS lastname, e.payload ->> 'email' AS email
+            FROM user_service.events e
+            WHERE e.aggregate_type = 'user' AND e.aggregate_id = c.aggregate_id
+              AND pg_visible_in_snapshot(e.xid, (SELECT snapshot FROM current))
+              AND order_service.event_problem(e.type, e.aggregate_type, e.payload) IS NULL
+            ORDER BY e.version DESC
+            LIMIT 1
+        ) l
+    ),
+    upserted_users AS (
+        INSERT INTO order_service.users AS r (id, firstname, lastname, email, version, deleted)
+        SELECT id, firstname, lastname, email, version, deleted FROM latest_users
+        ON CONFLICT (id) DO UPDATE
+            SET firstname = EXCLUDED.firstname, lastname = EXCLUDED.lastname, email = EXCLUDED.email,
+                version = EXCLUDED.version, deleted = EXCLUDED.deleted, updated_at = now()
+            WHERE r.version < EXCLUDED.version
+        RETURNING r.id
+    ),
+    latest_products AS (
+        SELECT l.* FROM (
+            SELECT k.aggregate_id FROM classified k
+            WHERE k.problem IS NULL AND k.aggregate_type = 'product'
+            GROUP BY k.aggregate_id
+            HAVING max(k.version) > coalesce((SELECT r.version FROM order_service.products r WHERE r.id = k.aggregate_id), 0)
+        ) c
+        CROSS JOIN LATERAL (
+            SELECT e.aggregate_id AS id, e.version, e.type = 'ProductDeleted' AS deleted,
+                   e.payload ->> 'description' AS description, (e.payload ->> 'price')::integer AS price
+            FROM user_service.events e
+            WHERE e.aggregate_type = 'product' AND e.aggregate_id = c.aggregate_id
+              AND pg_visible_in_snapshot(e.xid, (SELECT snapshot FROM current))
+              AND order_service.event_problem(e.type, e.aggregate_type, e.payload) IS NULL
+            ORDER BY e.version DESC
+            LIMIT 1
+        ) l
+    ),
+    upserted_products AS (
+        INSERT INTO order_service.products AS r (id, description, price, version, deleted)
+        SELECT id, description, price, version, deleted FROM latest_products
+        ON CONFLICT (id) DO UPDATE
+            SET description = EXCLUDED.description, price = EXCLUDED.price,
+                version = EXCLUDED.version, deleted = EXCLUDED.deleted, updated_at = now()
+            WHERE r.version < EXCLUDED.version
+        RETURNING r.id
+    ),
+    dead AS (
+        INSERT INTO order_service.dead_letters (consumer, event_id, event_type, payload, reason)
+        SELECT consumer_name, id, type, payload, problem FROM classified WHERE problem IS NOT NULL
+        ON CONFLICT (consumer, event_id) DO NOTHING
+        RETURNING event_id, reason
+    ),
+    last_event AS (
+        SELECT xid, id FROM batch ORDER BY xid DESC, id DESC LIMIT 1
+    )
+    SELECT (SELECT snapshot FROM current) AS batch_snapshot,
+           (SELECT count(*)::integer FROM batch) AS events,
+           (SELECT xid FROM last_event) AS last_xid,
+           (SELECT id FROM last_event) AS last_id,
+           (SELECT max(id) FROM batch) AS max_id,
+           (SELECT coalesce(array_agg(id), '{}') FROM upserted_users) AS user_ids,
+           (SELECT coalesce(array_agg(id), '{}') FROM upserted_products) AS product_ids,
+           (SELECT coalesce(jsonb_agg(jsonb_build_object('event_id', event_id, 'reason', reason)), '[]') FROM dead) AS dead_letters
+    INTO chunk;
+
+    -- The orders of what changed, in a statement of their own, so that it sees orders created by
+    -- transactions that waited on the replica rows upserted above.
+    IF cardinality(chunk.user_ids) > 0 OR cardinality(chunk.product_ids) > 0 THEN
+        written := order_service.embed_orders(chunk.user_ids, chunk.product_ids);
+    END IF;
+
+    -- A finished batch becomes the stored snapshot; an unfinished one keeps its snapshot and cursor
+    -- beside it. A read that found nothing outside a batch stores nothing: the newer snapshot would
+    -- change nothing.
+    batch_done := chunk.events < chunk_size;
+    IF chunk.events > 0 OR pos.batch_snapshot IS NOT NULL THEN
+        UPDATE order_service.consumer_positions p
+        SET snapshot = CASE WHEN batch_done THEN chunk.batch_snapshot ELSE p.snapshot END,
+            batch_snapshot = CASE WHEN batch_done THEN NULL ELSE chunk.batch_snapshot END,
+            cursor_xid = CASE WHEN batch_done THEN NULL ELSE chunk.last_xid END,
+            cursor_id = CASE WHEN batch_done THEN NULL ELSE chunk.last_id END,
+            applied_events = p.applied_events + chunk.events,
+            applied_batches = p.applied_batches + CASE WHEN chunk.events > 0 THEN 1 ELSE 0 END,
+            last_event_id = greatest(p.last_event_id, coalesce(chunk.max_id, 0)),
+            last_applied_at = CASE WHEN chunk.events > 0 THEN now() ELSE p.last_applied_at END,
+            applied_by = coalesce(applier, p.applied_by)
+        WHERE p.consumer = consumer_name;
+    END IF;
+
+    RETURN QUERY SELECT false, chunk.events, written, NOT batch_done, chunk.max_id, chunk.dead_letters, pos.relying;
+END
+$$;
+
+REVOKE ALL ON FUNCTION order_service.embed_orders(bigint[], bigint[]), order_service.apply_next_chunk(text, integer, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION order_service.embed_orders(bigint[], bigint[]), order_service.apply_next_chunk(text, integer, text) TO order_service;
+
 REVOKE ALL ON ALL TABLES IN SCHEMA order_service FROM PUBLIC, user_service;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA order_service TO order_service;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA order_service TO order_service;

@@ -119,11 +119,11 @@ public struct EventConsumer: Service {
         }
         var state: State
         /// Slots of writers that were still committing in reliance on another's NOTIFY when the
-        /// last read found nothing new: once they commit, read again.
+        /// last chunk was read: once they commit, read again.
         var relyingWriters: [Int32] = []
     }
 
-    /// Applies chunks until a read finds nothing new (or another consumer holds the position).
+    /// Applies chunks until the batch is done (or another consumer holds the position).
     func drain() async throws -> Drained {
         var applied = 0
         while true {
@@ -153,13 +153,11 @@ public struct EventConsumer: Service {
             }
             if more {
                 logger.info("catching up", metadata: ["applied": "\(chunk.events)", "last_event_id": "\(chunk.lastEventID ?? 0)"])
-            } else if chunk.events == 0 {
-                // Only a read that found nothing can be the last before sleeping: its relying
-                // writers are the ones to wait for.
+            } else {
+                // No second read: whatever committed after this one's snapshot has notified, or
+                // relies on a notification still to come, or is among these relying writers.
                 return Drained(state: applied > 0 ? .appliedSome : .nothingNew, relyingWriters: relyingWriters)
             }
-            // A finished batch that applied something: read again at once, since writers skip
-            // nothing for a busy consumer but rely on it reading on.
         }
     }
 }
