@@ -206,19 +206,21 @@ CREATE TRIGGER events_append_only_truncate BEFORE TRUNCATE ON user_service.event
 -- transaction), and only the holder of the notifier token, an advisory transaction lock, notifies.
 -- A writer that finds the token taken relies on its holder's NOTIFY, which goes out after the
 -- holder commits; since the consumer may read before the relying writer has committed, the relying
--- writer first takes its "pending" slot (pg_backend_pid() % 64) in shared mode, and the consumer,
+-- writer first takes its "pending" slot (its transaction id modulo 1024) in shared mode, and the consumer,
 -- before each read that could be its last, checks which slots are held and waits for those writers
 -- to commit before reading again (user_service.relying_writer_slots() and wait_for_relying_writers()).
 -- The token is retried after the slot is held, so a holder that finished in between is replaced by
 -- this writer. A slot the consumer is checking at that very moment makes the writer notify itself.
 
--- Advisory lock keys of the protocol: the token is (1162040148, 0); pending slots (1162040149, 0..63).
+-- Advisory lock keys of the protocol: the token is (1162040148, 0); pending slots (1162040149, 0..1023).
+-- A slot per transaction rather than per session: a consumer waiting for a slot blocks the next
+-- writer that tries it, which is then seldom the same session's next transaction.
 CREATE OR REPLACE FUNCTION user_service.notify_events() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     IF pg_try_advisory_xact_lock(1162040148, 0) THEN
         PERFORM pg_notify('ecst_events', '');                   -- the one notifier right now
-    ELSIF NOT pg_try_advisory_xact_lock_shared(1162040149, pg_backend_pid() % 64) THEN
+    ELSIF NOT pg_try_advisory_xact_lock_shared(1162040149, (pg_current_xact_id()::text::bigint % 1024)::integer) THEN
         PERFORM pg_notify('ecst_events', '');                   -- a consumer is checking this slot
     ELSIF pg_try_advisory_xact_lock(1162040148, 0) THEN
         PERFORM pg_notify('ecst_events', '');                   -- the holder finished meanwhile
@@ -242,12 +244,17 @@ CREATE CONSTRAINT TRIGGER events_notify AFTER INSERT ON user_service.events
     EXECUTE FUNCTION user_service.notify_events();
 
 -- For consumers: the pending slots held right now by writers that rely on another's NOTIFY and
--- have not finished committing. Each slot is tried and released at once, so writers are never
--- held up; a writer that tries its slot in that instant notifies itself.
+-- have not finished committing. Read from pg_locks, which takes no lock a writer could meet (a
+-- slot found free means its writer has released it, after its commit became visible).
+-- (PL/pgSQL rather than SQL so that its plan is cached: the consumer calls it for every chunk.)
 CREATE OR REPLACE FUNCTION user_service.relying_writer_slots() RETURNS int[]
-LANGUAGE sql VOLATILE AS $$
-    SELECT coalesce(array_agg(s), '{}') FROM generate_series(0, 63) AS s
-    WHERE NOT (pg_try_advisory_lock(1162040149, s) AND pg_advisory_unlock(1162040149, s))
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT coalesce(array_agg(DISTINCT l.objid::integer), '{}')
+            FROM pg_catalog.pg_locks l
+            WHERE l.locktype = 'advisory' AND l.classid = 1162040149 AND l.objsubid = 2 AND l.granted
+              AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = current_database()));
+END
 $$;
 
 -- For consumers: returns once the writers holding these pending slots have committed (or rolled
