@@ -22,6 +22,12 @@ struct BenchResults: Codable {
         var lockObjectShareOn: Double
         var lockObjectShareOff: Double
         var activeWriterSamplesOn: Int
+        /// Notifications on `ecst_events` per second in the "on" run.
+        var wakeUpsPerSecondOn: Double
+        /// Trigger disabled, a ticker notifying as often as the "on" run's writers did.
+        var withoutNotifyMatchedTickerTPS: Double
+        var ratioMatched: Double
+        var lockObjectShareOffMatched: Double
     }
     struct LatencyRow: Codable {
         var shape: String
@@ -82,11 +88,13 @@ struct BenchResults: Codable {
                  "\(r.httpErrors)".padding(8), f(r.pgbenchTPS).padding(13), f(r.ratio, 2).padding(12)].joined(separator: "  ")
             )
         }
-        lines += ["", "NOTIFY cost (pgbench at \(notify.first?.clients ?? 16) clients, same UPDATE; notify trigger on vs disabled; Lock:object = share of active writer samples)",
-                  "shape                                    on tps    off tps   on/off   Lock:object on   off"]
+        lines += ["", "NOTIFY cost (pgbench at \(notify.first?.clients ?? 16) clients, same UPDATE; trigger on vs disabled with a 20 ms ticker and with a ticker matching the on run's wake-ups; Lock:object = % of active writer samples)",
+                  "shape                                    on tps    wake-ups/s  off tps (20 ms)  on/off   off tps (matched)  on/off   Lock:object on  off  matched"]
         for r in notify {
-            lines.append([r.shape.padding(39), f(r.withNotifyTPS).padding(8), f(r.withoutNotifyTPS).padding(8), f(r.ratio, 2).padding(7),
-                          f(r.lockObjectShareOn * 100, 2).padding(15), f(r.lockObjectShareOff * 100, 2)].joined(separator: "  "))
+            lines.append([r.shape.padding(39), f(r.withNotifyTPS).padding(8), f(r.wakeUpsPerSecondOn).padding(10), f(r.withoutNotifyTPS).padding(15),
+                          f(r.ratio, 2).padding(7), f(r.withoutNotifyMatchedTickerTPS).padding(17), f(r.ratioMatched, 2).padding(7),
+                          f(r.lockObjectShareOn * 100, 2).padding(14), f(r.lockObjectShareOff * 100, 2).padding(4),
+                          f(r.lockObjectShareOffMatched * 100, 2)].joined(separator: "  "))
         }
         lines += ["", "Propagation, writer commit -> order-service commit (ms), against the floor (writer commit -> bare LISTEN wakes)",
                   "shape                                    offered   tps     samples   p50     p99     p99.9   max     p50/floor  p99/floor  Lock:object %"]

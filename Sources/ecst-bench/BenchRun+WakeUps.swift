@@ -74,37 +74,72 @@ extension BenchRun {
         try await waitForLagZero(timeout: .seconds(600))
     }
 
-    /// pgbench at full speed with the trigger on, then disabled with a 20 ms NOTIFY ticker keeping
-    /// the consumers as busy (they apply the same events, in fewer and larger batches), so the two
-    /// differ only in what writers do at commit. Writer wait events sampled every 10 ms in both.
+    /// pgbench at full speed with the trigger on, then disabled twice with a ticker sending
+    /// `NOTIFY ecst_events` from another session: every 20 ms (the consumers apply the same events
+    /// in fewer, larger batches), and as often as the writers' notifications arrived in the "on"
+    /// run (the consumers wake as often as with the trigger on), so that the last pair differs
+    /// only in what writers do at commit. Writer wait events sampled every 10 ms in each.
     func notifyOnOff(shape: String, consumerRunning: Bool) async throws -> BenchResults.NotifyRow {
         let clients = Self.wakeUpClients
         let sampler = WaitSampler(url: url)
+        let counted = NotificationLog()
+        let admin = self.admin
+        let counter = Task {
+            try await admin.listen(on: "ecst_events", applicationName: "ecst-bench/count") { events in
+                for await event in events {
+                    switch event {
+                    case .listening: counted.listening()
+                    case .notification(let n): counted.record(n.payload)
+                    }
+                }
+            }
+        }
+        try await eventually(timeout: .seconds(10), "the notification counter") { counted.isListening }
+        // Each run starts right after a checkpoint, so none pays more full-page writes than another.
+        try await admin.query("CHECKPOINT")
         sampler.start()
         let on = try Tools.pgbench(pgBin, url: url, script: scripts + "/update.sql", clients: clients, seconds: options.seconds)
         let onWaits = await sampler.stop()
+        counter.cancel()
+        _ = await counter.result
+        let wakeUpsPerSecond = Double(counted.count) / Double(options.seconds)
         if consumerRunning { try await waitForLagZero(timeout: .seconds(600)) }
 
-        try await admin.query("ALTER TABLE user_service.events DISABLE TRIGGER events_notify")
-        let database = admin
-        let ticker = consumerRunning ? Task {
-            while !Task.isCancelled {
-                try? await database.query("NOTIFY ecst_events")
-                try? await Task.sleep(for: .milliseconds(20))
-            }
-        } : nil
-        sampler.start()
-        let off = try Tools.pgbench(pgBin, url: url, script: scripts + "/update.sql", clients: clients, seconds: options.seconds)
-        let offWaits = await sampler.stop()
-        ticker?.cancel()
-        _ = await ticker?.value
-        try await admin.query("ALTER TABLE user_service.events ENABLE TRIGGER events_notify")
-        if consumerRunning { try await waitForLagZero(timeout: .seconds(600)) }
+        var off: [(tps: Double, waits: WaitSampler.Waits)] = []
+        for interval in [Duration.milliseconds(20), .microseconds(Int64(1_000_000 / max(1, wakeUpsPerSecond)))] {
+            try await admin.query("ALTER TABLE user_service.events DISABLE TRIGGER events_notify")
+            let ticker = consumerRunning ? Task {
+                let clock = ContinuousClock()
+                var next = clock.now
+                while !Task.isCancelled {
+                    try? await admin.query("NOTIFY ecst_events")
+                    next += interval
+                    try? await Task.sleep(until: next, clock: clock)
+                }
+            } : nil
+            try await admin.query("CHECKPOINT")
+            sampler.start()
+            let tps = try Tools.pgbench(pgBin, url: url, script: scripts + "/update.sql", clients: clients, seconds: options.seconds)
+            let waits = await sampler.stop()
+            ticker?.cancel()
+            _ = await ticker?.value
+            try await admin.query("ALTER TABLE user_service.events ENABLE TRIGGER events_notify")
+            if consumerRunning { try await waitForLagZero(timeout: .seconds(600)) }
+            off.append((tps, waits))
+            if !consumerRunning { break }
+        }
         await sampler.close()
-        log("    \(clients) clients: notify on \(Int(on)) tps (Lock:object \(onWaits.percent)), off \(Int(off)) tps (\(offWaits.percent)): \(String(format: "%.2f", on / off))x")
+        let matched = off.count > 1 ? off[1] : off[0]
+        log(
+            "    \(clients) clients: notify on \(Int(on)) tps (Lock:object \(onWaits.percent), \(Int(wakeUpsPerSecond)) wake-ups/s), "
+                + "off \(Int(off[0].tps)) tps with a 20 ms ticker (\(String(format: "%.2f", on / off[0].tps))x), "
+                + "\(Int(matched.tps)) with a matched ticker (\(String(format: "%.2f", on / matched.tps))x)"
+        )
         return .init(
-            shape: shape, clients: clients, withNotifyTPS: on, withoutNotifyTPS: off, ratio: on / off,
-            lockObjectShareOn: onWaits.share, lockObjectShareOff: offWaits.share, activeWriterSamplesOn: onWaits.active
+            shape: shape, clients: clients, withNotifyTPS: on, withoutNotifyTPS: off[0].tps, ratio: on / off[0].tps,
+            lockObjectShareOn: onWaits.share, lockObjectShareOff: off[0].waits.share, activeWriterSamplesOn: onWaits.active,
+            wakeUpsPerSecondOn: wakeUpsPerSecond, withoutNotifyMatchedTickerTPS: matched.tps, ratioMatched: on / matched.tps,
+            lockObjectShareOffMatched: matched.waits.share
         )
     }
 
@@ -184,6 +219,7 @@ extension BenchRun {
         try await admin.query("TRUNCATE public.bench_applied")
         let start: Int = try await admin.scalar("SELECT coalesce(max(id), 0) FROM user_service.events")
         let sampler = WaitSampler(url: url)
+        try await admin.query("CHECKPOINT")
         sampler.start()
         let tps = try Tools.pgbench(
             pgBin, url: url, script: scripts + "/update.sql", clients: Self.wakeUpClients, seconds: options.seconds, rate: rate
