@@ -229,19 +229,19 @@ BEGIN
 END
 $$;
 
--- True for the first event of a transaction (or of a subtransaction that rolled back an earlier
--- one's), so a transaction queues one deferred wake-up however many events it writes.
-CREATE OR REPLACE FUNCTION user_service.first_event_of_transaction() RETURNS boolean
-LANGUAGE sql VOLATILE AS $$
-    SELECT current_setting('ecst.wake_queued', true) IS DISTINCT FROM 'on'
-       AND set_config('ecst.wake_queued', 'on', true) = 'on'
-$$;
-
 DROP TRIGGER IF EXISTS events_notify ON user_service.events;
+-- Queued once per transaction: for its first event (or the first after a rolled-back
+-- subtransaction, which also rolls back the transaction-local setting), however many it writes.
+-- The guard is written out here rather than called as a function, so it costs writers no planning.
 CREATE CONSTRAINT TRIGGER events_notify AFTER INSERT ON user_service.events
     DEFERRABLE INITIALLY DEFERRED
-    FOR EACH ROW WHEN (user_service.first_event_of_transaction())
+    FOR EACH ROW
+    WHEN (current_setting('ecst.wake_queued', true) IS DISTINCT FROM 'on'
+          AND set_config('ecst.wake_queued', 'on', true) = 'on')
     EXECUTE FUNCTION user_service.notify_events();
+-- The guard was once a SQL function, which PostgreSQL plans anew for every statement that calls it:
+-- that cost writers about a quarter of their throughput.
+DROP FUNCTION IF EXISTS user_service.first_event_of_transaction();
 
 -- For consumers: the pending slots held right now by writers that rely on another's NOTIFY and
 -- have not finished committing. Read from pg_locks, which takes no lock a writer could meet (a

@@ -15,7 +15,9 @@ struct BenchResults: Codable {
         /// The load shape: orders per user, order-services running.
         var shape: String
         var clients: Int
+        /// The mean of the two "on" runs, one before and one after the "off" runs.
         var withNotifyTPS: Double
+        var withNotifyRunsTPS: [Double]
         var withoutNotifyTPS: Double
         var ratio: Double
         /// Of the active writer samples (every 10 ms), the share waiting on NOTIFY's commit lock.

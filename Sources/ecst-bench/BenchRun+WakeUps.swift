@@ -82,28 +82,23 @@ extension BenchRun {
     func notifyOnOff(shape: String, consumerRunning: Bool) async throws -> BenchResults.NotifyRow {
         let clients = Self.wakeUpClients
         let sampler = WaitSampler(url: url)
-        let counted = NotificationLog()
         let admin = self.admin
-        let counter = Task {
-            try await admin.listen(on: "ecst_events", applicationName: "ecst-bench/count") { events in
-                for await event in events {
-                    switch event {
-                    case .listening: counted.listening()
-                    case .notification(let n): counted.record(n.payload)
-                    }
-                }
-            }
+        // On, off, off, on: successive runs on this machine drift by 10-20 %, so "on" is the mean of
+        // a run before and a run after the two "off" runs.
+        func runOn() async throws -> (tps: Double, waits: WaitSampler.Waits, wakeUpsPerSecond: Double) {
+            let (counted, counter) = try await NotificationLog.listening(on: "ecst_events", as: "ecst-bench/count", client: admin)
+            // Each run starts right after a checkpoint, so none pays more full-page writes than another.
+            try await admin.query("CHECKPOINT")
+            sampler.start()
+            let tps = try Tools.pgbench(pgBin, url: url, script: scripts + "/update.sql", clients: clients, seconds: options.seconds)
+            let waits = await sampler.stop()
+            counter.cancel()
+            _ = await counter.result
+            if consumerRunning { try await waitForLagZero(timeout: .seconds(600)) }
+            return (tps, waits, Double(counted.count) / Double(options.seconds))
         }
-        try await eventually(timeout: .seconds(10), "the notification counter") { counted.isListening }
-        // Each run starts right after a checkpoint, so none pays more full-page writes than another.
-        try await admin.query("CHECKPOINT")
-        sampler.start()
-        let on = try Tools.pgbench(pgBin, url: url, script: scripts + "/update.sql", clients: clients, seconds: options.seconds)
-        let onWaits = await sampler.stop()
-        counter.cancel()
-        _ = await counter.result
-        let wakeUpsPerSecond = Double(counted.count) / Double(options.seconds)
-        if consumerRunning { try await waitForLagZero(timeout: .seconds(600)) }
+        let first = try await runOn()
+        let wakeUpsPerSecond = first.wakeUpsPerSecond
 
         var off: [(tps: Double, waits: WaitSampler.Waits)] = []
         for interval in [Duration.milliseconds(20), .microseconds(Int64(1_000_000 / max(1, wakeUpsPerSecond)))] {
@@ -128,17 +123,20 @@ extension BenchRun {
             off.append((tps, waits))
             if !consumerRunning { break }
         }
+        let second = try await runOn()
         await sampler.close()
+        let on = (first.tps + second.tps) / 2
+        let onWaits = WaitSampler.Waits(active: first.waits.active + second.waits.active, lockObject: first.waits.lockObject + second.waits.lockObject)
         let matched = off.count > 1 ? off[1] : off[0]
         log(
-            "    \(clients) clients: notify on \(Int(on)) tps (Lock:object \(onWaits.percent), \(Int(wakeUpsPerSecond)) wake-ups/s), "
+            "    \(clients) clients: notify on \(Int(on)) tps (\(Int(first.tps)), \(Int(second.tps)); Lock:object \(onWaits.percent), \(Int(wakeUpsPerSecond)) wake-ups/s), "
                 + "off \(Int(off[0].tps)) tps with a 20 ms ticker (\(String(format: "%.2f", on / off[0].tps))x), "
                 + "\(Int(matched.tps)) with a matched ticker (\(String(format: "%.2f", on / matched.tps))x)"
         )
         return .init(
-            shape: shape, clients: clients, withNotifyTPS: on, withoutNotifyTPS: off[0].tps, ratio: on / off[0].tps,
+            shape: shape, clients: clients, withNotifyTPS: on, withNotifyRunsTPS: [first.tps, second.tps], withoutNotifyTPS: off[0].tps, ratio: on / off[0].tps,
             lockObjectShareOn: onWaits.share, lockObjectShareOff: off[0].waits.share, activeWriterSamplesOn: onWaits.active,
-            wakeUpsPerSecondOn: wakeUpsPerSecond, withoutNotifyMatchedTickerTPS: matched.tps, ratioMatched: on / matched.tps,
+            wakeUpsPerSecondOn: (first.wakeUpsPerSecond + second.wakeUpsPerSecond) / 2, withoutNotifyMatchedTickerTPS: matched.tps, ratioMatched: on / matched.tps,
             lockObjectShareOffMatched: matched.waits.share
         )
     }
@@ -178,19 +176,7 @@ extension BenchRun {
     /// The floor: an UPDATE and a NOTIFY committed, to a bare LISTEN session (this client's
     /// listener: a thread in poll(2) on the socket, as the consumer's) waking with it.
     func floor(rate: Int) async throws -> BenchResults.LatencyRow {
-        let woken = NotificationLog()
-        let admin = self.admin
-        let listener = Task {
-            try await admin.listen(on: "bench_floor", applicationName: "ecst-bench/floor") { events in
-                for await event in events {
-                    switch event {
-                    case .listening: woken.listening()
-                    case .notification(let n): woken.record(n.payload)
-                    }
-                }
-            }
-        }
-        try await eventually(timeout: .seconds(10), "the floor listener") { woken.isListening }
+        let (woken, listener) = try await NotificationLog.listening(on: "bench_floor", as: "ecst-bench/floor", client: admin)
         let tps = try Tools.pgbench(
             pgBin, url: url, script: scripts + "/floor.sql", clients: Self.wakeUpClients, seconds: options.seconds, rate: rate
         )
@@ -353,8 +339,23 @@ final class NotificationLog: @unchecked Sendable {
     private var times: [Double] = []
     private var ready = false
 
-    func listening() { lock.withLock { ready = true } }
-    var isListening: Bool { lock.withLock { ready } }
+    /// A log fed by a listener on `channel` (cancel the task to stop it), once it listens.
+    static func listening(on channel: String, as name: String, client: PostgresClient) async throws -> (NotificationLog, Task<Void, any Error>) {
+        let log = NotificationLog()
+        let task = Task {
+            try await client.listen(on: channel, applicationName: name) { events in
+                for await event in events {
+                    switch event {
+                    case .listening: log.lock.withLock { log.ready = true }
+                    case .notification(let n): log.record(n.payload)
+                    }
+                }
+            }
+        }
+        try await eventually(timeout: .seconds(10), "\(name) to listen") { log.lock.withLock { log.ready } }
+        return (log, task)
+    }
+
     var count: Int { lock.withLock { payloads.count } }
 
     func record(_ payload: String) {

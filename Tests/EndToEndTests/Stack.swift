@@ -66,6 +66,27 @@ struct Stack: Sendable {
 
 let schemaPath = repositoryFile("schema.sql")
 
+/// A stack on a PostgreSQL cluster of its own, for tests that stop or restart the server (doing
+/// that to the shared one would disturb the other tests).
+func withStackOnItsOwnCluster(_ body: (Stack, LocalCluster) async throws -> Void) async throws {
+    let cluster = try LocalCluster.start()
+    let bootstrap = PostgresClient(configuration: .init(connectionString: cluster.url))
+    try await bootstrap.query("CREATE DATABASE ecst")
+    await bootstrap.close()
+    let url = "postgresql://postgres@127.0.0.1:\(cluster.port)/ecst"
+    let database = PostgresClient(configuration: .init(connectionString: url))
+    _ = try await database.withConnection { connection in
+        try await connection.execute(script: try String(contentsOfFile: schemaPath, encoding: .utf8))
+    }
+    do {
+        try await body(Stack(admin: database, databaseURL: url), cluster)
+        await database.close()
+    } catch {
+        await database.close()
+        throw error
+    }
+}
+
 func withStack(_ body: @Sendable (Stack) async throws -> Void) async throws {
     let template = try await TestDatabases.shared.template(applyingSQLFile: schemaPath)
     try await TestDatabases.shared.withClient(template: template) { admin, database in

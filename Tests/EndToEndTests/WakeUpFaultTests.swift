@@ -58,37 +58,27 @@ struct WakeUpFaultTests {
     }
 
     @Test(.enabled(if: runsProcesses)) func theNextUpdateArrivesAfterAServerRestart() async throws {
-        // A cluster of its own: restarting the shared one would disturb the other tests.
-        let cluster = try LocalCluster.start()
-        let bootstrap = PostgresClient(configuration: .init(connectionString: cluster.url))
-        try await bootstrap.query("CREATE DATABASE ecst")
-        await bootstrap.close()
-        let url = "postgresql://postgres@127.0.0.1:\(cluster.port)/ecst"
-        let database = PostgresClient(configuration: .init(connectionString: url))
-        _ = try await database.withConnection { connection in
-            try await connection.execute(script: try String(contentsOfFile: schemaPath, encoding: .utf8))
-        }
-        let stack = Stack(admin: database, databaseURL: url)
-        let users = try await stack.userService()
-        let orders = try await stack.orderService(extra: ["CONSUMER_POLL_SECONDS": "60"])
-        try await waitForLagZero(orders.http)
+        try await withStackOnItsOwnCluster { stack, cluster in
+            let users = try await stack.userService()
+            let orders = try await stack.orderService(extra: ["CONSUMER_POLL_SECONDS": "60"])
+            try await waitForLagZero(orders.http)
 
-        try cluster.stopServer()
-        try cluster.startServer()
-        // The update is committed by whoever reaches the server first (psql, here), so the
-        // bound covers the consumer's own recovery.
-        let start = ContinuousClock.now
-        try await eventually(timeout: .seconds(30), "the server to accept writes") {
-            (try? await database.query("UPDATE user_service.users SET email = 'after-restart@example.com' WHERE id = 1")) != nil
+            try cluster.stopServer()
+            try cluster.startServer()
+            // The update is committed by whoever reaches the server first (psql, here), so the
+            // bound covers the consumer's own recovery.
+            let start = ContinuousClock.now
+            try await eventually(timeout: .seconds(30), "the server to accept writes") {
+                (try? await stack.admin.query("UPDATE user_service.users SET email = 'after-restart@example.com' WHERE id = 1")) != nil
+            }
+            let committed = ContinuousClock.now
+            try await eventually(timeout: .seconds(2), "the update to reach the order within 2 s") {
+                guard let reply = try? await orders.http.get("/order-service/1"), reply.status == 200 else { return false }
+                return try reply.json(OrderReply.self).user.email == "after-restart@example.com"
+            }
+            print("wake-up after a restart: \(ContinuousClock.now - committed) after the commit, \(ContinuousClock.now - start) after the server was up")
+            #expect(users.process.exitCode == nil)
+            #expect(orders.process.exitCode == nil)
         }
-        let committed = ContinuousClock.now
-        try await eventually(timeout: .seconds(2), "the update to reach the order within 2 s") {
-            guard let reply = try? await orders.http.get("/order-service/1"), reply.status == 200 else { return false }
-            return try reply.json(OrderReply.self).user.email == "after-restart@example.com"
-        }
-        print("wake-up after a restart: \(ContinuousClock.now - committed) after the commit, \(ContinuousClock.now - start) after the server was up")
-        #expect(users.process.exitCode == nil)
-        #expect(orders.process.exitCode == nil)
-        await database.close()
     }
 }
