@@ -29,8 +29,10 @@ struct WakeUpFaultTests {
         #expect(reply.status == 200)
         let start = ContinuousClock.now
         try await eventually(timeout: bound, "the update to reach the order within \(bound)") {
-            let order = try await orders.http.get("/order-service/1").json(OrderReply.self)
-            return order.user.email == email
+            // A read on an HTTP-pool session terminated a moment ago can fail once (the signal
+            // races the pool's check of idle sessions): only the order's content counts here.
+            guard let reply = try? await orders.http.get("/order-service/1"), reply.status == 200 else { return false }
+            return try reply.json(OrderReply.self).user.email == email
         }
         return ContinuousClock.now - start
     }

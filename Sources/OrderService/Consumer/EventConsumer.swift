@@ -93,8 +93,8 @@ public struct EventConsumer: Service {
                     try await applier.register()
                     registered = true
                 }
-                let drained = try await drain()
-                if !drained.relyingWriters.isEmpty { relying.watch(drained.relyingWriters) }
+                let relyingWriters = try await drain()
+                if !relyingWriters.isEmpty { relying.watch(relyingWriters) }
                 failures = 0
             } catch {
                 if Task.isCancelled { break }
@@ -110,30 +110,17 @@ public struct EventConsumer: Service {
         retry?.cancel()
     }
 
-    struct Drained: Equatable {
-        enum State: Equatable {
-            case appliedSome
-            case nothingNew
-            /// Another consumer holds the position.
-            case standingBy
-        }
-        var state: State
-        /// Slots of writers that were still committing in reliance on another's NOTIFY when the
-        /// last chunk was read: once they commit, read again.
-        var relyingWriters: [Int32] = []
-    }
-
-    /// Applies chunks until the batch is done (or another consumer holds the position).
-    func drain() async throws -> Drained {
-        var applied = 0
+    /// Applies chunks until the batch is done (or another consumer holds the position). Returns
+    /// the slots of writers that were still committing in reliance on another's NOTIFY when the
+    /// last chunk was read: once they commit, read again.
+    func drain() async throws -> [Int32] {
         while true {
             let start = ContinuousClock.now
             let outcome = try await applier.applyNextChunk()
             guard case .applied(let chunk, let more, let relyingWriters) = outcome else {
                 logger.debug("another consumer is applying; standing by")
-                return Drained(state: .standingBy)
+                return []
             }
-            applied += chunk.events
             if chunk.events > 0 {
                 let elapsed = ContinuousClock.now - start
                 metrics.applyDuration.recordNanoseconds(
@@ -156,7 +143,7 @@ public struct EventConsumer: Service {
             } else {
                 // No second read: whatever committed after this one's snapshot has notified, or
                 // relies on a notification still to come, or is among these relying writers.
-                return Drained(state: applied > 0 ? .appliedSome : .nothingNew, relyingWriters: relyingWriters)
+                return relyingWriters
             }
         }
     }
