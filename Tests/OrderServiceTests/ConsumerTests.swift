@@ -32,18 +32,10 @@ struct ConsumerTests {
             await world.startConsumer()
             try await world.waitUntilCaughtUp()
 
-            let writerA = PostgresClient(configuration: world.database.configuration)
-            let aUpdated = Mailbox<Bool>()
-            let aMayCommit = Mailbox<Bool>()
             // Writer A takes its transaction id and event id first, and stays open.
-            let a = Task {
-                try await writerA.withTransaction { tx in
-                    try await tx.query("UPDATE user_service.users SET email = 'a@writer.a' WHERE id = 2")
-                    await aUpdated.append(true)
-                    try await eventually(timeout: .seconds(60)) { await aMayCommit.count > 0 }
-                }
+            let writerA = try await OpenTransaction.begin(on: world.database.configuration) { tx in
+                try await tx.query("UPDATE user_service.users SET email = 'a@writer.a' WHERE id = 2")
             }
-            try await eventually { await aUpdated.count == 1 }
             // Writer B: a later transaction and a larger event id, committed at once.
             try await world.admin.query("UPDATE user_service.users SET email = 'b@writer.b' WHERE id = 3")
             let bEvent: Int = try await world.admin.scalar(
@@ -62,9 +54,7 @@ struct ConsumerTests {
             let positionPassedB = try #require(try await world.status()).position
             #expect(positionPassedB >= Int64(bEvent))
 
-            await aMayCommit.append(true)
-            try await a.value
-            await writerA.close()
+            try await writerA.commit()
             // A's event has the smaller id, committed later: a reader that kept only "the last
             // id" would skip it for good.
             let aEventID: Int = try await world.admin.scalar(

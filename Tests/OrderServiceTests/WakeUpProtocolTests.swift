@@ -40,23 +40,13 @@ struct WakeUpProtocolTests {
                 }
             }
             try await eventually { await received.count == 1 }
-            let holder = PostgresClient(configuration: world.database.configuration)
-            let mayCommit = Mailbox<Bool>()
-            let holding = Mailbox<Bool>()
-            let holderTask = Task {
-                try await holder.withTransaction { tx in
-                    try await tx.query(Self.takeToken)
-                    try await tx.query("SELECT pg_notify('ecst_events', 'holder')")
-                    await holding.append(true)
-                    try await eventually(timeout: .seconds(60)) { await mayCommit.count > 0 }
-                }
+            let holder = try await OpenTransaction.begin(on: world.database.configuration) { tx in
+                try await tx.query(Self.takeToken)
+                try await tx.query("SELECT pg_notify('ecst_events', 'holder')")
             }
-            try await eventually { await holding.count == 1 }
             // Committed while the token is held: it relies on the holder.
             try await world.admin.query("UPDATE user_service.users SET email = 'relies@example.com' WHERE id = 1")
-            await mayCommit.append(true)
-            try await holderTask.value
-            await holder.close()
+            try await holder.commit()
             // Notifications arrive in commit order: had the writer notified, its empty payload
             // would come before the holder's.
             try await eventually { await received.count >= 2 }
@@ -75,46 +65,26 @@ struct WakeUpProtocolTests {
 
             // A writer that holds the token (as one does from its pre-commit to the end of its
             // commit): it notifies when it commits.
-            let holder = PostgresClient(configuration: world.database.configuration)
-            let holderMayCommit = Mailbox<Bool>()
-            let holding = Mailbox<Bool>()
-            let holderTask = Task {
-                try await holder.withTransaction { tx in
-                    try await tx.query(Self.takeToken)
-                    try await tx.query("UPDATE user_service.users SET email = 'holder@example.com' WHERE id = 1")
-                    await holding.append(true)
-                    try await eventually(timeout: .seconds(60)) { await holderMayCommit.count > 0 }
-                }
+            let holder = try await OpenTransaction.begin(on: world.database.configuration) { tx in
+                try await tx.query(Self.takeToken)
+                try await tx.query("UPDATE user_service.users SET email = 'holder@example.com' WHERE id = 1")
             }
-            try await eventually { await holding.count == 1 }
 
             // A writer that decides now (its wake-up trigger fired at once) and commits only after
             // the holder's NOTIFY has woken the consumer, which then reads without its event.
-            let writer = PostgresClient(configuration: world.database.configuration)
-            let writerMayCommit = Mailbox<Bool>()
-            let relying = Mailbox<Bool>()
-            let writerTask = Task {
-                try await writer.withTransaction { tx in
-                    try await tx.query("SET CONSTRAINTS user_service.events_notify IMMEDIATE")
-                    try await tx.query("UPDATE user_service.users SET email = 'relied-late@example.com' WHERE id = 2")
-                    let slots: Int = try await tx.query(Self.myPendingSlots)[0].decode(0)
-                    #expect(slots == 1)
-                    await relying.append(true)
-                    try await eventually(timeout: .seconds(60)) { await writerMayCommit.count > 0 }
-                }
+            let writer = try await OpenTransaction.begin(on: world.database.configuration) { tx in
+                try await tx.query("SET CONSTRAINTS user_service.events_notify IMMEDIATE")
+                try await tx.query("UPDATE user_service.users SET email = 'relied-late@example.com' WHERE id = 2")
+                let slots: Int = try await tx.query(Self.myPendingSlots)[0].decode(0)
+                #expect(slots == 1)
             }
-            try await eventually { await relying.count == 1 }
-            await holderMayCommit.append(true)
-            try await holderTask.value
-            await holder.close()
+            try await holder.commit()
             // Woken by the holder's NOTIFY, the consumer reads while the relying writer is open.
             try await eventually("the holder's update to arrive") { try await embeddedEmail(world, user: 1) == "holder@example.com" }
             try await eventually("the consumer to wait for the relying writer") {
                 try await world.admin.scalar(Self.consumerWaitingForSlot, as: Int.self) == 1
             }
-            await writerMayCommit.append(true)
-            try await writerTask.value
-            await writer.close()
+            try await writer.commit()
             // Nobody notifies for it: only the consumer's wait for the slot brings it in time.
             try await eventually(timeout: .seconds(10), "the relying writer's update to arrive") {
                 try await embeddedEmail(world, user: 2) == "relied-late@example.com"
