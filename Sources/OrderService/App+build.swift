@@ -36,8 +36,8 @@ public var orderServiceOpenAPIDocument: [UInt8] { PackageResources.openapi_json 
 /// events are still in the log and are applied again. Requests keep durable commits.
 /// The consumer's pooled sessions are named `order-service/apply` (`application_name`); its
 /// listening session `order-service/listen`; the HTTP side's `order-service`.
-public func consumerConfiguration(_ base: PostgresConfiguration, applyName: String = "order-service/apply") -> PostgresConfiguration {
-    var configuration = base.with(["options": "-c synchronous_commit=off -c plan_cache_mode=force_generic_plan"]).named(applyName)
+public func consumerConfiguration(_ base: PostgresConfiguration) -> PostgresConfiguration {
+    var configuration = base.with(["options": "-c synchronous_commit=off -c plan_cache_mode=force_generic_plan"]).named("order-service/apply")
     configuration.maximumConnections = 4
     return configuration
 }

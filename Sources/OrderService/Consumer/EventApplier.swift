@@ -23,7 +23,7 @@ public struct EventApplier: Sendable {
         /// `relyingWriters`: the pending slots held, just before this chunk was read, by writers
         /// committing in reliance on another writer's NOTIFY (see docs/wake-ups.md); if no chunk
         /// follows, wait for them and read again.
-        case applied(ChunkResult, more: Bool, relyingWriters: [Int32] = [])
+        case applied(ChunkResult, more: Bool, relyingWriters: [Int32])
         /// Another consumer holds the position row: it is applying, we stand by.
         case busy
     }
