@@ -5,10 +5,10 @@ let package = Package(
     name: "ecst",
     platforms: [.macOS(.v14)],
     products: [
-        .executable(name: "user-service", targets: ["UserServiceMain"]),
-        .executable(name: "order-service", targets: ["OrderServiceMain"]),
-        .executable(name: "ecst", targets: ["EcstCLI"]),
-        .executable(name: "ecst-bench", targets: ["Benchmark"]),
+        .executable(name: "user-service", targets: ["user-service"]),
+        .executable(name: "order-service", targets: ["order-service"]),
+        .executable(name: "ecst", targets: ["ecst"]),
+        .executable(name: "ecst-bench", targets: ["ecst-bench"]),
         .library(name: "Postgres", targets: ["Postgres"]),
     ],
     dependencies: [
@@ -67,13 +67,12 @@ let package = Package(
             resources: [.embedInCode("Resources/openapi.json")]
         ),
         .executableTarget(
-            name: "UserServiceMain",
+            name: "user-service",
             dependencies: [
                 "UserService",
                 "ServiceSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
-            path: "Sources/user-service"
         ),
         // order-service: purchase orders kept current by the event consumer.
         .target(
@@ -88,13 +87,12 @@ let package = Package(
             resources: [.embedInCode("Resources/openapi.json")]
         ),
         .executableTarget(
-            name: "OrderServiceMain",
+            name: "order-service",
             dependencies: [
                 "OrderService",
                 "ServiceSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
-            path: "Sources/order-service"
         ),
         // Operating the system: status, dead letters, rebuilding the replica, pruning the log.
         .target(
@@ -103,7 +101,7 @@ let package = Package(
         ),
         // `ecst`, the operators' command line over Operations.
         .executableTarget(
-            name: "EcstCLI",
+            name: "ecst",
             dependencies: [
                 "Operations",
                 "OrderService",
@@ -111,18 +109,26 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            path: "Sources/ecst"
         ),
         // The benchmark: both services against a durable throwaway cluster, next to pgbench.
         .executableTarget(
-            name: "Benchmark",
-            dependencies: ["Postgres", "PostgresTestSupport", "OrderService"],
-            path: "Sources/ecst-bench"
+            name: "ecst-bench",
+            dependencies: ["Postgres", "PostgresTestSupport", "OrderService"]
         ),
         // A throwaway PostgreSQL cluster per test run (or DATABASE_URL), one database per test.
         .target(
             name: "PostgresTestSupport",
             dependencies: ["Postgres"]
+        ),
+        // What the service test targets share: JSON bodies, and orders checked against the source.
+        .target(
+            name: "ServiceTestSupport",
+            dependencies: [
+                "Postgres",
+                "ServiceSupport",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
         ),
         .testTarget(
             name: "PostgresTests",
@@ -134,6 +140,7 @@ let package = Package(
                 "UserService",
                 "ServiceSupport",
                 "PostgresTestSupport",
+                "ServiceTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
@@ -143,12 +150,13 @@ let package = Package(
                 "OrderService",
                 "ServiceSupport",
                 "PostgresTestSupport",
+                "ServiceTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
         .testTarget(
             name: "OperationsTests",
-            dependencies: ["Operations", "OrderService", "Postgres", "PostgresTestSupport"]
+            dependencies: ["Operations", "OrderService", "Postgres", "PostgresTestSupport", "ServiceTestSupport"]
         ),
         // The built executables as real processes against real PostgreSQL (or, with
         // USER_SERVICE_URL and ORDER_SERVICE_URL, a running stack such as docker compose's).
@@ -157,6 +165,7 @@ let package = Package(
             dependencies: [
                 "Postgres",
                 "PostgresTestSupport",
+                "ServiceTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
@@ -167,7 +176,9 @@ let package = Package(
             dependencies: [
                 "UserService",
                 "OrderService",
+                "Postgres",
                 "PostgresTestSupport",
+                "ServiceSupport",
                 .product(name: "Yams", package: "Yams"),
             ]
         ),

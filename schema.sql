@@ -400,6 +400,37 @@ $$;
 REVOKE ALL ON FUNCTION order_service.event_problem(text, text, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION order_service.event_problem(text, text, jsonb) TO order_service;
 
+-- The user and the product as a purchase order embeds them (and as the API shows them there): the
+-- one definition of those documents, used by order creation, the consumer, `ecst rebuild`, the
+-- stale_orders view, the benchmark and the tests. Plain SQL on plain values, so the planner inlines
+-- them and any caller (a test comparing with user_service's tables too) can build the same shape.
+CREATE OR REPLACE FUNCTION order_service.user_document(id bigint, firstname text, lastname text, email text)
+RETURNS jsonb LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT jsonb_build_object('id', id, 'firstname', firstname, 'lastname', lastname, 'email', email)
+$$;
+CREATE OR REPLACE FUNCTION order_service.product_document(id bigint, description text)
+RETURNS jsonb LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT jsonb_build_object('productId', id, 'description', description)
+$$;
+-- A purchase order as the API shows it: its document plus its id, as a string (the contract's).
+CREATE OR REPLACE FUNCTION order_service.order_document(id bigint, doc jsonb)
+RETURNS jsonb LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT doc || jsonb_build_object('id', id::text)
+$$;
+
+-- Orders whose embedded user or product differs from the order-service's replica: none once the
+-- consumer has applied what it read (an order of an entity the replica does not know is not
+-- counted; `ecst rebuild` reports those).
+CREATE OR REPLACE VIEW order_service.stale_orders AS
+SELECT po.id, po.user_id, po.product_id,
+       po.doc -> 'user' IS DISTINCT FROM order_service.user_document(u.id, u.firstname, u.lastname, u.email) AS user_stale,
+       po.doc -> 'product' IS DISTINCT FROM order_service.product_document(p.id, p.description) AS product_stale
+FROM order_service.purchase_orders po
+JOIN order_service.users u ON u.id = po.user_id
+JOIN order_service.products p ON p.id = po.product_id
+WHERE po.doc -> 'user' IS DISTINCT FROM order_service.user_document(u.id, u.firstname, u.lastname, u.email)
+   OR po.doc -> 'product' IS DISTINCT FROM order_service.product_document(p.id, p.description);
+
 -- Re-embeds the replica's current data of the given users and products in their purchase orders;
 -- returns the orders written. A deleted entity's replica row holds its last state, so its orders
 -- keep the last data it had. Two statements, so that the common case (users only) gets a plan that
@@ -412,19 +443,18 @@ DECLARE
 BEGIN
     IF cardinality(product_ids) = 0 THEN
         UPDATE order_service.purchase_orders po
-        SET doc = po.doc || jsonb_build_object('user', jsonb_build_object(
-                'id', u.id, 'firstname', u.firstname, 'lastname', u.lastname, 'email', u.email))
+        SET doc = po.doc || jsonb_build_object('user', order_service.user_document(u.id, u.firstname, u.lastname, u.email))
         FROM order_service.users u
         WHERE u.id = ANY (user_ids) AND po.user_id = u.id;
         GET DIAGNOSTICS written = ROW_COUNT;
         RETURN written;
     END IF;
     WITH changed_users AS (
-        SELECT u.id, jsonb_build_object('id', u.id, 'firstname', u.firstname, 'lastname', u.lastname, 'email', u.email) AS doc
+        SELECT u.id, order_service.user_document(u.id, u.firstname, u.lastname, u.email) AS doc
         FROM order_service.users u WHERE u.id = ANY (user_ids)
     ),
     changed_products AS (
-        SELECT p.id, jsonb_build_object('productId', p.id, 'description', p.description) AS doc
+        SELECT p.id, order_service.product_document(p.id, p.description) AS doc
         FROM order_service.products p WHERE p.id = ANY (product_ids)
     ),
     -- The cardinality tests gate each branch in a generic plan, which cannot know that an array
@@ -449,35 +479,174 @@ BEGIN
 END
 $$;
 
+-- The events a consumer standing at snapshot `since` has yet to apply, as far as snapshot `upto`
+-- sees: those of transactions visible in `upto` and not in `since`, in (xid, id) order, after the
+-- cursor (after_xid, after_id) when one is given, at most max_events of them (NULL: all). The
+-- consumer reads its chunks with it; consumer_lag counts with it.
+--
+-- The index ranges are PgQ's: xmax(since)..xmax(upto) plus since's in-progress xids, written as a
+-- UNION ALL of plain index conditions (an OR, or a row comparison against a possibly-NULL cursor,
+-- turns them into a scan of the whole index). Plain SQL, so it is inlined into its caller's plan.
+CREATE OR REPLACE FUNCTION order_service.pending_events(
+    since pg_snapshot, upto pg_snapshot, after_xid xid8 DEFAULT NULL, after_id bigint DEFAULT NULL, max_events integer DEFAULT NULL)
+RETURNS SETOF user_service.events LANGUAGE sql STABLE AS $$
+    SELECT e.* FROM (
+        -- Transactions that started after `since`: one index range from xmax(since), or from the
+        -- cursor once it has passed xmax(since), read in index order and only as far as needed
+        -- (the visibility test must come before the limit), so a long backlog costs each chunk its
+        -- own rows only.
+        (SELECT * FROM user_service.events
+         WHERE (xid, id) > (CASE WHEN after_xid >= pg_snapshot_xmax(since) THEN after_xid ELSE pg_snapshot_xmax(since) END,
+                            CASE WHEN after_xid >= pg_snapshot_xmax(since) THEN after_id ELSE 0 END)
+           AND xid < pg_snapshot_xmax(upto)
+           AND pg_visible_in_snapshot(xid, upto)
+           AND NOT pg_visible_in_snapshot(xid, since)
+         ORDER BY xid, id
+         LIMIT max_events)
+        UNION ALL
+        -- Transactions in progress at `since` (all below its xmax): one probe of the (xid, id)
+        -- index each. OFFSET 0 keeps it a per-xid probe (flattened, it becomes a hash join over the
+        -- whole table), and the cursor applies afterwards (as an id bound it invites a walk of the
+        -- primary key).
+        SELECT ev.* FROM unnest(ARRAY(SELECT pg_snapshot_xip(since))) AS x(xid)
+        CROSS JOIN LATERAL (
+            SELECT * FROM user_service.events e2 WHERE e2.xid = x.xid OFFSET 0
+        ) ev
+        WHERE x.xid >= coalesce(after_xid, '0'::xid8)
+          AND (ev.xid, ev.id) > (coalesce(after_xid, '0'::xid8), coalesce(after_id, 0))
+    ) e
+    WHERE pg_visible_in_snapshot(e.xid, upto)
+      AND NOT pg_visible_in_snapshot(e.xid, since)
+    ORDER BY e.xid, e.id
+    LIMIT max_events
+$$;
+
+-- Brings the replica rows of the given users and products (NULL: every entity of the log) to their
+-- latest valid state in the event log as snapshot `upto` sees it, and returns those whose row
+-- changed. Only newer versions win, unless `overwrite`, which makes each row exactly what the log
+-- says (`ecst rebuild`). Rows that would not change are not written. The one definition of the
+-- replica's upsert: the consumer, `ecst dead-letters retry` and `ecst rebuild` call it.
+-- (PL/pgSQL, so its plans are cached per session; a SQL function with data-modifying statements
+-- would be planned anew at every call.)
+CREATE OR REPLACE FUNCTION order_service.refresh_replica(
+    upto pg_snapshot, user_ids bigint[], product_ids bigint[], overwrite boolean DEFAULT false)
+RETURNS TABLE (changed_users bigint[], changed_products bigint[], entities integer, rows_changed integer)
+LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN QUERY
+    WITH latest_users AS (
+        SELECT l.* FROM (
+            SELECT unnest(user_ids) AS id WHERE user_ids IS NOT NULL
+            UNION ALL
+            SELECT DISTINCT e.aggregate_id FROM user_service.events e WHERE user_ids IS NULL AND e.aggregate_type = 'user'
+        ) wanted
+        CROSS JOIN LATERAL (
+            SELECT e.aggregate_id AS id, e.version, e.type = 'UserDeleted' AS deleted,
+                   e.payload ->> 'firstname' AS firstname, e.payload ->> 'lastname' AS lastname, e.payload ->> 'email' AS email
+            FROM user_service.events e
+            WHERE e.aggregate_type = 'user' AND e.aggregate_id = wanted.id
+              AND pg_visible_in_snapshot(e.xid, upto)
+              AND order_service.event_problem(e.type, e.aggregate_type, e.payload) IS NULL
+            ORDER BY e.version DESC
+            LIMIT 1
+        ) l
+    ),
+    upserted_users AS (
+        INSERT INTO order_service.users AS r (id, firstname, lastname, email, version, deleted)
+        SELECT l.id, l.firstname, l.lastname, l.email, l.version, l.deleted FROM latest_users l
+        ON CONFLICT (id) DO UPDATE
+            SET firstname = EXCLUDED.firstname, lastname = EXCLUDED.lastname, email = EXCLUDED.email,
+                version = EXCLUDED.version, deleted = EXCLUDED.deleted, updated_at = now()
+            WHERE r.version < EXCLUDED.version
+               OR (overwrite AND (r.firstname, r.lastname, r.email, r.version, r.deleted)
+                                 IS DISTINCT FROM (EXCLUDED.firstname, EXCLUDED.lastname, EXCLUDED.email, EXCLUDED.version, EXCLUDED.deleted))
+        RETURNING r.id
+    ),
+    latest_products AS (
+        SELECT l.* FROM (
+            SELECT unnest(product_ids) AS id WHERE product_ids IS NOT NULL
+            UNION ALL
+            SELECT DISTINCT e.aggregate_id FROM user_service.events e WHERE product_ids IS NULL AND e.aggregate_type = 'product'
+        ) wanted
+        CROSS JOIN LATERAL (
+            SELECT e.aggregate_id AS id, e.version, e.type = 'ProductDeleted' AS deleted,
+                   e.payload ->> 'description' AS description, (e.payload ->> 'price')::integer AS price
+            FROM user_service.events e
+            WHERE e.aggregate_type = 'product' AND e.aggregate_id = wanted.id
+              AND pg_visible_in_snapshot(e.xid, upto)
+              AND order_service.event_problem(e.type, e.aggregate_type, e.payload) IS NULL
+            ORDER BY e.version DESC
+            LIMIT 1
+        ) l
+    ),
+    upserted_products AS (
+        INSERT INTO order_service.products AS r (id, description, price, version, deleted)
+        SELECT l.id, l.description, l.price, l.version, l.deleted FROM latest_products l
+        ON CONFLICT (id) DO UPDATE
+            SET description = EXCLUDED.description, price = EXCLUDED.price,
+                version = EXCLUDED.version, deleted = EXCLUDED.deleted, updated_at = now()
+            WHERE r.version < EXCLUDED.version
+               OR (overwrite AND (r.description, r.price, r.version, r.deleted)
+                                 IS DISTINCT FROM (EXCLUDED.description, EXCLUDED.price, EXCLUDED.version, EXCLUDED.deleted))
+        RETURNING r.id
+    )
+    SELECT (SELECT coalesce(array_agg(u.id), '{}') FROM upserted_users u),
+           (SELECT coalesce(array_agg(p.id), '{}') FROM upserted_products p),
+           ((SELECT count(*) FROM latest_users) + (SELECT count(*) FROM latest_products))::integer,
+           ((SELECT count(*) FROM upserted_users) + (SELECT count(*) FROM upserted_products))::integer;
+END
+$$;
+
+-- Where each consumer stands: the highest event id applied, the log's head, and how many committed
+-- events it has yet to apply (ids commit out of order, so lag is counted, not subtracted; the events
+-- of a batch in progress already passed by its cursor are not counted).
+CREATE OR REPLACE VIEW order_service.consumer_lag AS
+SELECT p.consumer,
+       p.last_event_id AS position,
+       coalesce((SELECT max(id) FROM user_service.events), 0) AS head,
+       (SELECT count(*) FROM order_service.pending_events(p.snapshot, pg_current_snapshot()) e
+        WHERE NOT (p.batch_snapshot IS NOT NULL AND pg_visible_in_snapshot(e.xid, p.batch_snapshot)
+                   AND (e.xid, e.id) <= (p.cursor_xid, p.cursor_id))) AS lag,
+       p.applied_events,
+       p.applied_batches,
+       p.snapshot,
+       p.last_applied_at,
+       p.applied_by,
+       (SELECT count(*) FROM order_service.dead_letters d WHERE d.consumer = p.consumer) AS dead_letters
+FROM order_service.consumer_positions p;
+
 -- The consumer's step: applies the next chunk of user_service.events after the consumer's stored
 -- position to the replica and the purchase orders, and stores the new position, in the caller's
 -- transaction (one statement: call it outside a transaction block and it commits alone).
 --
 -- The position is a PgQ-style batch: everything visible in the stored snapshot has been applied;
 -- the next batch is the events whose transactions are visible in a fresh snapshot and were not in
--- the stored one. An event whose transaction took a small id but commits late is in the batch
--- after it commits; events of later transactions are applied while it is still open. A large batch
--- is applied in chunks ordered by (xid, id), with the cursor stored beside its snapshot. Within a
--- chunk each entity jumps to its latest valid state visible in the batch snapshot and never over a
--- newer one, so replays are harmless. Events it cannot apply go to dead_letters.
+-- the stored one (pending_events). An event whose transaction took a small id but commits late is
+-- in the batch after it commits; events of later transactions are applied while it is still open.
+-- A large batch is applied in chunks ordered by (xid, id), with the cursor stored beside its
+-- snapshot. Within a chunk each entity jumps to its latest valid state visible in the batch
+-- snapshot and never over a newer one (refresh_replica), so replays are harmless. Events it cannot
+-- apply go to dead_letters.
 --
 -- Returns busy = true, and does nothing, while another consumer holds the position row. Otherwise:
 -- the events of the chunk, the orders rewritten, whether another chunk of the batch follows, the
 -- highest event id applied, the dead letters written ([{"event_id", "reason"}]), and the pending
 -- slots of writers that were still committing in reliance on another's NOTIFY before the chunk was
--- read (docs/wake-ups.md): if no chunk follows, wait for them and call again.
+-- read (docs/design.md#wake-ups): if no chunk follows, wait for them and call again.
 CREATE OR REPLACE FUNCTION order_service.apply_next_chunk(consumer_name text, chunk_size integer DEFAULT 5000, applier text DEFAULT NULL)
 RETURNS TABLE (busy boolean, events integer, orders_updated integer, more boolean, last_event_id bigint,
                dead_letters jsonb, relying_writers integer[])
 LANGUAGE plpgsql AS $$
 DECLARE
     pos record;
+    upto pg_snapshot;
     chunk record;
+    changed record;
     batch_done boolean;
     written integer := 0;
 BEGIN
-    -- The relying writers are looked up here, before the chunk statement takes its snapshot: a
-    -- slot found free means its writer's events are visible to that statement.
+    -- The relying writers are looked up here, before the chunk's snapshot is taken: a slot found
+    -- free means its writer's events are visible in that snapshot.
     SELECT p.snapshot, p.batch_snapshot, p.cursor_xid, p.cursor_id, user_service.relying_writer_slots() AS relying
     INTO pos
     FROM order_service.consumer_positions p
@@ -487,131 +656,49 @@ BEGIN
         RETURN QUERY SELECT true, 0, 0, false, NULL::bigint, '[]'::jsonb, '{}'::integer[];
         RETURN;
     END IF;
+    upto := coalesce(pos.batch_snapshot, pg_current_snapshot());
 
-    -- The index ranges are PgQ's: xmax(prev)..xmax(cur) plus prev's in-progress xids, written as
-    -- a UNION ALL of plain index conditions (an OR, or a row comparison against a possibly-NULL
-    -- cursor, turns them into a scan of the whole index).
-    WITH current AS MATERIALIZED (
-        SELECT coalesce(pos.batch_snapshot, pg_current_snapshot()) AS snapshot
+    WITH batch AS (
+        SELECT e.id, e.xid, e.aggregate_type, e.aggregate_id, e.version, e.type, e.payload,
+               order_service.event_problem(e.type, e.aggregate_type, e.payload) AS problem
+        FROM order_service.pending_events(pos.snapshot, upto, pos.cursor_xid, pos.cursor_id, chunk_size) e
     ),
-    batch AS (
-        SELECT e.id, e.xid, e.aggregate_type, e.aggregate_id, e.version, e.type, e.payload
-        FROM (
-            -- Transactions that started after the stored snapshot: one index range from
-            -- xmax(prev), or from the cursor once the batch has passed xmax(prev), read in index
-            -- order and only as far as the chunk needs (the visibility test must come before the
-            -- limit), so a long backlog costs each chunk its own rows only.
-            (SELECT * FROM user_service.events
-             WHERE (xid, id) > (CASE WHEN pos.cursor_xid >= pg_snapshot_xmax(pos.snapshot) THEN pos.cursor_xid
-                                     ELSE pg_snapshot_xmax(pos.snapshot) END,
-                                CASE WHEN pos.cursor_xid >= pg_snapshot_xmax(pos.snapshot) THEN pos.cursor_id ELSE 0 END)
-               AND xid < pg_snapshot_xmax((SELECT snapshot FROM current))
-               AND pg_visible_in_snapshot(xid, (SELECT snapshot FROM current))
-               AND NOT pg_visible_in_snapshot(xid, pos.snapshot)
-             ORDER BY xid, id
-             LIMIT chunk_size)
-            UNION ALL
-            -- Transactions in progress at the stored snapshot (all below its xmax): one probe of
-            -- the (xid, id) index each. OFFSET 0 keeps it a per-xid probe (flattened, it becomes a
-            -- hash join over the whole table), and the cursor applies afterwards (as an id bound it
-            -- invites a walk of the primary key).
-            SELECT ev.* FROM unnest(ARRAY(SELECT pg_snapshot_xip(pos.snapshot))) AS x(xid)
-            CROSS JOIN LATERAL (
-                SELECT * FROM user_service.events e2 WHERE e2.xid = x.xid OFFSET 0
-            ) ev
-            WHERE x.xid >= coalesce(pos.cursor_xid, '0'::xid8)
-              AND (ev.xid, ev.id) > (coalesce(pos.cursor_xid, '0'::xid8), coalesce(pos.cursor_id, 0))
-        ) e
-        WHERE pg_visible_in_snapshot(e.xid, (SELECT snapshot FROM current))
-          AND NOT pg_visible_in_snapshot(e.xid, pos.snapshot)
-        ORDER BY e.xid, e.id
-        LIMIT chunk_size
-    ),
-    classified AS (
-        SELECT b.*, order_service.event_problem(b.type, b.aggregate_type, b.payload) AS problem
-        FROM batch b
-    ),
-    -- Each entity of the chunk jumps to its latest valid state visible in the batch snapshot, so a
-    -- backlog re-embeds each entity once; its older events in later chunks then fail the version
-    -- guard and cost no order update.
-    latest_users AS (
-        SELECT l.* FROM (
-            -- Entities whose replica already holds this chunk's versions need no look-up.
-            SELECT k.aggregate_id FROM classified k
-            WHERE k.problem IS NULL AND k.aggregate_type = 'user'
-            GROUP BY k.aggregate_id
-            HAVING max(k.version) > coalesce((SELECT r.version FROM order_service.users r WHERE r.id = k.aggregate_id), 0)
-        ) c
-        CROSS JOIN LATERAL (
-            SELECT e.aggregate_id AS id, e.version, e.type = 'UserDeleted' AS deleted,
-                   e.payload ->> 'firstname' AS firstname, e.payload ->> 'lastname' AS lastname, e.payload ->> 'email' AS email
-            FROM user_service.events e
-            WHERE e.aggregate_type = 'user' AND e.aggregate_id = c.aggregate_id
-              AND pg_visible_in_snapshot(e.xid, (SELECT snapshot FROM current))
-              AND order_service.event_problem(e.type, e.aggregate_type, e.payload) IS NULL
-            ORDER BY e.version DESC
-            LIMIT 1
-        ) l
-    ),
-    upserted_users AS (
-        INSERT INTO order_service.users AS r (id, firstname, lastname, email, version, deleted)
-        SELECT id, firstname, lastname, email, version, deleted FROM latest_users
-        ON CONFLICT (id) DO UPDATE
-            SET firstname = EXCLUDED.firstname, lastname = EXCLUDED.lastname, email = EXCLUDED.email,
-                version = EXCLUDED.version, deleted = EXCLUDED.deleted, updated_at = now()
-            WHERE r.version < EXCLUDED.version
-        RETURNING r.id
-    ),
-    latest_products AS (
-        SELECT l.* FROM (
-            SELECT k.aggregate_id FROM classified k
-            WHERE k.problem IS NULL AND k.aggregate_type = 'product'
-            GROUP BY k.aggregate_id
-            HAVING max(k.version) > coalesce((SELECT r.version FROM order_service.products r WHERE r.id = k.aggregate_id), 0)
-        ) c
-        CROSS JOIN LATERAL (
-            SELECT e.aggregate_id AS id, e.version, e.type = 'ProductDeleted' AS deleted,
-                   e.payload ->> 'description' AS description, (e.payload ->> 'price')::integer AS price
-            FROM user_service.events e
-            WHERE e.aggregate_type = 'product' AND e.aggregate_id = c.aggregate_id
-              AND pg_visible_in_snapshot(e.xid, (SELECT snapshot FROM current))
-              AND order_service.event_problem(e.type, e.aggregate_type, e.payload) IS NULL
-            ORDER BY e.version DESC
-            LIMIT 1
-        ) l
-    ),
-    upserted_products AS (
-        INSERT INTO order_service.products AS r (id, description, price, version, deleted)
-        SELECT id, description, price, version, deleted FROM latest_products
-        ON CONFLICT (id) DO UPDATE
-            SET description = EXCLUDED.description, price = EXCLUDED.price,
-                version = EXCLUDED.version, deleted = EXCLUDED.deleted, updated_at = now()
-            WHERE r.version < EXCLUDED.version
-        RETURNING r.id
+    -- Entities whose replica already holds this chunk's versions need no look-up: a backlog
+    -- re-embeds each entity once, and its older events in later chunks cost no order update.
+    candidates AS (
+        SELECT b.aggregate_type, b.aggregate_id FROM batch b
+        WHERE b.problem IS NULL
+        GROUP BY b.aggregate_type, b.aggregate_id
+        HAVING max(b.version) > coalesce(CASE b.aggregate_type
+            WHEN 'user' THEN (SELECT r.version FROM order_service.users r WHERE r.id = b.aggregate_id)
+            ELSE (SELECT r.version FROM order_service.products r WHERE r.id = b.aggregate_id) END, 0)
     ),
     dead AS (
         INSERT INTO order_service.dead_letters (consumer, event_id, event_type, payload, reason)
-        SELECT consumer_name, id, type, payload, problem FROM classified WHERE problem IS NOT NULL
+        SELECT consumer_name, b.id, b.type, b.payload, b.problem FROM batch b WHERE b.problem IS NOT NULL
         ON CONFLICT (consumer, event_id) DO NOTHING
         RETURNING event_id, reason
     ),
     last_event AS (
-        SELECT xid, id FROM batch ORDER BY xid DESC, id DESC LIMIT 1
+        SELECT b.xid, b.id FROM batch b ORDER BY b.xid DESC, b.id DESC LIMIT 1
     )
-    SELECT (SELECT snapshot FROM current) AS batch_snapshot,
-           (SELECT count(*)::integer FROM batch) AS events,
-           (SELECT xid FROM last_event) AS last_xid,
-           (SELECT id FROM last_event) AS last_id,
-           (SELECT max(id) FROM batch) AS max_id,
-           (SELECT coalesce(array_agg(id), '{}') FROM upserted_users) AS user_ids,
-           (SELECT coalesce(array_agg(id), '{}') FROM upserted_products) AS product_ids,
-           (SELECT coalesce(jsonb_agg(jsonb_build_object('event_id', event_id, 'reason', reason)), '[]') FROM dead) AS dead_letters
+    SELECT (SELECT count(*)::integer FROM batch) AS events,
+           (SELECT l.xid FROM last_event l) AS last_xid,
+           (SELECT l.id FROM last_event l) AS last_id,
+           (SELECT max(b.id) FROM batch b) AS max_id,
+           (SELECT array_agg(c.aggregate_id) FROM candidates c WHERE c.aggregate_type = 'user') AS user_ids,
+           (SELECT array_agg(c.aggregate_id) FROM candidates c WHERE c.aggregate_type = 'product') AS product_ids,
+           (SELECT coalesce(jsonb_agg(jsonb_build_object('event_id', d.event_id, 'reason', d.reason)), '[]') FROM dead d) AS dead_letters
     INTO chunk;
 
-    -- The orders of what changed, in a statement of their own, so that it sees orders created by
-    -- transactions that waited on the replica rows upserted above.
-    IF cardinality(chunk.user_ids) > 0 OR cardinality(chunk.product_ids) > 0 THEN
-        written := order_service.embed_orders(chunk.user_ids, chunk.product_ids);
+    IF chunk.user_ids IS NOT NULL OR chunk.product_ids IS NOT NULL THEN
+        SELECT * INTO changed
+        FROM order_service.refresh_replica(upto, coalesce(chunk.user_ids, '{}'), coalesce(chunk.product_ids, '{}'));
+        -- The orders of what changed, in a statement of their own, so that it sees orders created
+        -- by transactions that waited on the replica rows just upserted.
+        IF cardinality(changed.changed_users) > 0 OR cardinality(changed.changed_products) > 0 THEN
+            written := order_service.embed_orders(changed.changed_users, changed.changed_products);
+        END IF;
     END IF;
 
     -- A finished batch becomes the stored snapshot; an unfinished one keeps its snapshot and cursor
@@ -620,8 +707,8 @@ BEGIN
     batch_done := chunk.events < chunk_size;
     IF chunk.events > 0 OR pos.batch_snapshot IS NOT NULL THEN
         UPDATE order_service.consumer_positions p
-        SET snapshot = CASE WHEN batch_done THEN chunk.batch_snapshot ELSE p.snapshot END,
-            batch_snapshot = CASE WHEN batch_done THEN NULL ELSE chunk.batch_snapshot END,
+        SET snapshot = CASE WHEN batch_done THEN upto ELSE p.snapshot END,
+            batch_snapshot = CASE WHEN batch_done THEN NULL ELSE upto END,
             cursor_xid = CASE WHEN batch_done THEN NULL ELSE chunk.last_xid END,
             cursor_id = CASE WHEN batch_done THEN NULL ELSE chunk.last_id END,
             applied_events = p.applied_events + chunk.events,
@@ -636,8 +723,14 @@ BEGIN
 END
 $$;
 
-REVOKE ALL ON FUNCTION order_service.embed_orders(bigint[], bigint[]), order_service.apply_next_chunk(text, integer, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION order_service.embed_orders(bigint[], bigint[]), order_service.apply_next_chunk(text, integer, text) TO order_service;
+REVOKE ALL ON FUNCTION order_service.user_document(bigint, text, text, text), order_service.product_document(bigint, text),
+    order_service.order_document(bigint, jsonb), order_service.pending_events(pg_snapshot, pg_snapshot, xid8, bigint, integer),
+    order_service.refresh_replica(pg_snapshot, bigint[], bigint[], boolean), order_service.embed_orders(bigint[], bigint[]),
+    order_service.apply_next_chunk(text, integer, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION order_service.user_document(bigint, text, text, text), order_service.product_document(bigint, text),
+    order_service.order_document(bigint, jsonb), order_service.pending_events(pg_snapshot, pg_snapshot, xid8, bigint, integer),
+    order_service.refresh_replica(pg_snapshot, bigint[], bigint[], boolean), order_service.embed_orders(bigint[], bigint[]),
+    order_service.apply_next_chunk(text, integer, text) TO order_service;
 
 REVOKE ALL ON ALL TABLES IN SCHEMA order_service FROM PUBLIC, user_service;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA order_service TO order_service;
@@ -647,8 +740,8 @@ GRANT USAGE ON ALL SEQUENCES IN SCHEMA order_service TO order_service;
 -- consumer replays the seed's events on its first start and keeps it current from then on.
 INSERT INTO order_service.purchase_orders (id, user_id, product_id, doc)
 SELECT 1, 1, 1, jsonb_build_object(
-    'user', jsonb_build_object('id', 1, 'firstname', 'Neha', 'lastname', 'Parate', 'email', 'neha.parate@gmail.com'),
-    'product', jsonb_build_object('productId', 1, 'description', 'IPad'),
+    'user', order_service.user_document(1, 'Neha', 'Parate', 'neha.parate@gmail.com'),
+    'product', order_service.product_document(1, 'IPad'),
     'price', 300)
 WHERE NOT EXISTS (SELECT FROM order_service.purchase_orders WHERE id = 1);
 DO $$

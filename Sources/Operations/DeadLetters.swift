@@ -77,7 +77,7 @@ public struct DeadLetters: Sendable {
             """
             WITH gone AS (
                 DELETE FROM order_service.dead_letters
-                WHERE consumer = $1 AND ($3 OR id = ANY ($2::bigint[])) RETURNING 1
+                WHERE consumer = $1 AND ($3 OR id = ANY ($2)) RETURNING 1
             ) SELECT count(*) FROM gone
             """,
             [consumer, ids, all]
@@ -103,7 +103,7 @@ public struct DeadLetters: Sendable {
                        order_service.event_problem(e.type, e.aggregate_type, e.payload) AS problem
                 FROM order_service.dead_letters d
                 LEFT JOIN user_service.events e ON e.id = d.event_id
-                WHERE d.consumer = $1 AND ($3 OR d.id = ANY ($2::bigint[]))
+                WHERE d.consumer = $1 AND ($3 OR d.id = ANY ($2))
                 ORDER BY d.id
                 FOR UPDATE OF d
                 """,
@@ -129,7 +129,7 @@ public struct DeadLetters: Sendable {
             if !applied.isEmpty {
                 let refresh = ReplicaRefresh(connection: tx)
                 try await refresh.refreshEntities(users: users, products: products, snapshot: snapshot)
-                try await tx.query("DELETE FROM order_service.dead_letters WHERE id = ANY ($1::bigint[])", [applied.postgresArray])
+                try await tx.query("DELETE FROM order_service.dead_letters WHERE id = ANY ($1)", [applied])
             }
             return outcomes
         }
@@ -137,15 +137,10 @@ public struct DeadLetters: Sendable {
 }
 
 extension DeadLetters.Selection {
-    var parameters: (ids: String, all: Bool) {
+    var parameters: (ids: [Int64], all: Bool) {
         switch self {
-        case .all: return ("{}", true)
-        case .ids(let ids): return (ids.postgresArray, false)
+        case .all: return ([], true)
+        case .ids(let ids): return (ids, false)
         }
     }
-}
-
-extension Array where Element == Int64 {
-    /// The text form of a `bigint[]`, bound as a parameter.
-    var postgresArray: String { "{" + map(String.init).joined(separator: ",") + "}" }
 }

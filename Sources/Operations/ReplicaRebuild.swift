@@ -126,10 +126,10 @@ public struct ReplicaRebuild: Sendable {
         WITH fresh AS (
             SELECT o.id, u.id IS NULL OR p.id IS NULL AS without_source,
                    o.doc
-                   || CASE WHEN u.id IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('user',
-                          jsonb_build_object('id', u.id, 'firstname', u.firstname, 'lastname', u.lastname, 'email', u.email)) END
-                   || CASE WHEN p.id IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('product',
-                          jsonb_build_object('productId', p.id, 'description', p.description)) END AS doc
+                   || CASE WHEN u.id IS NULL THEN '{}'::jsonb
+                           ELSE jsonb_build_object('user', order_service.user_document(u.id, u.firstname, u.lastname, u.email)) END
+                   || CASE WHEN p.id IS NULL THEN '{}'::jsonb
+                           ELSE jsonb_build_object('product', order_service.product_document(p.id, p.description)) END AS doc
             FROM order_service.purchase_orders o
             LEFT JOIN order_service.users u ON u.id = o.user_id
             LEFT JOIN order_service.products p ON p.id = o.product_id

@@ -38,6 +38,7 @@ public final class PostgresClient: Sendable {
                 }
             } catch {
                 await pool.releaseSlot()
+                if error is CancellationError || Task.isCancelled { throw CancellationError() }
                 logger.warning("could not connect to the database", metadata: ["error": "\(error)"])
                 if error is PostgresError { throw error }
                 throw PostgresError(code: .closed, message: "the client is closed")
@@ -58,6 +59,29 @@ public final class PostgresClient: Sendable {
     @discardableResult
     public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) async throws -> PostgresRows {
         try await withConnection { try await $0.query(sql, parameters) }
+    }
+
+    /// One prepared statement on a pooled session (see `PostgresConnection.prepared`).
+    @discardableResult
+    public func prepared(_ sql: String, _ parameters: [any PostgresEncodable] = []) async throws -> PostgresRows {
+        try await withConnection { try await $0.prepared(sql, parameters) }
+    }
+
+    /// A client for the length of `body`, closed when it returns or throws.
+    public static func withClient<R>(
+        configuration: PostgresConfiguration,
+        logger: Logger = Logger(label: "postgres"),
+        _ body: (PostgresClient) async throws -> R
+    ) async throws -> R {
+        let client = PostgresClient(configuration: configuration, logger: logger)
+        do {
+            let result = try await body(client)
+            await client.close()
+            return result
+        } catch {
+            await client.close()
+            throw error
+        }
     }
 
     /// A transaction on a pooled session: committed when `body` returns, rolled back otherwise.

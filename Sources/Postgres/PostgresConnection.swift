@@ -47,6 +47,8 @@ public final class PostgresConnection: @unchecked Sendable {
             throw error
         } catch let error as CancellationError {
             throw error  // the task was cancelled before the statement started: it did not run
+        } catch where Task.isCancelled {
+            throw CancellationError()
         } catch {
             // The thread pool is shut down only when the client is closed.
             throw PostgresError(code: .closed, message: "the client is closed: \(error)")

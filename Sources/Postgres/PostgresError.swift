@@ -1,5 +1,6 @@
 /// Every failure of the client. Carries the server's SQLSTATE, message, detail and hint, never the
-/// values bound to the statement.
+/// values bound to the statement. `description` (what logs print) leaves out `detail`, which can
+/// quote row values (`Key (email)=(...) already exists`); read `detail` where it is safe to show.
 public struct PostgresError: Error, CustomStringConvertible, Sendable, Equatable {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: String, Sendable {
@@ -53,7 +54,6 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable, Equatable
         var text = "PostgresError.\(code)"
         if let sqlState { text += " [\(sqlState)]" }
         text += ": \(message)"
-        if let detail { text += " (detail: \(detail))" }
         if let hint { text += " (hint: \(hint))" }
         return text
     }
@@ -71,5 +71,7 @@ extension PostgresError {
         public static let deadlockDetected = "40P01"
         public static let adminShutdown = "57P01"
         public static let lockNotAvailable = "55P03"
+        public static let invalidSchemaName = "3F000"
+        public static let queryCanceled = "57014"
     }
 }

@@ -39,4 +39,25 @@ public enum PostgresType {
     public static let numeric: UInt32 = 1700
     public static let jsonb: UInt32 = 3802
     public static let xid8: UInt32 = 5069
+    public static let boolArray: UInt32 = 1000
+    public static let int2Array: UInt32 = 1005
+    public static let int4Array: UInt32 = 1007
+    public static let textArray: UInt32 = 1009
+    public static let varcharArray: UInt32 = 1015
+    public static let int8Array: UInt32 = 1016
+    public static let float8Array: UInt32 = 1022
+
+    /// The element type of a one-dimensional array type this module decodes, or nil.
+    static func elementType(ofArray arrayType: UInt32) -> UInt32? {
+        switch arrayType {
+        case boolArray: return bool
+        case int2Array: return int2
+        case int4Array: return int4
+        case textArray: return text
+        case varcharArray: return varchar
+        case int8Array: return int8
+        case float8Array: return float8
+        default: return nil
+        }
+    }
 }

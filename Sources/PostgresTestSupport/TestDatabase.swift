@@ -58,14 +58,7 @@ public actor TestDatabases {
                 try await client.query("DROP DATABASE IF EXISTS \(Self.quoted(name)) WITH (FORCE)")
                 try await client.query("CREATE DATABASE \(Self.quoted(name))")
             }
-            let client = PostgresClient(configuration: .init(connectionString: admin).with(["dbname": name]))
-            do {
-                try await setup(client)
-                await client.close()
-            } catch {
-                await client.close()
-                throw error
-            }
+            try await PostgresClient.withClient(configuration: .init(connectionString: admin).with(["dbname": name]), setup)
         }
         templates[name] = task
         try await task.value
@@ -93,14 +86,7 @@ public actor TestDatabases {
     }
 
     private static func withAdmin(_ url: String, _ body: (PostgresClient) async throws -> Void) async throws {
-        let client = PostgresClient(configuration: .init(connectionString: url, maximumConnections: 1))
-        do {
-            try await body(client)
-            await client.close()
-        } catch {
-            await client.close()
-            throw error
-        }
+        try await PostgresClient.withClient(configuration: .init(connectionString: url, maximumConnections: 1), body)
     }
 
     /// Database names here are generated or fixed by the tests, never user input; DDL cannot take

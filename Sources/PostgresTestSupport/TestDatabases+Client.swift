@@ -10,14 +10,8 @@ extension TestDatabases {
         try await withTestDatabase(template: template) { database in
             var configuration = database.configuration
             configuration.maximumConnections = maximumConnections
-            let client = PostgresClient(configuration: configuration)
-            do {
-                let result = try await body(client, database)
-                await client.close()
-                return result
-            } catch {
-                await client.close()
-                throw error
+            return try await PostgresClient.withClient(configuration: configuration) { client in
+                try await body(client, database)
             }
         }
     }

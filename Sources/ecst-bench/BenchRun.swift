@@ -179,8 +179,7 @@ final class BenchRun {
         let floorDocs = try await admin.query(
             """
             UPDATE order_service.purchase_orders po
-            SET doc = po.doc || jsonb_build_object('user', jsonb_build_object('id', u.id, 'firstname', u.firstname,
-                                                                              'lastname', u.lastname, 'email', u.email))
+            SET doc = po.doc || jsonb_build_object('user', order_service.user_document(u.id, u.firstname, u.lastname, u.email))
             FROM user_service.users u WHERE po.user_id = u.id AND u.id > $1
             """,
             [boundary]

@@ -12,22 +12,25 @@ struct DatabaseOptions: ParsableArguments {
     @Flag(help: "Print the result as JSON on stdout.")
     var json = false
 
-    /// A client whose first query already succeeded, or a clear error naming the server.
-    func connect() async throws -> PostgresClient {
+    /// `body` with a client whose first query already succeeded (or a clear error naming the
+    /// server), closed afterwards.
+    func withConnectedClient(_ body: (PostgresClient) async throws -> Void) async throws {
         guard let url = databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"], !url.isEmpty else {
             throw ValidationError("no database: set DATABASE_URL or pass --database-url")
         }
         // Failures are reported once, by the command; the client's own warnings would repeat them.
         var logger = Logger(label: "ecst")
         logger.logLevel = .error
-        let client = PostgresClient(configuration: .init(connectionString: url, maximumConnections: 2, connectTimeoutSeconds: 5).named("ecst"), logger: logger)
-        do {
-            _ = try await client.query("SELECT 1 FROM order_service.consumer_positions LIMIT 1")
-        } catch let error as PostgresError {
-            await client.close()
-            throw CommandFailure("cannot use the database at \(Self.redacted(url)): \(error.message)" + (error.sqlState == "42P01" || error.sqlState == "3F000" ? " (is schema.sql applied there?)" : ""))
+        let configuration = PostgresConfiguration(connectionString: url, maximumConnections: 2, connectTimeoutSeconds: 5).named("ecst")
+        try await PostgresClient.withClient(configuration: configuration, logger: logger) { client in
+            do {
+                _ = try await client.query("SELECT 1 FROM order_service.consumer_positions LIMIT 1")
+            } catch let error as PostgresError {
+                let schemaMissing = [PostgresError.SQLState.undefinedTable, PostgresError.SQLState.invalidSchemaName].contains(error.sqlState)
+                throw CommandFailure("cannot use the database at \(Self.redacted(url)): \(error.message)" + (schemaMissing ? " (is schema.sql applied there?)" : ""))
+            }
+            try await body(client)
         }
-        return client
     }
 
     /// The URL without its password, for messages.
@@ -51,14 +54,7 @@ extension AsyncParsableCommand {
     /// line on stderr and exit status 1.
     func withDatabase(_ options: DatabaseOptions, _ body: (PostgresClient) async throws -> Void) async throws {
         do {
-            let database = try await options.connect()
-            do {
-                try await body(database)
-                await database.close()
-            } catch {
-                await database.close()
-                throw error
-            }
+            try await options.withConnectedClient(body)
         } catch let error as CommandFailure {
             Self.fail(error.description)
         } catch let error as OperationsError {

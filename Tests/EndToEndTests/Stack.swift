@@ -1,6 +1,7 @@
 import Foundation
 import Postgres
 import PostgresTestSupport
+import ServiceTestSupport
 import Testing
 
 /// When set, the suite runs against that running stack (docker compose's integration-tests) and
@@ -52,15 +53,7 @@ struct Stack: Sendable {
 
     /// Orders whose embedded user or product differs from user_service's tables.
     func inconsistentOrders() async throws -> Int {
-        try await admin.scalar(
-            """
-            SELECT count(*) FROM order_service.purchase_orders po
-            JOIN user_service.users u ON u.id = po.user_id
-            JOIN user_service.products p ON p.id = po.product_id
-            WHERE po.doc -> 'user' <> jsonb_build_object('id', u.id, 'firstname', u.firstname, 'lastname', u.lastname, 'email', u.email)
-               OR po.doc -> 'product' <> jsonb_build_object('productId', p.id, 'description', p.description)
-            """
-        )
+        try await SourceConsistency.inconsistentOrders(admin)
     }
 }
 
@@ -70,20 +63,15 @@ let schemaPath = repositoryFile("schema.sql")
 /// that to the shared one would disturb the other tests).
 func withStackOnItsOwnCluster(_ body: (Stack, LocalCluster) async throws -> Void) async throws {
     let cluster = try LocalCluster.start()
-    let bootstrap = PostgresClient(configuration: .init(connectionString: cluster.url))
-    try await bootstrap.query("CREATE DATABASE ecst")
-    await bootstrap.close()
-    let url = "postgresql://postgres@127.0.0.1:\(cluster.port)/ecst"
-    let database = PostgresClient(configuration: .init(connectionString: url))
-    _ = try await database.withConnection { connection in
-        try await connection.execute(script: try String(contentsOfFile: schemaPath, encoding: .utf8))
+    try await PostgresClient.withClient(configuration: .init(connectionString: cluster.url)) { bootstrap in
+        try await bootstrap.query("CREATE DATABASE ecst")
     }
-    do {
+    let url = "postgresql://postgres@127.0.0.1:\(cluster.port)/ecst"
+    try await PostgresClient.withClient(configuration: .init(connectionString: url)) { database in
+        _ = try await database.withConnection { connection in
+            try await connection.execute(script: try String(contentsOfFile: schemaPath, encoding: .utf8))
+        }
         try await body(Stack(admin: database, databaseURL: url), cluster)
-        await database.close()
-    } catch {
-        await database.close()
-        throw error
     }
 }
 

@@ -2,6 +2,7 @@ import Foundation
 import OrderService
 import Postgres
 import PostgresTestSupport
+import ServiceTestSupport
 
 let schemaPath = repositoryFile("schema.sql")
 
@@ -23,15 +24,7 @@ struct OperationsWorld: Sendable {
 
     /// Orders whose embedded user or product differs from user_service's tables.
     func inconsistentOrders() async throws -> Int {
-        try await admin.scalar(
-            """
-            SELECT count(*) FROM order_service.purchase_orders po
-            JOIN user_service.users u ON u.id = po.user_id
-            JOIN user_service.products p ON p.id = po.product_id
-            WHERE po.doc -> 'user' <> jsonb_build_object('id', u.id, 'firstname', u.firstname, 'lastname', u.lastname, 'email', u.email)
-               OR po.doc -> 'product' <> jsonb_build_object('productId', p.id, 'description', p.description)
-            """
-        )
+        try await SourceConsistency.inconsistentOrders(admin)
     }
 
     /// Two orders for each of the four seeded users, embedding nothing yet (the consumer or a
@@ -50,17 +43,11 @@ struct OperationsWorld: Sendable {
 func withOperationsWorld(_ body: @Sendable (OperationsWorld) async throws -> Void) async throws {
     let template = try await TestDatabases.shared.template(applyingSQLFile: schemaPath)
     try await TestDatabases.shared.withClient(template: template) { admin, database in
-        let service = PostgresClient(configuration: database.configuration(asUser: "order_service"))
-        let world = OperationsWorld(
-            admin: admin, service: service,
-            applier: EventApplier(database: service, consumer: defaultConsumerName, identity: "test")
-        )
-        do {
-            try await body(world)
-            await service.close()
-        } catch {
-            await service.close()
-            throw error
+        try await PostgresClient.withClient(configuration: database.configuration(asUser: "order_service")) { service in
+            try await body(OperationsWorld(
+                admin: admin, service: service,
+                applier: EventApplier(database: service, consumer: defaultConsumerName, identity: "test")
+            ))
         }
     }
 }

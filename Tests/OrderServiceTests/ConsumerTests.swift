@@ -2,6 +2,7 @@ import Foundation
 import OrderService
 import Postgres
 import PostgresTestSupport
+import ServiceTestSupport
 import Testing
 
 @Suite("order-service: the event consumer")

@@ -6,6 +6,7 @@ import OrderService
 import Postgres
 import PostgresTestSupport
 import ServiceSupport
+import ServiceTestSupport
 import Testing
 
 let schemaPath = repositoryFile("schema.sql")
@@ -46,15 +47,7 @@ final class OrderWorld: Sendable {
 
     /// Orders whose embedded user or product differs from user_service's tables.
     func inconsistentOrders() async throws -> Int {
-        try await admin.scalar(
-            """
-            SELECT count(*) FROM order_service.purchase_orders po
-            JOIN user_service.users u ON u.id = po.user_id
-            JOIN user_service.products p ON p.id = po.product_id
-            WHERE po.doc -> 'user' <> jsonb_build_object('id', u.id, 'firstname', u.firstname, 'lastname', u.lastname, 'email', u.email)
-               OR po.doc -> 'product' <> jsonb_build_object('productId', p.id, 'description', p.description)
-            """
-        )
+        try await SourceConsistency.inconsistentOrders(admin)
     }
 
     func status() async throws -> ConsumerStatus? {
@@ -125,12 +118,4 @@ struct Order: Decodable, Equatable {
     var price: Int
 }
 
-func decode<T: Decodable>(_ type: T.Type, _ response: TestResponse) -> T? {
-    try? JSONDecoder().decode(type, from: Data(buffer: response.body))
-}
 
-func errorBody(_ response: TestResponse) -> ErrorBody? {
-    try? JSONDecoder().decode(ErrorBody.self, from: Data(buffer: response.body))
-}
-
-let jsonHeaders: HTTPFields = [.contentType: "application/json"]

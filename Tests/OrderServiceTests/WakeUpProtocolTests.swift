@@ -2,6 +2,7 @@ import Foundation
 import OrderService
 import Postgres
 import PostgresTestSupport
+import ServiceTestSupport
 import Testing
 
 /// The wake-up protocol of `user_service.notify_events()` (docs/wake-ups.md): one notifier at a

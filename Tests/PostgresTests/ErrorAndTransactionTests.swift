@@ -6,14 +6,15 @@ import Testing
 struct ErrorAndTransactionTests {
     @Test func duplicateKeyCarriesSQLStateAndThePoolStaysUsable() async throws {
         try await TestDatabases.shared.withClient(maximumConnections: 2) { client, _ in
-            try await client.query("CREATE TABLE t (id int PRIMARY KEY, secret text)")
-            try await client.query("INSERT INTO t VALUES ($1, $2)", [1, "first"])
+            try await client.query("CREATE TABLE t (id int PRIMARY KEY, secret text UNIQUE)")
+            try await client.query("INSERT INTO t VALUES ($1, $2)", [1, "hunter2"])
             let error = await capturePostgresError {
-                try await client.query("INSERT INTO t VALUES ($1, $2)", [1, "hunter2"])
+                try await client.query("INSERT INTO t VALUES ($1, $2)", [2, "hunter2"])
             }
             #expect(error?.code == .server)
             #expect(error?.sqlState == PostgresError.SQLState.uniqueViolation)
-            #expect(error?.detail?.contains("already exists") == true)
+            // The detail quotes the row's value: kept for whoever may show it, never logged.
+            #expect(error?.detail?.contains("hunter2") == true)
             #expect(error?.description.contains("hunter2") == false)
             #expect(error?.isUnavailable == false)
             #expect(try await client.scalar("SELECT count(*) FROM t", as: Int.self) == 1)
@@ -29,6 +30,36 @@ struct ErrorAndTransactionTests {
             #expect(error?.message.contains("nope") == true)
             let stillWorks = try await client.scalar("SELECT 2", as: Int.self)
             #expect(stillWorks == 2)
+        }
+    }
+
+    @Test func aCancelledCallerGetsCancellationNotAClosedClient() async throws {
+        try await TestDatabases.shared.withClient { _, database in
+            let client = PostgresClient(configuration: database.configuration)
+            let task = Task {
+                withUnsafeCurrentTask { $0?.cancel() }
+                return try await client.query("SELECT 1")
+            }
+            let result = await task.result
+            #expect(throws: CancellationError.self) { try result.get() }
+            let stillWorks = try await client.scalar("SELECT 2", as: Int.self)
+            #expect(stillWorks == 2)
+            await client.close()
+        }
+    }
+
+    @Test func withClientClosesOnErrorToo() async throws {
+        try await TestDatabases.shared.withClient { _, database in
+            var lent: PostgresClient?
+            await #expect(throws: Boom.self) {
+                try await PostgresClient.withClient(configuration: database.configuration) { client in
+                    lent = client
+                    try await client.query("SELECT 1")
+                    throw Boom()
+                }
+            }
+            let error = await capturePostgresError { try await lent?.query("SELECT 1") }
+            #expect(error?.code == .closed)
         }
     }
 

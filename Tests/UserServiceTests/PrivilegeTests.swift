@@ -1,5 +1,6 @@
 import Postgres
 import PostgresTestSupport
+import ServiceTestSupport
 import Testing
 
 @Suite("schema.sql: roles and privileges")
@@ -7,17 +8,11 @@ struct PrivilegeTests {
     func withRoles(_ body: @Sendable (_ admin: PostgresClient, _ userService: PostgresClient, _ orderService: PostgresClient) async throws -> Void) async throws {
         let template = try await TestDatabases.shared.template(applyingSQLFile: schemaPath)
         try await TestDatabases.shared.withClient(template: template) { admin, database in
-            let userService = PostgresClient(configuration: database.configuration(asUser: "user_service"))
-            let orderService = PostgresClient(configuration: database.configuration(asUser: "order_service"))
-            do {
-                try await body(admin, userService, orderService)
-            } catch {
-                await userService.close()
-                await orderService.close()
-                throw error
+            try await PostgresClient.withClient(configuration: database.configuration(asUser: "user_service")) { userService in
+                try await PostgresClient.withClient(configuration: database.configuration(asUser: "order_service")) { orderService in
+                    try await body(admin, userService, orderService)
+                }
             }
-            await userService.close()
-            await orderService.close()
         }
     }
 

@@ -4,6 +4,7 @@ import HummingbirdTesting
 import Postgres
 import PostgresTestSupport
 import ServiceSupport
+import ServiceTestSupport
 import Testing
 import UserService
 
@@ -78,17 +79,6 @@ struct ProductAndOperationsTests {
 
 @Suite("user-service: the OpenAPI document")
 struct UserOpenAPITests {
-    @Test func everyRouteIsDocumentedAndEveryDocumentedOperationIsRouted() async throws {
-        let database = PostgresClient(configuration: .init(connectionString: "postgresql://127.0.0.1:1/none"))
-        let router = buildUserServiceRouter(database: database)
-        let routed = RouteInventory.routes(of: router)
-        let documented = try RouteInventory.operations(inOpenAPIDocument: userServiceOpenAPIDocument)
-        #expect(routed.subtracting(documented).isEmpty, "routed but not documented")
-        #expect(documented.subtracting(routed).isEmpty, "documented but not routed")
-        #expect(routed.contains("GET /user-service/{id}"))
-        await database.close()
-    }
-
     @Test func theDocumentIsServedAndWrongMethodsGet405WithAllow() async throws {
         try await withUserService { client, admin in
             try await client.execute(uri: "/openapi.json", method: .get) { response in

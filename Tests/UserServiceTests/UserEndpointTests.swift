@@ -4,6 +4,7 @@ import HummingbirdTesting
 import Postgres
 import PostgresTestSupport
 import ServiceSupport
+import ServiceTestSupport
 import Testing
 import UserService
 

@@ -15,32 +15,13 @@ let schemaPath = repositoryFile("schema.sql")
 func withUserService(_ body: @Sendable (any TestClientProtocol, PostgresClient) async throws -> Void) async throws {
     let template = try await TestDatabases.shared.template(applyingSQLFile: schemaPath)
     try await TestDatabases.shared.withClient(template: template) { admin, database in
-        let service = PostgresClient(configuration: database.configuration(asUser: "user_service"))
-        let app = Application(router: buildUserServiceRouter(database: service))
-        do {
+        try await PostgresClient.withClient(configuration: database.configuration(asUser: "user_service")) { service in
+            let app = Application(router: buildUserServiceRouter(database: service))
             try await app.test(.router) { client in try await body(client, admin) }
-            await service.close()
-        } catch {
-            await service.close()
-            throw error
         }
     }
 }
 
-/// The contract's error body, or nil when the body is not one.
-func errorBody(_ response: TestResponse) -> ErrorBody? {
-    try? JSONDecoder().decode(ErrorBody.self, from: Data(buffer: response.body))
-}
-
-/// The body decoded as JSON, or nil when it does not decode. Not throwing, so it can stand alone
-/// inside `#expect` (closures infer `throws` before macros expand).
-func decode<T: Decodable>(_ type: T.Type, _ response: TestResponse) -> T? {
-    try? JSONDecoder().decode(type, from: Data(buffer: response.body))
-}
-
-func json(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
-
-let jsonHeaders: HTTPFields = [.contentType: "application/json"]
 
 /// Rows of users and events, to check that a refused request wrote nothing.
 struct Snapshot: Equatable {

@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import PostgresTestSupport
 import ServiceSupport
+import ServiceTestSupport
 import Testing
 
 @Suite("user-service: refused requests write nothing")

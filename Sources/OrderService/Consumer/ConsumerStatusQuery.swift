@@ -31,9 +31,7 @@ public struct ConsumerStatusQuery: Sendable {
 
     /// Nil when the consumer has never run.
     public func status(consumer: String) async throws -> ConsumerStatus? {
-        let rows = try await database.withConnection { connection in
-            try await connection.prepared(Self.sql, [consumer])
-        }
+        let rows = try await database.prepared(Self.sql, [consumer])
         guard let row = try rows.single() else { return nil }
         return ConsumerStatus(
             consumer: consumer,
@@ -48,26 +46,12 @@ public struct ConsumerStatusQuery: Sendable {
         )
     }
 
-    /// Lag: committed events not visible in the stored snapshot, less those of the batch in
-    /// progress already passed by its cursor.
+    /// The `order_service.consumer_lag` view (schema.sql), with its timestamp in UTC.
     static let sql = """
-        SELECT p.last_event_id AS position,
-               coalesce((SELECT max(id) FROM user_service.events), 0) AS head,
-               (SELECT count(*) FROM (
-                    SELECT xid, id FROM user_service.events WHERE xid >= pg_snapshot_xmax(p.snapshot)
-                    UNION ALL
-                    SELECT ev.xid, ev.id FROM unnest(ARRAY(SELECT pg_snapshot_xip(p.snapshot))) AS x(xid)
-                    CROSS JOIN LATERAL (SELECT xid, id FROM user_service.events WHERE xid = x.xid OFFSET 0) ev
-                ) e
-                 WHERE NOT pg_visible_in_snapshot(e.xid, p.snapshot)
-                   AND NOT (p.batch_snapshot IS NOT NULL AND pg_visible_in_snapshot(e.xid, p.batch_snapshot)
-                            AND (e.xid, e.id) <= (p.cursor_xid, p.cursor_id))) AS lag,
-               p.applied_events,
-               p.snapshot::text AS snapshot,
-               to_char(p.last_applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS last_applied_at,
-               p.applied_by,
-               (SELECT count(*) FROM order_service.dead_letters d WHERE d.consumer = p.consumer) AS dead_letters
-        FROM order_service.consumer_positions p
-        WHERE p.consumer = $1
+        SELECT position, head, lag, applied_events, snapshot::text AS snapshot,
+               to_char(last_applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS last_applied_at,
+               applied_by, dead_letters
+        FROM order_service.consumer_lag
+        WHERE consumer = $1
         """
 }

@@ -57,9 +57,7 @@ public struct EventApplier: Sendable {
     /// schema.sql, which documents how. Its statements run with generic plans (the consumer's
     /// sessions force them; see `consumerConfiguration`).
     public func applyNextChunk() async throws -> Outcome {
-        let row = try await database.withConnection { connection in
-            try await connection.prepared(Self.applyNextChunk, [consumer, chunkSize, identity])
-        }[0]
+        let row = try await database.prepared(Self.applyNextChunk, [consumer, chunkSize, identity])[0]
         if try row.decode("busy", as: Bool.self) { return .busy }
         let result = ChunkResult(
             events: try row.decode("events"),
@@ -67,16 +65,11 @@ public struct EventApplier: Sendable {
             deadLetters: try row.decode("dead_letters", as: PostgresJSON.self).decoded(as: [DeadLetter].self),
             lastEventID: try row.decode("last_event_id")
         )
-        let relyingWriters = try row.decode("relying_writers", as: String.self)
-            .trimmingCharacters(in: ["{", "}"]).split(separator: ",").compactMap { Int32($0) }
-        return .applied(result, more: try row.decode("more"), relyingWriters: relyingWriters)
+        return .applied(result, more: try row.decode("more"), relyingWriters: try row.decode("relying_writers"))
     }
 
     static let applyNextChunk = """
-        SELECT busy, events, orders_updated, more, last_event_id, dead_letters, relying_writers::text
+        SELECT busy, events, orders_updated, more, last_event_id, dead_letters, relying_writers
         FROM order_service.apply_next_chunk($1, $2::integer, $3)
         """
-
-    /// Re-embeds the replica's data of users $1 and products $2 (bigint arrays) in their orders.
-    public static let updateOrders = "SELECT order_service.embed_orders($1::bigint[], $2::bigint[])"
 }

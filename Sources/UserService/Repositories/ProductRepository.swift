@@ -9,29 +9,25 @@ public struct ProductRepository: Sendable {
     }
 
     func listJSON() async throws -> String {
-        let rows = try await database.withConnection { connection in
-            try await connection.prepared(
-                """
-                SELECT coalesce(json_agg(json_build_object(
-                         'id', id, 'description', description, 'price', price, 'qty_available', qty_available) ORDER BY id), '[]')
-                FROM user_service.products
-                """
-            )
-        }
+        let rows = try await database.prepared(
+            """
+            SELECT coalesce(json_agg(json_build_object(
+                     'id', id, 'description', description, 'price', price, 'qty_available', qty_available) ORDER BY id), '[]')
+            FROM user_service.products
+            """
+        )
         return try rows[0].decode(0, as: String.self)
     }
 
     /// The updated product, or nil when there is none.
     func update(_ product: Product) async throws -> Product? {
-        let rows = try await database.withConnection { connection in
-            try await connection.prepared(
-                """
-                UPDATE user_service.products SET description = $2, price = $3, qty_available = $4 WHERE id = $1
-                RETURNING id, description, price, qty_available
-                """,
-                [product.id, product.description, product.price, product.qtyAvailable]
-            )
-        }
+        let rows = try await database.prepared(
+            """
+            UPDATE user_service.products SET description = $2, price = $3, qty_available = $4 WHERE id = $1
+            RETURNING id, description, price, qty_available
+            """,
+            [product.id, product.description, product.price, product.qtyAvailable]
+        )
         return try rows.single().map { row in
             Product(id: try row.decode(0), description: try row.decode(1), price: try row.decode(2), qtyAvailable: try row.decode(3))
         }

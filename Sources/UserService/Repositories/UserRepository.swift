@@ -10,49 +10,41 @@ public struct UserRepository: Sendable {
 
     /// All users ordered by id, as a JSON array built by PostgreSQL.
     func listJSON() async throws -> String {
-        let rows = try await database.withConnection { connection in
-            try await connection.prepared(
-                """
-                SELECT coalesce(json_agg(json_build_object(
-                         'id', id, 'firstname', firstname, 'lastname', lastname, 'email', email) ORDER BY id), '[]')
-                FROM user_service.users
-                """
-            )
-        }
+        let rows = try await database.prepared(
+            """
+            SELECT coalesce(json_agg(json_build_object(
+                     'id', id, 'firstname', firstname, 'lastname', lastname, 'email', email) ORDER BY id), '[]')
+            FROM user_service.users
+            """
+        )
         return try rows[0].decode(0, as: String.self)
     }
 
     func find(id: Int64) async throws -> User? {
-        let rows = try await database.withConnection { connection in
-            try await connection.prepared("SELECT id, firstname, lastname, email FROM user_service.users WHERE id = $1", [id])
-        }
+        let rows = try await database.prepared("SELECT id, firstname, lastname, email FROM user_service.users WHERE id = $1", [id])
         return try rows.single().map(Self.user)
     }
 
     func create(firstname: String, lastname: String, email: String) async throws -> User {
-        let rows = try await database.withConnection { connection in
-            try await connection.prepared(
-                """
-                INSERT INTO user_service.users (firstname, lastname, email) VALUES ($1, $2, $3)
-                RETURNING id, firstname, lastname, email
-                """,
-                [firstname, lastname, email]
-            )
-        }
+        let rows = try await database.prepared(
+            """
+            INSERT INTO user_service.users (firstname, lastname, email) VALUES ($1, $2, $3)
+            RETURNING id, firstname, lastname, email
+            """,
+            [firstname, lastname, email]
+        )
         return try Self.user(rows[0])
     }
 
     /// The updated user, or nil when there is no such user. Changing nothing writes no event.
     func update(_ user: User) async throws -> User? {
-        let rows = try await database.withConnection { connection in
-            try await connection.prepared(
-                """
-                UPDATE user_service.users SET firstname = $2, lastname = $3, email = $4 WHERE id = $1
-                RETURNING id, firstname, lastname, email
-                """,
-                [user.id, user.firstname, user.lastname, user.email]
-            )
-        }
+        let rows = try await database.prepared(
+            """
+            UPDATE user_service.users SET firstname = $2, lastname = $3, email = $4 WHERE id = $1
+            RETURNING id, firstname, lastname, email
+            """,
+            [user.id, user.firstname, user.lastname, user.email]
+        )
         return try rows.single().map(Self.user)
     }
 
