@@ -630,11 +630,21 @@ FROM order_service.consumer_positions p;
 --
 -- Returns busy = true, and does nothing, while another consumer holds the position row. Otherwise:
 -- the events of the chunk, the orders rewritten, whether another chunk of the batch follows, the
--- highest event id applied, the dead letters written ([{"event_id", "reason"}]), and the pending
+-- highest event id of the chunk (ids are taken at insert, so not necessarily its last in commit
+-- order), the dead letters written ([{"event_id", "reason"}]), and the pending
 -- slots of writers that were still committing in reliance on another's NOTIFY before the chunk was
 -- read (docs/design.md#wake-ups): if no chunk follows, wait for them and call again.
+-- (Its result columns changed once; a database from before gets the new one.)
+DO $$
+BEGIN
+    IF (SELECT 'last_event_id' = ANY (proargnames) FROM pg_proc
+        WHERE oid = to_regprocedure('order_service.apply_next_chunk(text, integer, text)')) THEN
+        DROP FUNCTION order_service.apply_next_chunk(text, integer, text);
+    END IF;
+END
+$$;
 CREATE OR REPLACE FUNCTION order_service.apply_next_chunk(consumer_name text, chunk_size integer DEFAULT 5000, applier text DEFAULT NULL)
-RETURNS TABLE (busy boolean, events integer, orders_updated integer, more boolean, last_event_id bigint,
+RETURNS TABLE (busy boolean, events integer, orders_updated integer, more boolean, highest_event_id bigint,
                dead_letters jsonb, relying_writers integer[])
 LANGUAGE plpgsql AS $$
 DECLARE

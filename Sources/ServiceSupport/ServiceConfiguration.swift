@@ -1,8 +1,9 @@
 import Logging
 import Postgres
 
-/// The environment both services read: `DATABASE_URL`, `HOST`, `PORT`, `LOG_LEVEL`, and optionally
-/// `DATABASE_USER` and `DATABASE_POOL_SIZE`.
+/// The environment the services read, all of it, in one place: `DATABASE_URL`, `HOST`, `PORT`,
+/// `LOG_LEVEL`, optionally `DATABASE_USER` and `DATABASE_POOL_SIZE`, and the order-service's
+/// `CONSUMER_*`. A value that is set but wrong stops the service with a message saying so.
 public struct ServiceConfiguration: Sendable {
     public var databaseURL: String
     /// The role to connect as (`DATABASE_USER`), overriding the user named in `DATABASE_URL`.
@@ -12,6 +13,23 @@ public struct ServiceConfiguration: Sendable {
     public var logLevel: Logger.Level
     /// Pool size (`DATABASE_POOL_SIZE`).
     public var poolSize: Int
+    /// The order-service's event consumer; the user-service has none.
+    public var consumer = Consumer()
+
+    public struct Consumer: Sendable, Equatable {
+        /// The position row it applies under (`CONSUMER_NAME`); nil: the service's default.
+        public var name: String?
+        /// Events applied per transaction while catching up (`CONSUMER_CHUNK_SIZE`).
+        public var chunkSize = 5_000
+        /// The safety poll: a read even without a wake-up (`CONSUMER_POLL_SECONDS`).
+        public var pollSeconds = 5
+
+        public init(name: String? = nil, chunkSize: Int = 5_000, pollSeconds: Int = 5) {
+            self.name = name
+            self.chunkSize = chunkSize
+            self.pollSeconds = pollSeconds
+        }
+    }
 
     public init(databaseURL: String, host: String = "127.0.0.1", port: Int, logLevel: Logger.Level = .info, poolSize: Int = 10) {
         self.databaseURL = databaseURL
@@ -54,10 +72,18 @@ public struct ServiceConfiguration: Sendable {
             }
             configuration.logLevel = level
         }
-        if let text = environment["DATABASE_POOL_SIZE"], !text.isEmpty {
-            guard let size = Int(text), (1...200).contains(size) else { throw Invalid(description: "DATABASE_POOL_SIZE must be 1-200, got '\(text)'") }
-            configuration.poolSize = size
-        }
+        configuration.poolSize = try integer("DATABASE_POOL_SIZE", in: 1...200, environment) ?? configuration.poolSize
+        if let name = environment["CONSUMER_NAME"], !name.isEmpty { configuration.consumer.name = name }
+        configuration.consumer.chunkSize = try integer("CONSUMER_CHUNK_SIZE", in: 1...1_000_000, environment) ?? configuration.consumer.chunkSize
+        configuration.consumer.pollSeconds = try integer("CONSUMER_POLL_SECONDS", in: 1...3_600, environment) ?? configuration.consumer.pollSeconds
         return configuration
+    }
+
+    private static func integer(_ name: String, in range: ClosedRange<Int>, _ environment: [String: String]) throws -> Int? {
+        guard let text = environment[name], !text.isEmpty else { return nil }
+        guard let value = Int(text), range.contains(value) else {
+            throw Invalid(description: "\(name) must be an integer from \(range.lowerBound) to \(range.upperBound), got '\(text)'")
+        }
+        return value
     }
 }

@@ -188,10 +188,10 @@ extension BenchRun {
             """
             WITH latency AS (
                 SELECT t - extract(epoch FROM pg_xact_commit_timestamp(x::xid8::text::xid))::float8 AS seconds
-                FROM unnest($1::text[], $2::float8[]) AS r(x, t)
+                FROM unnest($1, $2) AS r(x, t)
             )
             SELECT count(*)::int AS samples,
-                   (percentile_disc(ARRAY[0.5, 0.9, 0.99, 0.999]) WITHIN GROUP (ORDER BY seconds))::text AS quantiles,
+                   (percentile_disc(ARRAY[0.5, 0.9, 0.99, 0.999]) WITHIN GROUP (ORDER BY seconds)) AS quantiles,
                    coalesce(max(seconds), 0) AS max
             FROM latency
             """,
@@ -224,8 +224,7 @@ extension BenchRun {
     func latencyRow(
         _ row: PostgresRow, offered: String, tps: Double, superseded: Int, shape: String, lockObjectShare: Double?
     ) throws -> BenchResults.LatencyRow {
-        let quantiles = try row.decode("quantiles", as: String.self)
-            .trimmingCharacters(in: CharacterSet(charactersIn: "{}")).split(separator: ",").map { (Double($0) ?? .nan) * 1000 }
+        let quantiles = try row.decode("quantiles", as: [Double].self).map { $0 * 1000 }
         return .init(
             shape: shape, offeredRate: offered, achievedTPS: tps, samples: try row.decode("samples"), superseded: superseded,
             p50ms: quantiles[0], p90ms: quantiles[1], p99ms: quantiles[2], p999ms: quantiles[3],
@@ -248,7 +247,7 @@ extension BenchRun {
         )
         SELECT (SELECT count(*) FROM latency) AS samples,
                (SELECT count(*) FROM written) - (SELECT count(*) FROM latency) AS superseded,
-               (SELECT percentile_disc(ARRAY[0.5, 0.9, 0.99, 0.999]) WITHIN GROUP (ORDER BY seconds) FROM latency)::text AS quantiles,
+               (SELECT percentile_disc(ARRAY[0.5, 0.9, 0.99, 0.999]) WITHIN GROUP (ORDER BY seconds) FROM latency) AS quantiles,
                (SELECT coalesce(max(seconds), 0) FROM latency) AS max
         """
 
@@ -366,10 +365,8 @@ final class NotificationLog: @unchecked Sendable {
         }
     }
 
-    /// As array literals for `unnest`.
-    func arrays() -> (String, String) {
-        lock.withLock {
-            ("{" + payloads.joined(separator: ",") + "}", "{" + times.map { String(format: "%.6f", $0) }.joined(separator: ",") + "}")
-        }
+    /// As arrays for `unnest`.
+    func arrays() -> ([String], [Double]) {
+        lock.withLock { (payloads, times) }
     }
 }

@@ -1,4 +1,3 @@
-import Foundation
 import Hummingbird
 import OrderService
 import ServiceSupport
@@ -13,15 +12,11 @@ struct OrderServiceApp {
             defaultPort: orderServiceDefaultPort,
             role: orderServiceRole
         )
-        let environment = ProcessInfo.processInfo.environment
-        let consumer = environment["CONSUMER_NAME"].flatMap { $0.isEmpty ? nil : $0 } ?? defaultConsumerName
-        let chunkSize = environment["CONSUMER_CHUNK_SIZE"].flatMap(Int.init).map { max(1, $0) } ?? 5_000
-        let pollSeconds = environment["CONSUMER_POLL_SECONDS"].flatMap(Int.init).map { max(1, $0) } ?? 5
         let app = buildOrderService(
             configuration: configuration,
-            consumer: consumer,
-            chunkSize: chunkSize,
-            pollInterval: .seconds(pollSeconds),
+            consumer: configuration.consumer.name ?? defaultConsumerName,
+            chunkSize: configuration.consumer.chunkSize,
+            pollInterval: .seconds(configuration.consumer.pollSeconds),
             registry: registry,
             logger: logger
         )

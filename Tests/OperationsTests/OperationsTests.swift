@@ -73,6 +73,12 @@ struct OperationsTests {
             try await world.admin.query("UPDATE order_service.purchase_orders SET doc = doc || '{\"user\": {}}' WHERE user_id = 4")
             try await world.admin.query("DELETE FROM order_service.products WHERE id = 2")
             #expect(try await world.inconsistentOrders() > 0)
+            // The view of orders against the replica: those of users 1 and 3 differ from their
+            // damaged replica rows; user 4's are product 2's, which has no replica row left.
+            let stale: String = try await world.service.query(
+                "SELECT string_agg(DISTINCT user_id::text, ',') || ':' || bool_and(user_stale) FROM order_service.stale_orders"
+            )[0].decode(0)
+            #expect(stale == "1,3:true")
             // A writer still open while the rebuild takes its snapshot: its event commits after,
             // and is the consumer's to apply, neither lost nor skipped.
             let report = try await world.admin.withTransaction { writer in
@@ -103,6 +109,8 @@ struct OperationsTests {
             let again = try await ReplicaRebuild(database: world.service, consumer: defaultConsumerName).run()
             #expect(again.replicaRowsChanged == 0)
             #expect(again.ordersChanged == 0)
+            let staleAfter: Int = try await world.service.query("SELECT count(*) FROM order_service.stale_orders")[0].decode(0)
+            #expect(staleAfter == 0)
         }
     }
 

@@ -26,6 +26,7 @@ struct OrderEndpointTests {
                             price: 300
                         )
                     ])
+                    #expect(!String(buffer: response.body).contains(": ") && !String(buffer: response.body).contains(", "))
                     // The id is a string, as the original's Mongo ids were.
                     let raw = try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [[String: Any]]
                     #expect(raw?.first?["id"] is String)

@@ -16,6 +16,34 @@ struct RoundTripTests {
         }
     }
 
+    @Test func arraysOfIntegersAndText() async throws {
+        try await TestDatabases.shared.withClient { client, _ in
+            let ids: [Int64] = [3, Int64.min, 0, Int64.max]
+            let texts = ["", "plain", "a,b", "{braces}", "it's \"quoted\"", #"back\slash"#, "NULL", " spaced ", "日本語 🎉"]
+            let row = try await client.query(
+                "SELECT $1 AS ids, cardinality($1) AS n, $2 AS texts, $2[4] AS fourth, $3::int4[] AS empty, $4 AS small",
+                [ids, texts, [Int32](), [Int32(7), -1]]
+            )[0]
+            #expect(try row.decode("ids", as: [Int64].self) == ids)
+            #expect(try row.decode("n", as: Int.self) == ids.count)
+            #expect(try row.decode("texts", as: [String].self) == texts)
+            #expect(try row.decode("fourth", as: String.self) == "{braces}")
+            #expect(try row.decode("empty", as: [Int32].self) == [])
+            #expect(try row.decode("small", as: [Int32].self) == [7, -1])
+        }
+    }
+
+    @Test func arraysWithNullsOrOtherBoundsDecodeOrFailClearly() async throws {
+        try await TestDatabases.shared.withClient { client, _ in
+            let row = try await client.query("SELECT ARRAY[1, NULL]::int8[], '[0:1]={5,6}'::int8[], ARRAY[[1,2],[3,4]]::int8[], ARRAY[1.5]::float8[]")[0]
+            #expect(throws: PostgresError.self) { try row.decode(0, as: [Int64].self) }
+            #expect(try row.decode(1, as: [Int64].self) == [5, 6])
+            #expect(throws: PostgresError.self) { try row.decode(2, as: [Int64].self) }
+            #expect(try row.decode(3, as: [Double].self) == [1.5])
+            #expect(throws: PostgresError.self) { try row.decode(3, as: [Int64].self) }
+        }
+    }
+
     @Test func oneMegabyteString() async throws {
         try await TestDatabases.shared.withClient { client, _ in
             let value = String(repeating: "abcdefghij", count: 104_858)

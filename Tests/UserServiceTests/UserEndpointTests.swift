@@ -18,6 +18,9 @@ struct UserEndpointTests {
                 let users = try #require(decode([User].self, response))
                 #expect(users.map(\.id) == [1, 2, 3, 4])
                 #expect(users[0] == User(id: 1, firstname: "Neha", lastname: "Parate", email: "neha.parate@gmail.com"))
+                // Compact, like every response (PostgreSQL's json_agg prints spaces and line breaks).
+                #expect(String(buffer: response.body).hasPrefix(#"[{"id":1,"firstname":"Neha","#))
+                #expect(!String(buffer: response.body).contains("\n"))
             }
         }
     }

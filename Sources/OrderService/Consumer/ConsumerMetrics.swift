@@ -3,7 +3,7 @@ import Metrics
 /// The consumer's Prometheus series.
 struct ConsumerMetrics: Sendable {
     let eventsApplied = Counter(label: "ecst_consumer_events_applied_total")
-    let batches = Counter(label: "ecst_consumer_chunks_total")
+    let chunks = Counter(label: "ecst_consumer_chunks_total")
     let ordersUpdated = Counter(label: "ecst_consumer_orders_updated_total")
     let deadLetters = Counter(label: "ecst_consumer_dead_letters_total")
     let failures = Counter(label: "ecst_consumer_failures_total")

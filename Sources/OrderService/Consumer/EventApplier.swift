@@ -32,7 +32,8 @@ public struct EventApplier: Sendable {
         public var events: Int
         public var ordersUpdated: Int
         public var deadLetters: [DeadLetter]
-        public var lastEventID: Int64?
+        /// The chunk's highest event id (not necessarily its last: ids do not follow commit order).
+        public var highestEventID: Int64?
     }
 
     public struct DeadLetter: Sendable, Equatable, Decodable {
@@ -63,13 +64,13 @@ public struct EventApplier: Sendable {
             events: try row.decode("events"),
             ordersUpdated: try row.decode("orders_updated"),
             deadLetters: try row.decode("dead_letters", as: PostgresJSON.self).decoded(as: [DeadLetter].self),
-            lastEventID: try row.decode("last_event_id")
+            highestEventID: try row.decode("highest_event_id")
         )
         return .applied(result, more: try row.decode("more"), relyingWriters: try row.decode("relying_writers"))
     }
 
     static let applyNextChunk = """
-        SELECT busy, events, orders_updated, more, last_event_id, dead_letters, relying_writers
+        SELECT busy, events, orders_updated, more, highest_event_id, dead_letters, relying_writers
         FROM order_service.apply_next_chunk($1, $2::integer, $3)
         """
 }

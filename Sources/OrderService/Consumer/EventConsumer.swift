@@ -127,11 +127,11 @@ public struct EventConsumer: Service {
                     elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
                 )
                 metrics.eventsApplied.increment(by: chunk.events)
-                metrics.batches.increment()
+                metrics.chunks.increment()
                 metrics.ordersUpdated.increment(by: chunk.ordersUpdated)
                 logger.debug(
                     "applied events",
-                    metadata: ["events": "\(chunk.events)", "orders": "\(chunk.ordersUpdated)", "last_event_id": "\(chunk.lastEventID ?? 0)"]
+                    metadata: ["events": "\(chunk.events)", "orders": "\(chunk.ordersUpdated)", "highest_event_id": "\(chunk.highestEventID ?? 0)"]
                 )
             }
             for dead in chunk.deadLetters {
@@ -139,7 +139,7 @@ public struct EventConsumer: Service {
                 logger.error("event sent to the dead-letter table", metadata: ["event_id": "\(dead.eventID)", "reason": "\(dead.reason)"])
             }
             if more {
-                logger.info("catching up", metadata: ["applied": "\(chunk.events)", "last_event_id": "\(chunk.lastEventID ?? 0)"])
+                logger.info("catching up", metadata: ["applied": "\(chunk.events)", "highest_event_id": "\(chunk.highestEventID ?? 0)"])
             } else {
                 // No second read: whatever committed after this one's snapshot has notified, or
                 // relies on a notification still to come, or is among these relying writers.

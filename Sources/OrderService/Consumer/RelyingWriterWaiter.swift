@@ -40,8 +40,7 @@ struct RelyingWriterWaiter: Sendable {
             pending = []
             do {
                 try await database.query(
-                    "SELECT user_service.wait_for_relying_writers($1::int[])",
-                    ["{" + waitingFor.map(String.init).joined(separator: ",") + "}"]
+                    "SELECT user_service.wait_for_relying_writers($1)", [waitingFor]
                 )
             } catch {
                 if Task.isCancelled { return }

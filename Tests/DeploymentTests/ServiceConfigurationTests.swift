@@ -1,0 +1,35 @@
+import ServiceSupport
+import Testing
+
+/// The environment both services read, in one place: defaults, the order-service's consumer
+/// settings, and a clear refusal of a value that is set but wrong.
+@Suite("Service configuration from the environment")
+struct ServiceConfigurationTests {
+    func read(_ environment: [String: String]) throws -> ServiceConfiguration {
+        try ServiceConfiguration.fromEnvironment(environment, defaultPort: 8081, defaultDatabaseURL: "postgresql://x@127.0.0.1/ecst")
+    }
+
+    @Test func defaults() throws {
+        let configuration = try read([:])
+        #expect(configuration.port == 8081)
+        #expect(configuration.poolSize == 10)
+        #expect(configuration.consumer == .init(name: nil, chunkSize: 5_000, pollSeconds: 5))
+    }
+
+    @Test func consumerSettings() throws {
+        let configuration = try read(["CONSUMER_NAME": "replica-b", "CONSUMER_CHUNK_SIZE": "500", "CONSUMER_POLL_SECONDS": "60"])
+        #expect(configuration.consumer == .init(name: "replica-b", chunkSize: 500, pollSeconds: 60))
+    }
+
+    @Test(arguments: [
+        ("PORT", "0"), ("PORT", "http"), ("LOG_LEVEL", "loud"), ("DATABASE_POOL_SIZE", "0"),
+        ("CONSUMER_CHUNK_SIZE", "many"), ("CONSUMER_CHUNK_SIZE", "0"), ("CONSUMER_POLL_SECONDS", "-1"), ("CONSUMER_POLL_SECONDS", "1.5"),
+    ])
+    func aWrongValueIsRefusedByName(_ name: String, _ value: String) {
+        #expect {
+            _ = try read([name: value])
+        } throws: { error in
+            "\(error)".contains(name) && "\(error)".contains(value)
+        }
+    }
+}
