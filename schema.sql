@@ -198,20 +198,10 @@ CREATE TRIGGER events_append_only_truncate BEFORE TRUNCATE ON user_service.event
     FOR EACH STATEMENT EXECUTE FUNCTION user_service.events_append_only();
 
 -- The wake-up call: NOTIFY on channel 'ecst_events' with an empty payload; readers read the table,
--- never the payload. The protocol is explained in docs/wake-ups.md; in short:
---
--- NOTIFY takes a database-wide lock at commit and holds it until the commit's WAL flush is done,
--- so notifying transactions commit one at a time. To keep writers from ever queueing on it, at most
--- one writer notifies at a time: the decision is taken at commit (a deferred trigger, once per
--- transaction), and only the holder of the notifier token, an advisory transaction lock, notifies.
--- A writer that finds the token taken relies on its holder's NOTIFY, which goes out after the
--- holder commits; since the consumer may read before the relying writer has committed, the relying
--- writer first takes its "pending" slot (its transaction id modulo 1024) in shared mode, and the consumer,
--- before each read that could be its last, checks which slots are held and waits for those writers
--- to commit before reading again (user_service.relying_writer_slots() and wait_for_relying_writers()).
--- The token is retried after the slot is held, so a holder that finished in between is replaced by
--- this writer. A slot the consumer is checking at that very moment makes the writer notify itself.
-
+-- never the payload. At most one committing writer notifies at a time (the holder of the notifier
+-- token), so writers never queue on NOTIFY's commit lock; the others rely on the holder's NOTIFY
+-- and mark themselves in a pending slot the consumer checks. Why this loses no wake-up:
+-- docs/design.md#wake-ups.
 -- Advisory lock keys of the protocol: the token is (1162040148, 0); pending slots (1162040149, 0..1023).
 -- A slot per transaction rather than per session: a consumer waiting for a slot blocks the next
 -- writer that tries it, which is then seldom the same session's next transaction.
@@ -239,8 +229,6 @@ CREATE CONSTRAINT TRIGGER events_notify AFTER INSERT ON user_service.events
     WHEN (current_setting('ecst.wake_queued', true) IS DISTINCT FROM 'on'
           AND set_config('ecst.wake_queued', 'on', true) = 'on')
     EXECUTE FUNCTION user_service.notify_events();
--- The guard was once a SQL function, which PostgreSQL plans anew for every statement that calls it:
--- that cost writers about a quarter of their throughput.
 DROP FUNCTION IF EXISTS user_service.first_event_of_transaction();
 
 -- For consumers: the pending slots held right now by writers that rely on another's NOTIFY and

@@ -2,7 +2,7 @@ import Foundation
 import Postgres
 import PostgresTestSupport
 
-/// The wake-up path (docs/wake-ups.md): what the NOTIFY trigger costs writers, how often they wait
+/// The wake-up path (docs/design.md#wake-ups): what the NOTIFY trigger costs writers, how often they wait
 /// on NOTIFY's commit lock, and how fast an update reaches the order-service against the floor of
 /// a bare LISTEN session, in every shape users meet.
 extension BenchRun {

@@ -5,7 +5,7 @@ import PostgresTestSupport
 import ServiceTestSupport
 import Testing
 
-/// The wake-up protocol of `user_service.notify_events()` (docs/wake-ups.md): one notifier at a
+/// The wake-up protocol of `user_service.notify_events()` (docs/design.md#wake-ups): one notifier at a
 /// time, and writers that rely on its NOTIFY are waited for by the consumer before it sleeps.
 @Suite("order-service: one writer notifies at a time, and no relying writer is left unread")
 struct WakeUpProtocolTests {

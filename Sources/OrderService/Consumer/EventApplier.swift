@@ -21,7 +21,7 @@ public struct EventApplier: Sendable {
     public enum Outcome: Sendable, Equatable {
         /// Applied a chunk (perhaps of no events); `more` is true when another follows at once.
         /// `relyingWriters`: the pending slots held, just before this chunk was read, by writers
-        /// committing in reliance on another writer's NOTIFY (see docs/wake-ups.md); if no chunk
+        /// committing in reliance on another writer's NOTIFY (see docs/design.md#wake-ups); if no chunk
         /// follows, wait for them and read again.
         case applied(ChunkResult, more: Bool, relyingWriters: [Int32])
         /// Another consumer holds the position row: it is applying, we stand by.

@@ -2,7 +2,7 @@ import Logging
 import Postgres
 
 /// Waits, on a session of its own, for writers that committed in reliance on another writer's
-/// NOTIFY (their pending slots, see `user_service.notify_events()` and docs/wake-ups.md), then
+/// NOTIFY (their pending slots, see `user_service.notify_events()` and docs/design.md#wake-ups), then
 /// wakes the consumer to read again. On its own task so a slow writer never holds up applying.
 struct RelyingWriterWaiter: Sendable {
     private let database: PostgresClient
