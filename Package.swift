@@ -113,7 +113,12 @@ let package = Package(
         // The benchmark: both services against a durable throwaway cluster, next to pgbench.
         .executableTarget(
             name: "ecst-bench",
-            dependencies: ["Postgres", "PostgresTestSupport", "OrderService"]
+            dependencies: [
+                "Postgres",
+                "PostgresTestSupport",
+                "OrderService",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
         ),
         // A throwaway PostgreSQL cluster per test run (or DATABASE_URL), one database per test.
         .target(

@@ -91,9 +91,11 @@ public struct DeadLetters: Sendable {
     public func retry(_ selection: Selection) async throws -> [RetryOutcome] {
         let (ids, all) = selection.parameters
         return try await database.withTransaction { tx in
-            guard let position = try await tx.query(
-                "SELECT snapshot::text FROM order_service.consumer_positions WHERE consumer = $1 FOR UPDATE", [consumer]
-            ).single() else {
+            guard
+                let position = try await tx.query(
+                    "SELECT snapshot::text FROM order_service.consumer_positions WHERE consumer = $1 FOR UPDATE", [consumer]
+                ).single()
+            else {
                 throw OperationsError(.unknownConsumer, "no consumer named '\(consumer)' is registered")
             }
             let snapshot: String = try position.decode(0)

@@ -30,10 +30,12 @@ public struct EventLogPruner: Sendable {
         self.keepSeconds = keepSeconds
     }
 
-    public func run(dryRun: Bool = false, progress: @Sendable (_ examined: Int64, _ of: Int64, _ deleted: Int) -> Void = { _, _, _ in }) async throws -> Report {
+    public func run(dryRun: Bool = false, progress: @Sendable (_ examined: Int64, _ of: Int64, _ deleted: Int) -> Void = { _, _, _ in }) async throws -> Report
+    {
         let isSuperuser: Bool = try await database.query("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")[0].decode(0)
         guard isSuperuser || dryRun else {
-            throw OperationsError(.notSuperuser, "prune deletes from the append-only event log: connect as the database owner (a superuser), not as a service role")
+            throw OperationsError(
+                .notSuperuser, "prune deletes from the append-only event log: connect as the database owner (a superuser), not as a service role")
         }
         let consumers: Int = try await database.query("SELECT count(*) FROM order_service.consumer_positions")[0].decode(0)
         guard consumers > 0 else {

@@ -47,9 +47,11 @@ public struct ReplicaRebuild: Sendable {
     public func run(progress: @Sendable (Step) -> Void = { _ in }) async throws -> Report {
         try await database.withTransaction { tx in
             progress(.waitingForConsumer)
-            guard try await tx.query(
-                "SELECT 1 FROM order_service.consumer_positions WHERE consumer = $1 FOR UPDATE", [consumer]
-            ).single() != nil else {
+            guard
+                try await tx.query(
+                    "SELECT 1 FROM order_service.consumer_positions WHERE consumer = $1 FOR UPDATE", [consumer]
+                ).single() != nil
+            else {
                 throw OperationsError(.unknownConsumer, "no consumer named '\(consumer)' is registered (order-service registers it when it starts)")
             }
             let snapshot: String = try await tx.query("SELECT pg_current_snapshot()::text")[0].decode(0)
@@ -62,7 +64,8 @@ public struct ReplicaRebuild: Sendable {
 
             let bounds = try await tx.query("SELECT coalesce(min(id), 1), coalesce(max(id), 0), count(*) FROM order_service.purchase_orders")[0]
             let (low, high, total): (Int64, Int64, Int) = (try bounds.decode(0), try bounds.decode(1), try bounds.decode(2))
-            var report = Report(snapshot: snapshot, entities: changed.entities, replicaRowsChanged: changed.rowsChanged, orders: 0, ordersChanged: 0, ordersWithoutSource: 0)
+            var report = Report(
+                snapshot: snapshot, entities: changed.entities, replicaRowsChanged: changed.rowsChanged, orders: 0, ordersChanged: 0, ordersWithoutSource: 0)
             var from = low
             progress(.orders(done: 0, total: total))
             while from <= high {
@@ -89,7 +92,8 @@ public struct ReplicaRebuild: Sendable {
         let total: Int = try first.decode("total")
         let examples = try missing.map { row in
             let logVersion = try row.decode("log_version", as: Int?.self).map { "its latest event there is version \($0)" } ?? "it has no event there"
-            return "\(try row.decode("kind", as: String.self)) \(try row.decode("id", as: Int64.self)) is at version \(try row.decode("version", as: Int.self)) in the replica but \(logVersion)"
+            return
+                "\(try row.decode("kind", as: String.self)) \(try row.decode("id", as: Int64.self)) is at version \(try row.decode("version", as: Int.self)) in the replica but \(logVersion)"
         }
         throw OperationsError(
             .logIncomplete,

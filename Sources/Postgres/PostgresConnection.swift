@@ -47,7 +47,7 @@ public final class PostgresConnection: @unchecked Sendable {
             throw error
         } catch let error as CancellationError {
             throw error  // the task was cancelled before the statement started: it did not run
-        } catch where Task.isCancelled {
+        } catch  where Task.isCancelled {
             throw CancellationError()
         } catch {
             // The thread pool is shut down only when the client is closed.

@@ -46,7 +46,9 @@ enum PostgresTimestamp {
             return true
         }
         guard let year = number(4), expect(45), let month = number(2), expect(45), let day = number(2) else { return nil }
-        var hour = 0, minute = 0, second = 0
+        var hour = 0
+        var minute = 0
+        var second = 0
         var fraction = 0.0
         var offsetSeconds = 0
         if index < chars.count, chars[index] == 32 || chars[index] == 84 {  // ' ' or 'T'
@@ -74,7 +76,8 @@ enum PostgresTimestamp {
                 index += 1
                 if sign != 0 {
                     guard let oh = number(2) else { return nil }
-                    var om = 0, os = 0
+                    var om = 0
+                    var os = 0
                     if expect(58) { om = number(2) ?? 0 }
                     if expect(58) { os = number(2) ?? 0 }
                     offsetSeconds = sign * (oh * 3600 + om * 60 + os)

@@ -91,10 +91,9 @@ public final class LocalCluster: @unchecked Sendable {
     /// Starts the server (again, after `stopServer`).
     public func startServer() throws {
         let speed = durable ? [] : ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
-        let options = (
-            ["-p \(port)", "-k \(root)", "-c listen_addresses=127.0.0.1", "-c max_connections=300", "-c shared_buffers=128MB"]
-                + speed + extraSettings.map { "-c \($0)" }
-        ).joined(separator: " ")
+        let options =
+            (["-p \(port)", "-k \(root)", "-c listen_addresses=127.0.0.1", "-c max_connections=300", "-c shared_buffers=128MB"]
+            + speed + extraSettings.map { "-c \($0)" }).joined(separator: " ")
         try Self.runAsOwner(bin + "/pg_ctl", ["-D", root + "/data", "-l", root + "/server.log", "-o", options, "-w", "-t", "60", "start"])
     }
 
@@ -113,7 +112,7 @@ public final class LocalCluster: @unchecked Sendable {
         let clusters = started
         started = []
         lock.unlock()
-        clusters.forEach { $0.remove() }
+        for cluster in clusters { cluster.remove() }
     }
 
     /// `pg_config --bindir`, else the newest `/usr/lib/postgresql/*/bin`.
@@ -186,7 +185,7 @@ public final class LocalCluster: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         let argv: [UnsafeMutablePointer<CChar>?] = ([tool] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
+        defer { for pointer in argv { free(pointer) } }
         var pid: pid_t = 0
         let spawned = withCleanSpawnAttributes { posix_spawn(&pid, tool, &actions, $0, argv, environ) }
         guard spawned == 0 else { throw TestClusterError("could not start \(tool): error \(spawned)") }

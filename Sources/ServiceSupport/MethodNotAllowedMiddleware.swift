@@ -45,7 +45,10 @@ public struct MethodNotAllowedMiddleware<Context: RequestContext>: RouterMiddlew
             var literals = 0
             var matches = true
             for (element, segment) in zip(route.path.components, segments) {
-                guard element ~= segment else { matches = false; break }
+                guard element ~= segment else {
+                    matches = false
+                    break
+                }
                 // A capture matches anything, a literal not this.
                 if !(element ~= "\u{0}") { literals += 1 }
             }

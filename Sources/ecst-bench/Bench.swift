@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import Postgres
 import PostgresTestSupport
@@ -6,8 +7,15 @@ import PostgresTestSupport
 /// durability (fsync and synchronous_commit on), every figure next to a baseline measured in the
 /// same run. See BENCHMARKS.md for the reproducing command and recorded results.
 @main
-struct Bench {
-    struct Options {
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ecst-bench",
+        abstract: "The project's benchmark: both services against a durable throwaway PostgreSQL, every figure beside a baseline of the same run.",
+        discussion: "Build first: swift build -c release (the services are started from the same folder). scripts/bench does both."
+    )
+
+    /// What a run measures and how long, as the phases read it.
+    struct Options: Sendable {
         var seconds = 20
         var users = 10_000
         var catchUpUsers = 100_000
@@ -17,47 +25,68 @@ struct Bench {
         var output = "bench-results"
         var skipCatchUp = false
         var idleSeconds = 60
-        var phases: Set<String> = ["write", "wake-ups", "catch-up", "idle"]
-
-        static func parse(_ arguments: [String]) -> Options {
-            var options = Options()
-            var iterator = arguments.makeIterator()
-            while let argument = iterator.next() {
-                func value() -> String { iterator.next() ?? "" }
-                switch argument {
-                case "--seconds": options.seconds = Int(value()) ?? options.seconds
-                case "--users": options.users = Int(value()) ?? options.users
-                case "--catch-up-users": options.catchUpUsers = Int(value()) ?? options.catchUpUsers
-                case "--orders-per-user": options.ordersPerUser = Int(value()) ?? options.ordersPerUser
-                case "--rounds": options.rounds = Int(value()) ?? options.rounds
-                case "--idle-seconds": options.idleSeconds = Int(value()) ?? options.idleSeconds
-                case "--clients": options.clients = value().split(separator: ",").compactMap { Int($0) }
-                case "--output": options.output = value()
-                case "--skip-catch-up": options.skipCatchUp = true
-                case "--phases": options.phases = Set(value().split(separator: ",").map(String.init))
-                case "--help", "-h":
-                    print(
-                        """
-                        usage: ecst-bench [--seconds 20] [--clients 1,4,16,64] [--users 10000]
-                                          [--catch-up-users 100000] [--orders-per-user 10] [--rounds 10]
-                                          [--skip-catch-up] [--idle-seconds 60]
-                                          [--phases write,wake-ups,catch-up,idle]
-                                          [--output bench-results]
-                        Build first: swift build -c release (the services are started from the same folder).
-                        """
-                    )
-                    exit(0)
-                default:
-                    FileHandle.standardError.write(Data("unknown argument \(argument); see --help\n".utf8))
-                    exit(2)
-                }
-            }
-            return options
-        }
+        var phases: Set<String> = Bench.allPhases
     }
 
-    static func main() async throws {
-        let options = Options.parse(Array(CommandLine.arguments.dropFirst()))
+    static let allPhases: Set<String> = ["write", "wake-ups", "catch-up", "idle"]
+
+    @Option(help: "Seconds per measured run.")
+    var seconds = 20
+    @Option(help: "Users for the write path and wake-ups phases.")
+    var users = 10_000
+    @Option(help: "Users for the catch-up phase (each updated --rounds times).")
+    var catchUpUsers = 100_000
+    @Option(help: "Purchase orders per user in the catch-up phase.")
+    var ordersPerUser = 10
+    @Option(help: "Updates per user in the catch-up phase.")
+    var rounds = 10
+    @Option(help: "Client counts for the write path, comma-separated.")
+    var clients = "1,4,16,64"
+    @Option(help: "Idle phase length in seconds.")
+    var idleSeconds = 60
+    @Option(help: "Phases to run, comma-separated: write, wake-ups, catch-up, idle.")
+    var phases = "write,wake-ups,catch-up,idle"
+    @Flag(help: "Skip the catch-up phase.")
+    var skipCatchUp = false
+    @Option(help: "Folder for results.json.")
+    var output = "bench-results"
+
+    func validate() throws {
+        for (name, value) in [
+            ("--seconds", seconds), ("--users", users), ("--catch-up-users", catchUpUsers), ("--rounds", rounds), ("--idle-seconds", idleSeconds),
+        ]
+        where value < 1 {
+            throw ValidationError("\(name) must be at least 1, got \(value)")
+        }
+        if ordersPerUser < 0 { throw ValidationError("--orders-per-user must not be negative, got \(ordersPerUser)") }
+        _ = try parsedClients()
+        _ = try parsedPhases()
+    }
+
+    private func parsedClients() throws -> [Int] {
+        let parts = clients.split(separator: ",")
+        let counts = parts.compactMap { Int($0) }.filter { $0 > 0 }
+        guard !counts.isEmpty, counts.count == parts.count else {
+            throw ValidationError("--clients takes positive integers separated by commas, got '\(clients)'")
+        }
+        return counts
+    }
+
+    private func parsedPhases() throws -> Set<String> {
+        let chosen = Set(phases.split(separator: ",").map(String.init))
+        let unknown = chosen.subtracting(Self.allPhases)
+        guard unknown.isEmpty, !chosen.isEmpty else {
+            throw ValidationError(
+                "--phases takes some of \(Self.allPhases.sorted().joined(separator: ", ")); unknown: \(unknown.sorted().joined(separator: ", "))")
+        }
+        return chosen
+    }
+
+    func run() async throws {
+        let options = Options(
+            seconds: seconds, users: users, catchUpUsers: catchUpUsers, ordersPerUser: ordersPerUser, rounds: rounds,
+            clients: try parsedClients(), output: output, skipCatchUp: skipCatchUp, idleSeconds: idleSeconds, phases: try parsedPhases()
+        )
         var results = BenchResults()
         let run = try await BenchRun(options: options)
         defer { run.stopAll() }

@@ -82,39 +82,59 @@ struct BenchResults: Codable {
 
     func table() -> String {
         func f(_ x: Double, _ digits: Int = 0) -> String { String(format: "%.\(digits)f", x) }
-        var lines = ["", "Write path (PUT /user-service/update vs pgbench, same UPDATE)",
-                     "clients   http req/s   p50 ms   p99 ms   errors   pgbench tps   http/pgbench"]
+        var lines = [
+            "", "Write path (PUT /user-service/update vs pgbench, same UPDATE)",
+            "clients   http req/s   p50 ms   p99 ms   errors   pgbench tps   http/pgbench",
+        ]
         for r in writePath {
             lines.append(
-                [f(Double(r.clients)).padding(7), f(r.httpRPS).padding(12), f(r.httpP50ms, 2).padding(8), f(r.httpP99ms, 2).padding(8),
-                 "\(r.httpErrors)".padding(8), f(r.pgbenchTPS).padding(13), f(r.ratio, 2).padding(12)].joined(separator: "  ")
+                [
+                    f(Double(r.clients)).padding(7), f(r.httpRPS).padding(12), f(r.httpP50ms, 2).padding(8), f(r.httpP99ms, 2).padding(8),
+                    "\(r.httpErrors)".padding(8), f(r.pgbenchTPS).padding(13), f(r.ratio, 2).padding(12),
+                ].joined(separator: "  ")
             )
         }
-        lines += ["", "NOTIFY cost (pgbench at \(notify.first?.clients ?? 16) clients, same UPDATE; trigger on vs disabled with a 20 ms ticker and with a ticker matching the on run's wake-ups; Lock:object = % of active writer samples)",
-                  "shape                                    on tps    wake-ups/s  off tps (20 ms)  on/off   off tps (matched)  on/off   Lock:object on  off  matched"]
+        lines += [
+            "",
+            "NOTIFY cost (pgbench at \(notify.first?.clients ?? 16) clients, same UPDATE; trigger on vs disabled with a 20 ms ticker and with a ticker matching the on run's wake-ups; Lock:object = % of active writer samples)",
+            "shape                                    on tps    wake-ups/s  off tps (20 ms)  on/off   off tps (matched)  on/off   Lock:object on  off  matched",
+        ]
         for r in notify {
-            lines.append([r.shape.padding(39), f(r.withNotifyTPS).padding(8), f(r.wakeUpsPerSecondOn).padding(10), f(r.withoutNotifyTPS).padding(15),
-                          f(r.ratio, 2).padding(7), f(r.withoutNotifyMatchedTickerTPS).padding(17), f(r.ratioMatched, 2).padding(7),
-                          f(r.lockObjectShareOn * 100, 2).padding(14), f(r.lockObjectShareOff * 100, 2).padding(4),
-                          f(r.lockObjectShareOffMatched * 100, 2)].joined(separator: "  "))
+            lines.append(
+                [
+                    r.shape.padding(39), f(r.withNotifyTPS).padding(8), f(r.wakeUpsPerSecondOn).padding(10), f(r.withoutNotifyTPS).padding(15),
+                    f(r.ratio, 2).padding(7), f(r.withoutNotifyMatchedTickerTPS).padding(17), f(r.ratioMatched, 2).padding(7),
+                    f(r.lockObjectShareOn * 100, 2).padding(14), f(r.lockObjectShareOff * 100, 2).padding(4),
+                    f(r.lockObjectShareOffMatched * 100, 2),
+                ].joined(separator: "  "))
         }
-        lines += ["", "Propagation, writer commit -> order-service commit (ms), against the floor (writer commit -> bare LISTEN wakes)",
-                  "shape                                    offered   tps     samples   p50     p99     p99.9   max     p50/floor  p99/floor  Lock:object %"]
+        lines += [
+            "", "Propagation, writer commit -> order-service commit (ms), against the floor (writer commit -> bare LISTEN wakes)",
+            "shape                                    offered   tps     samples   p50     p99     p99.9   max     p50/floor  p99/floor  Lock:object %",
+        ]
         for r in floor + propagation {
             lines.append(
-                [r.shape.padding(39), r.offeredRate.padding(8), f(r.achievedTPS).padding(6), "\(r.samples)".padding(8), f(r.p50ms, 2).padding(6),
-                 f(r.p99ms, 2).padding(6), f(r.p999ms, 2).padding(6), f(r.maxms, 2).padding(6),
-                 (r.p50ToFloor.map { f($0, 2) } ?? "-").padding(9), (r.p99ToFloor.map { f($0, 2) } ?? "-").padding(9),
-                 r.lockObjectShare.map { f($0 * 100, 2) } ?? "-"].joined(separator: "  ")
+                [
+                    r.shape.padding(39), r.offeredRate.padding(8), f(r.achievedTPS).padding(6), "\(r.samples)".padding(8), f(r.p50ms, 2).padding(6),
+                    f(r.p99ms, 2).padding(6), f(r.p999ms, 2).padding(6), f(r.maxms, 2).padding(6),
+                    (r.p50ToFloor.map { f($0, 2) } ?? "-").padding(9), (r.p99ToFloor.map { f($0, 2) } ?? "-").padding(9),
+                    r.lockObjectShare.map { f($0 * 100, 2) } ?? "-",
+                ].joined(separator: "  ")
             )
         }
         if let i = idle {
-            lines += ["", "Idle order-service over \(f(i.seconds)) s: \(f(i.cpuPercentOfACore, 2)) % of a core, \(f(i.transactionsPerSecond, 2)) transactions/s"]
+            lines += [
+                "", "Idle order-service over \(f(i.seconds)) s: \(f(i.cpuPercentOfACore, 2)) % of a core, \(f(i.transactionsPerSecond, 2)) transactions/s",
+            ]
         }
         if let c = catchUp {
-            lines += ["", "Catch-up", "events   order docs written   seconds   events/s   docs/s   floor s (\(c.floorOrderDocuments) docs)   time/floor",
-                      [ "\(c.events)", "\(c.orderDocuments)", f(c.seconds, 1), f(c.eventsPerSecond), f(c.orderDocumentsPerSecond),
-                        f(c.floorSeconds, 1), f(c.ratioToFloor, 2)].joined(separator: "   ")]
+            lines += [
+                "", "Catch-up", "events   order docs written   seconds   events/s   docs/s   floor s (\(c.floorOrderDocuments) docs)   time/floor",
+                [
+                    "\(c.events)", "\(c.orderDocuments)", f(c.seconds, 1), f(c.eventsPerSecond), f(c.orderDocumentsPerSecond),
+                    f(c.floorSeconds, 1), f(c.ratioToFloor, 2),
+                ].joined(separator: "   "),
+            ]
         }
         lines += ["", "Resources (peak RSS MB, CPU s)"]
         for (name, u) in usage.sorted(by: { $0.key < $1.key }) {

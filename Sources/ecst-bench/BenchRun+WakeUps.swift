@@ -103,15 +103,17 @@ extension BenchRun {
         var off: [(tps: Double, waits: WaitSampler.Waits)] = []
         for interval in [Duration.milliseconds(20), .microseconds(Int64(1_000_000 / max(1, wakeUpsPerSecond)))] {
             try await admin.query("ALTER TABLE user_service.events DISABLE TRIGGER events_notify")
-            let ticker = consumerRunning ? Task {
-                let clock = ContinuousClock()
-                var next = clock.now
-                while !Task.isCancelled {
-                    try? await admin.query("NOTIFY ecst_events")
-                    next += interval
-                    try? await Task.sleep(until: next, clock: clock)
-                }
-            } : nil
+            let ticker =
+                consumerRunning
+                ? Task {
+                    let clock = ContinuousClock()
+                    var next = clock.now
+                    while !Task.isCancelled {
+                        try? await admin.query("NOTIFY ecst_events")
+                        next += interval
+                        try? await Task.sleep(until: next, clock: clock)
+                    }
+                } : nil
             try await admin.query("CHECKPOINT")
             sampler.start()
             let tps = try Tools.pgbench(pgBin, url: url, script: scripts + "/update.sql", clients: clients, seconds: options.seconds)
@@ -136,7 +138,8 @@ extension BenchRun {
         return .init(
             shape: shape, clients: clients, withNotifyTPS: on, withNotifyRunsTPS: [first.tps, second.tps], withoutNotifyTPS: off[0].tps, ratio: on / off[0].tps,
             lockObjectShareOn: onWaits.share, lockObjectShareOff: off[0].waits.share, activeWriterSamplesOn: onWaits.active,
-            wakeUpsPerSecondOn: (first.wakeUpsPerSecond + second.wakeUpsPerSecond) / 2, withoutNotifyMatchedTickerTPS: matched.tps, ratioMatched: on / matched.tps,
+            wakeUpsPerSecondOn: (first.wakeUpsPerSecond + second.wakeUpsPerSecond) / 2, withoutNotifyMatchedTickerTPS: matched.tps,
+            ratioMatched: on / matched.tps,
             lockObjectShareOffMatched: matched.waits.share
         )
     }
@@ -164,12 +167,12 @@ extension BenchRun {
         try await admin.query("CREATE TABLE IF NOT EXISTS public.bench_floor (id int PRIMARY KEY, n bigint NOT NULL DEFAULT 0)")
         try await admin.query("INSERT INTO public.bench_floor (id) SELECT generate_series(1, 64) ON CONFLICT DO NOTHING")
         try """
-            \\set id random(1, 64)
-            BEGIN;
-            UPDATE public.bench_floor SET n = n + 1 WHERE id = :id;
-            SELECT pg_notify('bench_floor', pg_current_xact_id()::text);
-            COMMIT;
-            """.write(toFile: scripts + "/floor.sql", atomically: true, encoding: .utf8)
+        \\set id random(1, 64)
+        BEGIN;
+        UPDATE public.bench_floor SET n = n + 1 WHERE id = :id;
+        SELECT pg_notify('bench_floor', pg_current_xact_id()::text);
+        COMMIT;
+        """.write(toFile: scripts + "/floor.sql", atomically: true, encoding: .utf8)
         if geteuid() == 0 { _ = try? LocalCluster.run("/bin/chmod", ["-R", "a+rX", scripts]) }
     }
 

@@ -49,18 +49,18 @@ final class BenchRun {
         try FileManager.default.createDirectory(atPath: scripts, withIntermediateDirectories: true)
         // The user-service's own UPDATE, as a pgbench script and as a wrk request.
         try """
-            \\set id random(1, \(options.users))
-            \\set n random(1, 1000000000)
-            UPDATE user_service.users SET firstname = 'F', lastname = 'L', email = 'u' || :id || '-' || :n || '@bench.io' WHERE id = :id RETURNING id, firstname, lastname, email;
-            """.write(toFile: scripts + "/update.sql", atomically: true, encoding: .utf8)
+        \\set id random(1, \(options.users))
+        \\set n random(1, 1000000000)
+        UPDATE user_service.users SET firstname = 'F', lastname = 'L', email = 'u' || :id || '-' || :n || '@bench.io' WHERE id = :id RETURNING id, firstname, lastname, email;
+        """.write(toFile: scripts + "/update.sql", atomically: true, encoding: .utf8)
         try """
-            math.randomseed(os.time())
-            request = function()
-              local id = math.random(1, \(options.users))
-              local body = string.format('{"id": %d, "firstname": "F", "lastname": "L", "email": "u%d-%d@bench.io"}', id, id, math.random(1, 1000000000))
-              return wrk.format("PUT", "/user-service/update", {["Content-Type"] = "application/json"}, body)
-            end
-            """.write(toFile: scripts + "/update.lua", atomically: true, encoding: .utf8)
+        math.randomseed(os.time())
+        request = function()
+          local id = math.random(1, \(options.users))
+          local body = string.format('{"id": %d, "firstname": "F", "lastname": "L", "email": "u%d-%d@bench.io"}', id, id, math.random(1, 1000000000))
+          return wrk.format("PUT", "/user-service/update", {["Content-Type"] = "application/json"}, body)
+        end
+        """.write(toFile: scripts + "/update.lua", atomically: true, encoding: .utf8)
         if geteuid() == 0 { _ = try? LocalCluster.run("/bin/chmod", ["-R", "a+rX", scripts]) }
     }
 
@@ -109,8 +109,9 @@ final class BenchRun {
             let http = try Tools.wrk(url: "http://127.0.0.1:18080", script: scripts + "/update.lua", clients: clients, seconds: options.seconds)
             let tps = try Tools.pgbench(pgBin, url: url, script: scripts + "/update.sql", clients: clients, seconds: options.seconds)
             results.writePath.append(
-                .init(clients: clients, httpRPS: http.requestsPerSecond, httpP50ms: http.p50ms, httpP99ms: http.p99ms,
-                      httpErrors: http.errors, pgbenchTPS: tps, ratio: http.requestsPerSecond / tps)
+                .init(
+                    clients: clients, httpRPS: http.requestsPerSecond, httpP50ms: http.p50ms, httpP99ms: http.p99ms,
+                    httpErrors: http.errors, pgbenchTPS: tps, ratio: http.requestsPerSecond / tps)
             )
             log("  \(clients) clients: http \(Int(http.requestsPerSecond)) req/s, pgbench \(Int(tps)) tps")
         }

@@ -25,7 +25,8 @@ enum Tools {
             ["-t", "\(min(clients, 2))", "-c", "\(clients)", "-d", "\(seconds)s", "--latency", "-s", script, url]
         )
         guard let rps = firstNumber(after: "Requests/sec:", in: output) else { throw EndToEndError("wrk printed no rate: \(output)") }
-        let errors = Int(firstNumber(after: "Non-2xx or 3xx responses:", in: output) ?? 0)
+        let errors =
+            Int(firstNumber(after: "Non-2xx or 3xx responses:", in: output) ?? 0)
             + Int(firstNumber(after: "Socket errors: connect", in: output) ?? 0)
         return WrkResult(
             requestsPerSecond: rps,
@@ -61,7 +62,8 @@ struct ProcessUsage: Codable {
 
     static func read(pid: Int32) -> ProcessUsage {
         let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
-        let hwm = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }
+        let hwm =
+            status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }
             .flatMap { Double($0.split(separator: " ").dropFirst().first ?? "") } ?? 0
         let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
         // Fields after the command name (which may hold spaces): utime is 14th, stime 15th overall.

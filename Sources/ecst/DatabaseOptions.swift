@@ -27,7 +27,8 @@ struct DatabaseOptions: ParsableArguments {
                 _ = try await client.query("SELECT 1 FROM order_service.consumer_positions LIMIT 1")
             } catch let error as PostgresError {
                 let schemaMissing = [PostgresError.SQLState.undefinedTable, PostgresError.SQLState.invalidSchemaName].contains(error.sqlState)
-                throw CommandFailure("cannot use the database at \(Self.redacted(url)): \(error.message)" + (schemaMissing ? " (is schema.sql applied there?)" : ""))
+                throw CommandFailure(
+                    "cannot use the database at \(Self.redacted(url)): \(error.message)" + (schemaMissing ? " (is schema.sql applied there?)" : ""))
             }
             try await body(client)
         }

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
-import OrderService
 import Operations
+import OrderService
 
 struct DeadLettersCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

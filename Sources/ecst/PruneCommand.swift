@@ -26,7 +26,8 @@ struct PruneCommand: AsyncParsableCommand {
         try await withDatabase(database) { client in
             let line = ProgressLine()
             let report = try await EventLogPruner(database: client, keepSeconds: seconds).run(dryRun: dryRun) { done, total, deleted in
-                line.update("examined \(done)/\(total) ids, \(dryRun ? "would delete" : "deleted") \(deleted)", fraction: total == 0 ? 1 : Double(done) / Double(total))
+                line.update(
+                    "examined \(done)/\(total) ids, \(dryRun ? "would delete" : "deleted") \(deleted)", fraction: total == 0 ? 1 : Double(done) / Double(total))
             }
             line.finish()
             if database.json { return try printJSON(report) }

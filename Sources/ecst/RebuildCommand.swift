@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
-import OrderService
 import Operations
+import OrderService
 
 struct RebuildCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -34,9 +34,13 @@ struct RebuildCommand: AsyncParsableCommand {
             }
             line.finish()
             if database.json { return try printJSON(report) }
-            print("rebuilt to snapshot \(report.snapshot) in \(started.duration(to: .now).formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1))))")
+            print(
+                "rebuilt to snapshot \(report.snapshot) in \(started.duration(to: .now).formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1))))"
+            )
             print("  \(report.entities) users and products from the log, \(report.replicaRowsChanged) replica rows changed")
-            print("  \(report.orders) orders, \(report.ordersChanged) changed" + (report.ordersWithoutSource > 0 ? ", \(report.ordersWithoutSource) left as they were (user or product unknown to the log)" : ""))
+            print(
+                "  \(report.orders) orders, \(report.ordersChanged) changed"
+                    + (report.ordersWithoutSource > 0 ? ", \(report.ordersWithoutSource) left as they were (user or product unknown to the log)" : ""))
         }
     }
 }

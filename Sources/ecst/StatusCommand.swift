@@ -15,7 +15,8 @@ struct StatusCommand: AsyncParsableCommand {
             let status = try await SystemStatus.read(from: client)
             if database.json { return try printJSON(status) }
             let log = status.eventLog
-            print("event log   \(log.events) events, ids \(log.firstID.map(String.init) ?? "-")..\(log.lastID.map(String.init) ?? "-"), \(log.totalSize) on disk")
+            print(
+                "event log   \(log.events) events, ids \(log.firstID.map(String.init) ?? "-")..\(log.lastID.map(String.init) ?? "-"), \(log.totalSize) on disk")
             print("            oldest \(log.oldest ?? "-"), newest \(log.newest ?? "-")")
             if status.consumers.isEmpty {
                 print("consumers   none registered (order-service registers itself when it starts)")
@@ -24,7 +25,10 @@ struct StatusCommand: AsyncParsableCommand {
             print("")
             let header = ["consumer", "position", "head", "lag", "applied", "last applied", "dead letters", "applied by"]
             let rows = status.consumers.map { c in
-                [c.consumer, "\(c.position)", "\(c.head)", "\(c.lag)", "\(c.appliedEvents)", c.lastAppliedAt ?? "never", "\(c.deadLetters)", c.appliedBy ?? "-"]
+                [
+                    c.consumer, "\(c.position)", "\(c.head)", "\(c.lag)", "\(c.appliedEvents)", c.lastAppliedAt ?? "never", "\(c.deadLetters)",
+                    c.appliedBy ?? "-",
+                ]
             }
             printTable(header: header, rows: rows)
         }

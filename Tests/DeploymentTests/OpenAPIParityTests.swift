@@ -17,10 +17,12 @@ struct OpenAPIParityTests {
     }
 
     static let services = [
-        Service(name: "user-service", routes: { RouteInventory.routes(of: buildUserServiceRouter(database: $0)) },
-                document: userServiceOpenAPIDocument, known: "GET /user-service/{id}"),
-        Service(name: "order-service", routes: { RouteInventory.routes(of: buildOrderServiceRouter(database: $0)) },
-                document: orderServiceOpenAPIDocument, known: "POST /order-service/create"),
+        Service(
+            name: "user-service", routes: { RouteInventory.routes(of: buildUserServiceRouter(database: $0)) },
+            document: userServiceOpenAPIDocument, known: "GET /user-service/{id}"),
+        Service(
+            name: "order-service", routes: { RouteInventory.routes(of: buildOrderServiceRouter(database: $0)) },
+            document: orderServiceOpenAPIDocument, known: "POST /order-service/create"),
     ]
 
     @Test("every route is documented and every documented operation is routed", arguments: services)

@@ -6,7 +6,10 @@ import Testing
 @Suite("end to end: PostgreSQL restarted under load")
 struct DatabaseRestartTests {
     struct ErrorReply: Decodable {
-        struct Detail: Decodable { var status: Int; var message: String }
+        struct Detail: Decodable {
+            var status: Int
+            var message: String
+        }
         var error: Detail
     }
 

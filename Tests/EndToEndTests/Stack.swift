@@ -98,7 +98,12 @@ struct ConsumerReply: Decodable {
 }
 
 struct OrderReply: Decodable {
-    struct User: Decodable { var id: Int64; var firstname: String; var lastname: String; var email: String }
+    struct User: Decodable {
+        var id: Int64
+        var firstname: String
+        var lastname: String
+        var email: String
+    }
     var id: String
     var user: User
     var price: Int

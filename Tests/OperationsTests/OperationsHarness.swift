@@ -44,10 +44,11 @@ func withOperationsWorld(_ body: @Sendable (OperationsWorld) async throws -> Voi
     let template = try await TestDatabases.shared.template(applyingSQLFile: schemaPath)
     try await TestDatabases.shared.withClient(template: template) { admin, database in
         try await PostgresClient.withClient(configuration: database.configuration(asUser: "order_service")) { service in
-            try await body(OperationsWorld(
-                admin: admin, service: service,
-                applier: EventApplier(database: service, consumer: defaultConsumerName, identity: "test")
-            ))
+            try await body(
+                OperationsWorld(
+                    admin: admin, service: service,
+                    applier: EventApplier(database: service, consumer: defaultConsumerName, identity: "test")
+                ))
         }
     }
 }

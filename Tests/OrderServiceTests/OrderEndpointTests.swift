@@ -18,14 +18,15 @@ struct OrderEndpointTests {
                 try await client.execute(uri: "/order-service/all", method: .get) { response in
                     #expect(response.status == .ok)
                     let orders = try #require(decode([Order].self, response))
-                    #expect(orders == [
-                        Order(
-                            id: "1",
-                            user: .init(id: 1, firstname: "Neha", lastname: "Parate", email: "neha.parate@gmail.com"),
-                            product: .init(productId: 1, description: "IPad"),
-                            price: 300
-                        )
-                    ])
+                    #expect(
+                        orders == [
+                            Order(
+                                id: "1",
+                                user: .init(id: 1, firstname: "Neha", lastname: "Parate", email: "neha.parate@gmail.com"),
+                                product: .init(productId: 1, description: "IPad"),
+                                price: 300
+                            )
+                        ])
                     #expect(!String(buffer: response.body).contains(": ") && !String(buffer: response.body).contains(", "))
                     // The id is a string, as the original's Mongo ids were.
                     let raw = try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [[String: Any]]

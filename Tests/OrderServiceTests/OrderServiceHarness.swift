@@ -117,5 +117,3 @@ struct Order: Decodable, Equatable {
     var product: Product
     var price: Int
 }
-
-

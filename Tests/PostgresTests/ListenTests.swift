@@ -32,8 +32,7 @@ struct ListenTests {
                 let reader = Task { for await event in stream { await events.append(event) } }
                 try await eventually { await events.count == 1 }
                 let pid = try await client.scalar(
-                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'"
-                , as: Int.self)
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'", as: Int.self)
                 try await client.query("SELECT pg_terminate_backend($1::int)", [pid])
                 // The loss is seen when the socket closes, at once; the deadline also covers
                 // connecting a new backend, which a fully loaded 2-core CI machine can slow down.
@@ -45,8 +44,7 @@ struct ListenTests {
                     await events.items.contains { if case .notification(let n) = $0 { n.payload == "after" } else { false } }
                 }
                 let newPID = try await client.scalar(
-                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'"
-                , as: Int.self)
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'", as: Int.self)
                 #expect(newPID != pid)
                 reader.cancel()
             }
@@ -63,8 +61,7 @@ struct ListenTests {
             }
             try await eventually("the listener session to close") {
                 try await client.scalar(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'"
-                , as: Int.self) == 0
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'", as: Int.self) == 0
             }
         }
     }

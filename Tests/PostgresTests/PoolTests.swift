@@ -19,8 +19,7 @@ struct PoolTests {
             #expect(results.sorted() == (0..<50).map { $0 * 2 })
             #expect(await client.openConnections <= 4)
             let backends = try await client.scalar(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'"
-            , as: Int.self)
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'", as: Int.self)
             #expect(backends <= 4)
         }
     }
@@ -51,8 +50,7 @@ struct PoolTests {
                 try await eventually {
                     try await admin.scalar(
                         "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND state = 'active'",
-                        [Int(pid)]
-                    , as: Int.self) == 1
+                        [Int(pid)], as: Int.self) == 1
                 }
                 try await admin.query("SELECT pg_terminate_backend($1::int)", [Int(pid)])
             }

@@ -5,9 +5,11 @@ import Testing
 
 @Suite("Values through parameters and back")
 struct RoundTripTests {
-    @Test("text survives unchanged", arguments: [
-        "", "plain", "it's \"quoted\"", #"back\slash \\ \n"#, "emoji 🎉👩‍👩‍👧", "日本語 ÄÖÜ ß Ω", "'; DROP TABLE t; --",
-    ])
+    @Test(
+        "text survives unchanged",
+        arguments: [
+            "", "plain", "it's \"quoted\"", #"back\slash \\ \n"#, "emoji 🎉👩‍👩‍👧", "日本語 ÄÖÜ ß Ω", "'; DROP TABLE t; --",
+        ])
     func text(_ value: String) async throws {
         try await TestDatabases.shared.withClient { client, _ in
             let row = try await client.query("SELECT $1::text AS v, length($1::text) AS n", [value])[0]
@@ -118,7 +120,10 @@ struct RoundTripTests {
             let row = try await client.query("SELECT $1::jsonb -> 'n', $1::jsonb ->> 'name', $1", [json])[0]
             #expect(try row.decode(0, as: PostgresJSON.self) == PostgresJSON("[1, 2]"))
             #expect(try row.decode(1, as: String.self) == #"Zoë "Z""#)
-            struct Doc: Decodable, Equatable { var name: String; var n: [Int] }
+            struct Doc: Decodable, Equatable {
+                var name: String
+                var n: [Int]
+            }
             #expect(try row.decode(2, as: PostgresJSON.self).decoded(as: Doc.self) == Doc(name: #"Zoë "Z""#, n: [1, 2]))
         }
     }

@@ -5,7 +5,8 @@ import Testing
 
 @Suite("schema.sql: roles and privileges")
 struct PrivilegeTests {
-    func withRoles(_ body: @Sendable (_ admin: PostgresClient, _ userService: PostgresClient, _ orderService: PostgresClient) async throws -> Void) async throws {
+    func withRoles(_ body: @Sendable (_ admin: PostgresClient, _ userService: PostgresClient, _ orderService: PostgresClient) async throws -> Void) async throws
+    {
         let template = try await TestDatabases.shared.template(applyingSQLFile: schemaPath)
         try await TestDatabases.shared.withClient(template: template) { admin, database in
             try await PostgresClient.withClient(configuration: database.configuration(asUser: "user_service")) { userService in
@@ -27,7 +28,9 @@ struct PrivilegeTests {
             #expect(events == 7)
             #expect(await denied(orderService, "SELECT * FROM user_service.users"))
             #expect(await denied(orderService, "SELECT * FROM user_service.products"))
-            #expect(await denied(orderService, "INSERT INTO user_service.events (aggregate_type, aggregate_id, version, type, payload) VALUES ('user', 1, 99, 'X', '{}')"))
+            #expect(
+                await denied(
+                    orderService, "INSERT INTO user_service.events (aggregate_type, aggregate_id, version, type, payload) VALUES ('user', 1, 99, 'X', '{}')"))
             #expect(await denied(orderService, "UPDATE user_service.users SET firstname = 'x'"))
             // Its own schema is its own.
             let orders: Int = try await orderService.scalar("SELECT count(*) FROM order_service.purchase_orders")
@@ -50,7 +53,9 @@ struct PrivilegeTests {
                 #expect(await denied(client, "UPDATE user_service.events SET type = 'X'"))
                 #expect(await denied(client, "DELETE FROM user_service.events"))
                 #expect(await denied(client, "TRUNCATE user_service.events"))
-                #expect(await denied(client, "INSERT INTO user_service.events (aggregate_type, aggregate_id, version, type, payload) VALUES ('user', 1, 99, 'X', '{}')"))
+                #expect(
+                    await denied(
+                        client, "INSERT INTO user_service.events (aggregate_type, aggregate_id, version, type, payload) VALUES ('user', 1, 99, 'X', '{}')"))
             }
             // A non-superuser owner-like role is refused by the trigger too.
             try await admin.query("CREATE ROLE ecst_test_editor")

@@ -15,11 +15,12 @@ struct ProductAndOperationsTests {
             try await client.execute(uri: "/user-service/products", method: .get) { response in
                 #expect(response.status == .ok)
                 let products = try #require(decode([Product].self, response))
-                #expect(products == [
-                    Product(id: 1, description: "IPad", price: 300, qtyAvailable: 10),
-                    Product(id: 2, description: "IPhone", price: 650, qtyAvailable: 50),
-                    Product(id: 3, description: "Sony TV", price: 320, qtyAvailable: 100),
-                ])
+                #expect(
+                    products == [
+                        Product(id: 1, description: "IPad", price: 300, qtyAvailable: 10),
+                        Product(id: 2, description: "IPhone", price: 650, qtyAvailable: 50),
+                        Product(id: 3, description: "Sony TV", price: 320, qtyAvailable: 100),
+                    ])
             }
             let body = #"{"id": 2, "description": "IPhone 15", "price": 700, "qty_available": 49}"#
             try await client.execute(uri: "/user-service/products/update", method: .put, headers: jsonHeaders, body: json(body)) { response in

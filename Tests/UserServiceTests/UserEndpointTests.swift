@@ -81,7 +81,13 @@ struct UserEndpointTests {
             #expect(rows.count == 2)
             #expect(try rows[1].decode(0, as: String.self) == "UserUpdated")
             #expect(try rows[1].decode(1, as: Int.self) == 2)
-            struct Payload: Decodable { var id: Int; var firstname: String; var lastname: String; var email: String; var version: Int }
+            struct Payload: Decodable {
+                var id: Int
+                var firstname: String
+                var lastname: String
+                var email: String
+                var version: Int
+            }
             let payload = try rows[1].decode(2, as: PostgresJSON.self).decoded(as: Payload.self)
             #expect(payload.firstname == "Neha")
             #expect(payload.email == "neha.parate-updated@vinsguru.com")

@@ -22,7 +22,6 @@ func withUserService(_ body: @Sendable (any TestClientProtocol, PostgresClient) 
     }
 }
 
-
 /// Rows of users and events, to check that a refused request wrote nothing.
 struct Snapshot: Equatable {
     var users: String

@@ -1,9 +1,9 @@
 import CLibPQ
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Owns one `PGconn`: the only place a connection pointer lives; `PQfinish` runs in `deinit`.
@@ -151,7 +151,7 @@ final class ConnectionHandle: @unchecked Sendable {
     ) -> R {
         let types = parameters.map { Oid($0.typeOID) }
         let values: [UnsafeMutablePointer<CChar>?] = parameters.map { $0.text.flatMap { strdup($0) } }
-        defer { values.forEach { free($0) } }
+        defer { for pointer in values { free(pointer) } }
         let constValues = values.map { UnsafePointer($0) }
         return types.withUnsafeBufferPointer { typeBuffer in
             constValues.withUnsafeBufferPointer { valueBuffer in
@@ -167,8 +167,8 @@ final class ConnectionHandle: @unchecked Sendable {
         let keys: [UnsafeMutablePointer<CChar>?] = entries.map { strdup($0.0) } + [nil]
         let values: [UnsafeMutablePointer<CChar>?] = entries.map { strdup($0.1) } + [nil]
         defer {
-            keys.forEach { free($0) }
-            values.forEach { free($0) }
+            for pointer in keys { free(pointer) }
+            for pointer in values { free(pointer) }
         }
         let constKeys = keys.map { UnsafePointer($0) }
         let constValues = values.map { UnsafePointer($0) }
