@@ -392,17 +392,19 @@ GRANT EXECUTE ON FUNCTION order_service.event_problem(text, text, jsonb) TO orde
 -- one definition of those documents, used by order creation, the consumer, `ecst rebuild`, the
 -- stale_orders view, the benchmark and the tests. Plain SQL on plain values, so the planner inlines
 -- them and any caller (a test comparing with user_service's tables too) can build the same shape.
+-- STABLE, as jsonb_build_object is: a function declared IMMUTABLE over a STABLE body is not
+-- inlined, and was called once per order written.
 CREATE OR REPLACE FUNCTION order_service.user_document(id bigint, firstname text, lastname text, email text)
-RETURNS jsonb LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+RETURNS jsonb LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT jsonb_build_object('id', id, 'firstname', firstname, 'lastname', lastname, 'email', email)
 $$;
 CREATE OR REPLACE FUNCTION order_service.product_document(id bigint, description text)
-RETURNS jsonb LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+RETURNS jsonb LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT jsonb_build_object('productId', id, 'description', description)
 $$;
 -- A purchase order as the API shows it: its document plus its id, as a string (the contract's).
 CREATE OR REPLACE FUNCTION order_service.order_document(id bigint, doc jsonb)
-RETURNS jsonb LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+RETURNS jsonb LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT doc || jsonb_build_object('id', id::text)
 $$;
 

@@ -26,6 +26,8 @@ struct Bench: AsyncParsableCommand {
         var skipCatchUp = false
         var idleSeconds = 60
         var phases: Set<String> = Bench.allPhases
+        var shapes: [BenchRun.Shape] = BenchRun.shapes
+        var skipOnOff = false
     }
 
     static let allPhases: Set<String> = ["write", "wake-ups", "catch-up", "idle"]
@@ -46,6 +48,10 @@ struct Bench: AsyncParsableCommand {
     var idleSeconds = 60
     @Option(help: "Phases to run, comma-separated: write, wake-ups, catch-up, idle.")
     var phases = "write,wake-ups,catch-up,idle"
+    @Option(help: "Wake-up shapes, comma-separated: orders per user, 's' for an active + standby order-service (0,0s,1,1s,10,10s).")
+    var shapes = "0,0s,1,1s,10,10s"
+    @Flag(help: "Wake-ups phase: measure propagation only, not NOTIFY's on/off cost.")
+    var skipOnOff = false
     @Flag(help: "Skip the catch-up phase.")
     var skipCatchUp = false
     @Option(help: "Folder for results.json.")
@@ -61,6 +67,7 @@ struct Bench: AsyncParsableCommand {
         if ordersPerUser < 0 { throw ValidationError("--orders-per-user must not be negative, got \(ordersPerUser)") }
         _ = try parsedClients()
         _ = try parsedPhases()
+        _ = try parsedShapes()
     }
 
     private func parsedClients() throws -> [Int] {
@@ -70,6 +77,16 @@ struct Bench: AsyncParsableCommand {
             throw ValidationError("--clients takes positive integers separated by commas, got '\(clients)'")
         }
         return counts
+    }
+
+    private func parsedShapes() throws -> [BenchRun.Shape] {
+        try shapes.split(separator: ",").map { part in
+            let standby = part.hasSuffix("s")
+            guard let orders = Int(standby ? part.dropLast() : part), orders >= 0 else {
+                throw ValidationError("--shapes takes orders per user with an optional 's' for a standby (0,1s,10), got '\(part)'")
+            }
+            return BenchRun.Shape(ordersPerUser: orders, standby: standby)
+        }
     }
 
     private func parsedPhases() throws -> Set<String> {
@@ -85,7 +102,8 @@ struct Bench: AsyncParsableCommand {
     func run() async throws {
         let options = Options(
             seconds: seconds, users: users, catchUpUsers: catchUpUsers, ordersPerUser: ordersPerUser, rounds: rounds,
-            clients: try parsedClients(), output: output, skipCatchUp: skipCatchUp, idleSeconds: idleSeconds, phases: try parsedPhases()
+            clients: try parsedClients(), output: output, skipCatchUp: skipCatchUp, idleSeconds: idleSeconds, phases: try parsedPhases(),
+            shapes: try parsedShapes(), skipOnOff: skipOnOff
         )
         var results = BenchResults()
         let run = try await BenchRun(options: options)
@@ -96,7 +114,7 @@ struct Bench: AsyncParsableCommand {
             try await run.writePath(into: &results)
         }
         if options.phases.contains("wake-ups") {
-            log("2/5 wake-ups: NOTIFY's cost to writers and propagation against its floor, in \(BenchRun.shapes.count) shapes")
+            log("2/5 wake-ups: NOTIFY's cost to writers and propagation against its floor, in \(options.shapes.count) shapes")
             try await run.wakeUps(into: &results)
         }
         if !options.skipCatchUp && options.phases.contains("catch-up") {

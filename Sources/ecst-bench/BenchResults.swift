@@ -45,6 +45,10 @@ struct BenchResults: Codable {
         var lockObjectShare: Double?
         var p50ToFloor: Double?
         var p99ToFloor: Double?
+        /// Writer commit to the start of the consumer statement that applied it (propagation
+        /// minus the applying statement's own time).
+        var startedP50ms: Double?
+        var startedP99ms: Double?
     }
     struct Idle: Codable {
         var seconds: Double

@@ -6,7 +6,7 @@ import PostgresTestSupport
 /// on NOTIFY's commit lock, and how fast an update reaches the order-service against the floor of
 /// a bare LISTEN session, in every shape users meet.
 extension BenchRun {
-    struct Shape {
+    struct Shape: Sendable {
         var ordersPerUser: Int
         var standby: Bool
 
@@ -31,12 +31,16 @@ extension BenchRun {
 
         try await stop(orderService, as: "order-service")
         orderService = nil
-        results.notify.append(try await notifyOnOff(shape: "no order-service", consumerRunning: false))
+        if !options.skipOnOff {
+            results.notify.append(try await notifyOnOff(shape: "no order-service", consumerRunning: false))
+        }
 
-        for shape in Self.shapes {
+        for shape in options.shapes {
             log("  shape: \(shape.label)")
             try await setUp(shape)
-            results.notify.append(try await notifyOnOff(shape: shape.label, consumerRunning: true))
+            if !options.skipOnOff {
+                results.notify.append(try await notifyOnOff(shape: shape.label, consumerRunning: true))
+            }
             for rate in [100, 1_000] {
                 var row = try await propagation(rate: rate, shape: shape.label)
                 if let floor = results.floor.first(where: { $0.offeredRate == row.offeredRate }) {
@@ -148,12 +152,12 @@ extension BenchRun {
     /// transaction: the consumer's commit timestamp is when the update became visible to orders
     /// (replica and orders change in one transaction), with or without orders.
     func installLatencyProbes() async throws {
-        try await admin.query("CREATE TABLE IF NOT EXISTS public.bench_applied (email text, xid xid8)")
+        try await admin.query("CREATE TABLE IF NOT EXISTS public.bench_applied (email text, xid xid8, started timestamptz)")
         try await admin.query(
             """
             CREATE OR REPLACE FUNCTION public.bench_record_applied() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
             BEGIN
-                INSERT INTO public.bench_applied VALUES (NEW.email, pg_current_xact_id());
+                INSERT INTO public.bench_applied VALUES (NEW.email, pg_current_xact_id(), statement_timestamp());
                 RETURN NULL;
             END $$
             """
@@ -217,10 +221,14 @@ extension BenchRun {
         await sampler.close()
         try await waitForLagZero(timeout: .seconds(600))
         let row = try await admin.query(Self.latencySQL, [start])[0]
-        let result = try latencyRow(
+        var result = try latencyRow(
             row, offered: "\(rate)/s", tps: tps, superseded: try row.decode("superseded"), shape: shape, lockObjectShare: waits.share
         )
-        log("    \(rate)/s: p50 \(result.p50ms) ms, p99 \(result.p99ms) ms, Lock:object \(waits.percent)")
+        let started = try row.decode("started_quantiles", as: [Double].self).map { $0 * 1000 }
+        (result.startedP50ms, result.startedP99ms) = (started[0], started[1])
+        log(
+            "    \(rate)/s: p50 \(result.p50ms) ms, p99 \(result.p99ms) ms (the applying statement started after p50 \(started[0]) ms, p99 \(started[1]) ms), "
+                + "Lock:object \(waits.percent)")
         return result
     }
 
@@ -243,12 +251,15 @@ extension BenchRun {
             SELECT e.payload ->> 'email' AS email, pg_xact_commit_timestamp(e.xid::text::xid) AS committed
             FROM user_service.events e WHERE e.id > $1 AND e.type = 'UserUpdated'
         ), applied AS (
-            SELECT email, min(pg_xact_commit_timestamp(xid::text::xid)) AS applied FROM public.bench_applied GROUP BY email
+            SELECT DISTINCT ON (email) email, pg_xact_commit_timestamp(xid::text::xid) AS applied, started
+            FROM public.bench_applied ORDER BY email, pg_xact_commit_timestamp(xid::text::xid)
         ), latency AS (
-            SELECT extract(epoch FROM a.applied - w.committed)::float8 AS seconds
+            SELECT extract(epoch FROM a.applied - w.committed)::float8 AS seconds,
+                   extract(epoch FROM a.started - w.committed)::float8 AS until_started
             FROM written w JOIN applied a USING (email)
         )
         SELECT (SELECT count(*) FROM latency) AS samples,
+               (SELECT percentile_disc(ARRAY[0.5, 0.99]) WITHIN GROUP (ORDER BY until_started) FROM latency) AS started_quantiles,
                (SELECT count(*) FROM written) - (SELECT count(*) FROM latency) AS superseded,
                (SELECT percentile_disc(ARRAY[0.5, 0.9, 0.99, 0.999]) WITHIN GROUP (ORDER BY seconds) FROM latency) AS quantiles,
                (SELECT coalesce(max(seconds), 0) FROM latency) AS max
