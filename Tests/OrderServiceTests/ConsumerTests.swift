@@ -252,4 +252,25 @@ struct ConsumerTests {
             #expect(try #require(try await world.status()).deadLetters == 4)
         }
     }
+
+    /// The consumer's calls plan generically and must not JIT-compile (their generic estimates pass
+    /// jit_above_cost: 45 ms of compiling per call, measured); the document builders must be inlined
+    /// into the statements that embed them, not called once per order (docs/design.md#reading-the-log-in-commit-order).
+    @Test func theConsumersSessionsRunWithoutJITAndTheDocumentBuildersAreInlined() async throws {
+        try await withOrderWorld { world in
+            let running = await world.startConsumer()
+            let settings = try await running.client.query(
+                "SELECT current_setting('jit') AS jit, current_setting('plan_cache_mode') AS plans, current_setting('synchronous_commit') AS sync"
+            )[0]
+            #expect(try settings.decode("jit", as: String.self) == "off")
+            #expect(try settings.decode("plans", as: String.self) == "force_generic_plan")
+            #expect(try settings.decode("sync", as: String.self) == "off")
+            for call in ["order_service.user_document(u.id, u.firstname, u.lastname, u.email)", "order_service.product_document(u.id, u.email)"] {
+                let plan = try await world.admin.query("EXPLAIN (VERBOSE) SELECT \(call) FROM order_service.users u")
+                    .map { try $0.decode(0, as: String.self) }.joined(separator: "\n")
+                #expect(plan.contains("jsonb_build_object"), "\(call) is not inlined: \(plan)")
+                #expect(!plan.contains("_document("), "\(call) is not inlined: \(plan)")
+            }
+        }
+    }
 }
