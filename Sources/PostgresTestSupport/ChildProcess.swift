@@ -21,25 +21,13 @@ public final class ChildProcess: @unchecked Sendable {
             throw EndToEndError("\(path) is missing: build the executables first (scripts/test does)")
         }
         logPath = FileManager.default.temporaryDirectory.path + "/ecst-\(name)-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).log"
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
         var merged = ProcessInfo.processInfo.environment
         merged.removeValue(forKey: "DATABASE_URL")
         merged.merge(environment) { _, new in new }
-        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
-        let envp: [UnsafeMutablePointer<CChar>?] = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            for pointer in argv { free(pointer) }
-            for pointer in envp { free(pointer) }
+        switch spawn(path, arguments: arguments, environment: merged, outputPath: logPath) {
+        case .success(let pid): self.pid = pid
+        case .failure(let error): throw EndToEndError("could not start \(path): error \(error.code)")
         }
-        var pid: pid_t = 0
-        let result = withCleanSpawnAttributes { posix_spawn(&pid, path, &actions, $0, argv, envp) }
-        guard result == 0 else { throw EndToEndError("could not start \(path): error \(result)") }
-        self.pid = pid
     }
 
     deinit {

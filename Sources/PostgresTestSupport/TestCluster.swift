@@ -178,17 +178,11 @@ public final class LocalCluster: @unchecked Sendable {
     public static func run(_ tool: String, _ arguments: [String]) throws -> String {
         let outputPath = FileManager.default.temporaryDirectory.path + "/ecst-cmd-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).log"
         defer { unlink(outputPath) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        let argv: [UnsafeMutablePointer<CChar>?] = ([tool] + arguments).map { strdup($0) } + [nil]
-        defer { for pointer in argv { free(pointer) } }
-        var pid: pid_t = 0
-        let spawned = withCleanSpawnAttributes { posix_spawn(&pid, tool, &actions, $0, argv, environ) }
-        guard spawned == 0 else { throw TestClusterError("could not start \(tool): error \(spawned)") }
+        let pid: pid_t
+        switch spawn(tool, arguments: arguments, environment: nil, outputPath: outputPath) {
+        case .success(let child): pid = child
+        case .failure(let error): throw TestClusterError("could not start \(tool): error \(error.code)")
+        }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
