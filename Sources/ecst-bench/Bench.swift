@@ -15,19 +15,20 @@ struct Bench: AsyncParsableCommand {
     )
 
     /// What a run measures and how long, as the phases read it.
+    /// What a run measures and how long, as the phases read it (the defaults are the options').
     struct Options: Sendable {
-        var seconds = 20
-        var users = 10_000
-        var catchUpUsers = 100_000
-        var ordersPerUser = 10
-        var rounds = 10
-        var clients = [1, 4, 16, 64]
-        var output = "bench-results"
-        var skipCatchUp = false
-        var idleSeconds = 60
-        var phases: Set<String> = Bench.allPhases
-        var shapes: [BenchRun.Shape] = BenchRun.shapes
-        var skipOnOff = false
+        var seconds: Int
+        var users: Int
+        var catchUpUsers: Int
+        var ordersPerUser: Int
+        var rounds: Int
+        var clients: [Int]
+        var output: String
+        var skipCatchUp: Bool
+        var idleSeconds: Int
+        var phases: Set<String>
+        var shapes: [BenchRun.Shape]
+        var skipOnOff: Bool
     }
 
     static let allPhases: Set<String> = ["write", "wake-ups", "catch-up", "idle"]

@@ -13,7 +13,6 @@ extension BenchRun {
         var label: String { "\(ordersPerUser) orders/user, \(standby ? "active + standby" : "one order-service")" }
     }
 
-    static let shapes: [Shape] = [0, 1, 10].flatMap { orders in [false, true].map { Shape(ordersPerUser: orders, standby: $0) } }
     static let wakeUpClients = 16
 
     func wakeUps(into results: inout BenchResults) async throws {
