@@ -82,6 +82,16 @@ CREATE INDEX IF NOT EXISTS events_xid_id ON user_service.events (xid, id);
 ALTER TABLE user_service.events ALTER COLUMN xid SET (n_distinct = -0.5);
 ANALYZE user_service.events;
 
+-- The consistency token of the calling transaction: an opaque string naming it (today its xid8,
+-- the same id its events carry), which order-service's ECST-After waits for (docs/design.md#read-your-writes).
+-- user-service returns it as ECST-Token from every write; in psql, call it inside the writing
+-- transaction: BEGIN; UPDATE ...; SELECT user_service.transaction_token(); COMMIT;
+-- (It gives the transaction an id if it has none yet, as any write does.)
+CREATE OR REPLACE FUNCTION user_service.transaction_token() RETURNS text
+LANGUAGE sql VOLATILE AS $$
+    SELECT pg_current_xact_id()::text
+$$;
+
 -- Versions: a change that changes nothing keeps its version (and so writes no event); a real change
 -- bumps it by one. Ids are immutable: the replica and the purchase orders refer to them.
 CREATE OR REPLACE FUNCTION user_service.bump_version() RETURNS trigger
@@ -269,6 +279,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON user_service.users, user_service.product
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA user_service TO user_service;
 GRANT SELECT ON user_service.events TO user_service, order_service;
 GRANT EXECUTE ON FUNCTION user_service.relying_writer_slots(), user_service.wait_for_relying_writers(int[]) TO order_service;
+GRANT EXECUTE ON FUNCTION user_service.transaction_token() TO user_service;
 
 -- The seed (see shared/reference/seed.md), inserted through the triggers so each has its event.
 INSERT INTO user_service.users (id, firstname, lastname, email) VALUES
@@ -605,6 +616,57 @@ SELECT p.consumer,
        (SELECT count(*) FROM order_service.dead_letters d WHERE d.consumer = p.consumer) AS dead_letters
 FROM order_service.consumer_positions p;
 
+-- Read your writes (docs/design.md#read-your-writes): the state of each consistency token (from
+-- user_service.transaction_token()) for a consumer. 'applied': the token's transaction and every
+-- one committed before it are applied, because it is visible in the stored snapshot, or because it
+-- committed and nothing the consumer has yet to apply is visible now (a write that changed nothing
+-- has no event to wait for). 'pending': not yet (still open, or its events not applied yet).
+-- 'rolled_back': it aborted, so it wrote nothing. 'unknown': no transaction has that id yet. An
+-- unregistered consumer has applied nothing. Statuses too old for pg_xact_status are long applied.
+-- A snapshot's xmax is one past the newest *finished* transaction, so a token at or above it may
+-- still be running (or have just finished): only then is pg_xact_status asked in a way that
+-- survives a token from the future (transaction_status_or_unknown).
+CREATE OR REPLACE FUNCTION order_service.transaction_status_or_unknown(token xid8) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN coalesce(pg_xact_status(token), 'unknown');
+EXCEPTION WHEN invalid_parameter_value THEN    -- "transaction ID ... is in the future"
+    RETURN 'unknown';
+END
+$$;
+
+CREATE OR REPLACE FUNCTION order_service.token_states(consumer_name text, tokens xid8[])
+RETURNS TABLE (token xid8, state text) LANGUAGE sql STABLE AS $$
+    SELECT t.token,
+           CASE
+               WHEN t.token >= pg_snapshot_xmax(now.snapshot) THEN
+                   CASE order_service.transaction_status_or_unknown(t.token)
+                       WHEN 'unknown' THEN 'unknown' WHEN 'aborted' THEN 'rolled_back'
+                       -- running, or finished since the snapshot: the next check knows
+                       ELSE 'pending' END
+               WHEN pg_xact_status(t.token) = 'aborted' THEN 'rolled_back'
+               WHEN pos.snapshot IS NULL THEN 'pending'
+               WHEN pg_visible_in_snapshot(t.token, pos.snapshot) THEN 'applied'
+               WHEN pg_visible_in_snapshot(t.token, now.snapshot)
+                    AND NOT EXISTS (SELECT FROM order_service.pending_events(pos.snapshot, now.snapshot, NULL, NULL, 1)) THEN 'applied'
+               ELSE 'pending'
+           END
+    FROM unnest(tokens) AS t(token)
+    CROSS JOIN (SELECT pg_current_snapshot() AS snapshot) now
+    LEFT JOIN order_service.consumer_positions pos ON pos.consumer = consumer_name
+$$;
+
+-- For an order-service that waits for tokens it does not apply itself (a standby): call on a
+-- session that LISTENs on 'ecst_applied'. It holds the appliers' watch lock (advisory key
+-- (1162040150, 0)) shared for the rest of the session: while anyone holds it, apply_next_chunk
+-- notifies 'ecst_applied' when it stores a new snapshot. It returns only once an apply
+-- transaction that started before it has committed, so a check of the tokens after it returns
+-- misses no position: later ones notify.
+CREATE OR REPLACE FUNCTION order_service.watch_applied() RETURNS void
+LANGUAGE sql AS $$
+    SELECT pg_advisory_lock_shared(1162040150, 0)
+$$;
+
 -- The consumer's step: applies the next chunk of user_service.events after the consumer's stored
 -- position to the replica and the purchase orders, and stores the new position, in the caller's
 -- transaction (one statement: call it outside a transaction block and it commits alone).
@@ -717,6 +779,11 @@ BEGIN
             last_applied_at = CASE WHEN chunk.events > 0 THEN now() ELSE p.last_applied_at END,
             applied_by = coalesce(applier, p.applied_by)
         WHERE p.consumer = consumer_name;
+        -- Token waiters elsewhere (watch_applied) hear of a new snapshot; the try takes the watch
+        -- lock until commit when nobody waits, so a watcher arriving now waits for this commit.
+        IF batch_done AND NOT pg_try_advisory_xact_lock(1162040150, 0) THEN
+            PERFORM pg_notify('ecst_applied', '');
+        END IF;
     END IF;
 
     RETURN QUERY SELECT false, chunk.events, written, NOT batch_done, chunk.max_id, chunk.dead_letters, pos.relying;
@@ -726,11 +793,13 @@ $$;
 REVOKE ALL ON FUNCTION order_service.user_document(bigint, text, text, text), order_service.product_document(bigint, text),
     order_service.order_document(bigint, jsonb), order_service.pending_events(pg_snapshot, pg_snapshot, xid8, bigint, integer),
     order_service.refresh_replica(pg_snapshot, bigint[], bigint[], boolean), order_service.embed_orders(bigint[], bigint[]),
-    order_service.apply_next_chunk(text, integer, text) FROM PUBLIC;
+    order_service.apply_next_chunk(text, integer, text), order_service.token_states(text, xid8[]),
+    order_service.transaction_status_or_unknown(xid8), order_service.watch_applied() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION order_service.user_document(bigint, text, text, text), order_service.product_document(bigint, text),
     order_service.order_document(bigint, jsonb), order_service.pending_events(pg_snapshot, pg_snapshot, xid8, bigint, integer),
     order_service.refresh_replica(pg_snapshot, bigint[], bigint[], boolean), order_service.embed_orders(bigint[], bigint[]),
-    order_service.apply_next_chunk(text, integer, text) TO order_service;
+    order_service.apply_next_chunk(text, integer, text), order_service.token_states(text, xid8[]),
+    order_service.transaction_status_or_unknown(xid8), order_service.watch_applied() TO order_service;
 
 REVOKE ALL ON ALL TABLES IN SCHEMA order_service FROM PUBLIC, user_service;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA order_service TO order_service;

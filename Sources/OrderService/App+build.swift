@@ -17,11 +17,15 @@ public let defaultConsumerName = "order-service"
 public func buildOrderServiceRouter(
     database: PostgresClient,
     consumer: String = defaultConsumerName,
-    registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
+    registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+    tokens: TokenWatch? = nil
 ) -> Router<AppRequestContext> {
-    Router.service(database: database, registry: registry, openAPIDocument: orderServiceOpenAPIDocument) { router in
-        OrderController(repository: OrderRepository(database: database), status: ConsumerStatusQuery(database: database), consumer: consumer)
-            .addRoutes(to: router.group("order-service"))
+    let tokens = tokens ?? TokenWatch(database: database, consumer: consumer, logger: Logger(label: "order-service"))
+    return Router.service(database: database, registry: registry, openAPIDocument: orderServiceOpenAPIDocument) { router in
+        OrderController(
+            repository: OrderRepository(database: database), status: ConsumerStatusQuery(database: database), consumer: consumer, tokens: tokens
+        )
+        .addRoutes(to: router.group("order-service"))
     }
 }
 
@@ -59,9 +63,12 @@ public func buildOrderService(
     let applier = EventApplier(database: consumerDatabase, consumer: consumer, chunkSize: chunkSize, identity: identity)
     var consumerLogger = logger
     consumerLogger[metadataKey: "consumer"] = "\(consumer)"
-    let eventConsumer = EventConsumer(applier: applier, database: consumerDatabase, logger: consumerLogger, pollInterval: pollInterval)
+    let tokens = TokenWatch(database: database, consumer: consumer, logger: consumerLogger)
+    let eventConsumer = EventConsumer(
+        applier: applier, database: consumerDatabase, logger: consumerLogger, pollInterval: pollInterval, tokens: tokens
+    )
     var app = Application(
-        router: buildOrderServiceRouter(database: database, consumer: consumer, registry: registry),
+        router: buildOrderServiceRouter(database: database, consumer: consumer, registry: registry, tokens: tokens),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "order-service"),
         logger: logger
     )

@@ -15,18 +15,32 @@ extension PostgresClient {
         bufferSize: Int = 1024,
         _ body: (AsyncStream<PostgresListenerEvent>) async throws -> R
     ) async throws -> R {
+        try await listen(on: [channel], applicationName: applicationName, bufferSize: bufferSize, body)
+    }
+
+    /// Listens on several channels on one session, as `listen(on:)` does on one. `setup`, a
+    /// statement without parameters, runs on the session after `LISTEN` and before each
+    /// `.listening` (so again after a reconnect): for state the session must hold while it listens.
+    public func listen<R>(
+        on channels: [String],
+        applicationName: String? = nil,
+        setup: String? = nil,
+        bufferSize: Int = 1024,
+        _ body: (AsyncStream<PostgresListenerEvent>) async throws -> R
+    ) async throws -> R {
         let (stream, continuation) = AsyncStream.makeStream(
             of: PostgresListenerEvent.self,
             bufferingPolicy: .bufferingNewest(bufferSize)
         )
         var listenerLogger = logger
-        listenerLogger[metadataKey: "channel"] = "\(channel)"
+        listenerLogger[metadataKey: "channel"] = "\(channels.joined(separator: ","))"
         // Listening needs only the session, not the pool's limits.
         var sessionConfiguration = configuration.with(["keepalives_idle": "5", "keepalives_interval": "2", "keepalives_count": "2"])
         if let applicationName { sessionConfiguration = sessionConfiguration.named(applicationName) }
         let listener = ListenerThread(
             configuration: sessionConfiguration,
-            channel: channel,
+            channels: channels,
+            setup: setup,
             continuation: continuation,
             logger: listenerLogger
         )

@@ -5,10 +5,13 @@ import Hummingbird
 public struct APIError: Error, Sendable, CustomStringConvertible {
     public var status: HTTPResponse.Status
     public var message: String
+    /// Sent with the error body (for example `Retry-After`).
+    public var headers: HTTPFields
 
-    public init(_ status: HTTPResponse.Status, _ message: String) {
+    public init(_ status: HTTPResponse.Status, _ message: String, headers: HTTPFields = [:]) {
         self.status = status
         self.message = message
+        self.headers = headers
     }
 
     public static func badRequest(_ message: String) -> APIError { .init(.badRequest, message) }

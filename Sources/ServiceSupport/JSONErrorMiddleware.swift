@@ -12,7 +12,7 @@ public struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let error as APIError {
-            return ErrorBody(status: error.status, message: error.message).response(status: error.status)
+            return ErrorBody(status: error.status, message: error.message).response(status: error.status, headers: error.headers)
         } catch let error as HTTPError {
             let message = error.body ?? Self.defaultMessage(error.status, request: request)
             return ErrorBody(status: error.status, message: message).response(status: error.status, headers: error.headers)

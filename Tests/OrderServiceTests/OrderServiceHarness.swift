@@ -28,12 +28,14 @@ final class OrderWorld: Sendable {
     /// Starts a consumer on its own client (as a separate process would), polling slowly so tests
     /// prove that notifications drive it.
     @discardableResult
-    func startConsumer(identity: String = "test", chunkSize: Int = 5_000, pollInterval: Duration = .seconds(30)) async -> RunningConsumer {
+    func startConsumer(
+        identity: String = "test", chunkSize: Int = 5_000, pollInterval: Duration = .seconds(30), tokens: TokenWatch? = nil
+    ) async -> RunningConsumer {
         let client = PostgresClient(configuration: consumerConfiguration(database.configuration(asUser: "order_service")))
         let applier = EventApplier(database: client, consumer: defaultConsumerName, chunkSize: chunkSize, identity: identity)
         var logger = Logger(label: "consumer-\(identity)")
         logger.logLevel = .critical
-        let consumer = EventConsumer(applier: applier, database: client, logger: logger, pollInterval: pollInterval)
+        let consumer = EventConsumer(applier: applier, database: client, logger: logger, pollInterval: pollInterval, tokens: tokens)
         let task = Task { try await consumer.run() }
         let running = RunningConsumer(task: task, client: client, applier: applier)
         await consumers.append(running)
@@ -94,10 +96,17 @@ func withOrderWorld(_ body: @Sendable (OrderWorld) async throws -> Void) async t
     }
 }
 
-/// The router on the world's order_service client.
-func withRouter(_ world: OrderWorld, _ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
-    let app = Application(router: buildOrderServiceRouter(database: world.service))
-    try await app.test(.router) { client in try await body(client) }
+/// The router on the world's order_service client (`tokens`: the watch its ECST-After waits with).
+func withRouter(_ world: OrderWorld, tokens: TokenWatch? = nil, _ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+    let tokens = tokens ?? TokenWatch(database: world.service, consumer: defaultConsumerName, logger: Logger(label: "tokens"))
+    let app = Application(router: buildOrderServiceRouter(database: world.service, tokens: tokens))
+    do {
+        try await app.test(.router) { client in try await body(client) }
+    } catch {
+        await tokens.stop()
+        throw error
+    }
+    await tokens.stop()
 }
 
 /// The order JSON of the contract.

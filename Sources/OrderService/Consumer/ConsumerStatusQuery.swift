@@ -12,9 +12,21 @@ public struct ConsumerStatus: Codable, Sendable, Equatable {
     public var lastAppliedAt: String?
     public var appliedBy: String?
     public var deadLetters: Int
+    /// Only when asked for one: a consistency token's state.
+    public var token: TokenState?
+
+    public struct TokenState: Codable, Sendable, Equatable {
+        public var token: String
+        public var state: ConsistencyToken.State
+
+        public init(token: String, state: ConsistencyToken.State) {
+            self.token = token
+            self.state = state
+        }
+    }
 
     enum CodingKeys: String, CodingKey {
-        case consumer, position, head, lag, snapshot
+        case consumer, position, head, lag, snapshot, token
         case appliedEvents = "applied_events"
         case lastAppliedAt = "last_applied_at"
         case appliedBy = "applied_by"

@@ -17,13 +17,18 @@ public struct EventConsumer: Service {
     let database: PostgresClient
     let logger: Logger
     let pollInterval: Duration
+    /// Told of every position this consumer stores, so requests waiting for a token hear at once.
+    let tokens: TokenWatch?
     let metrics = ConsumerMetrics()
 
-    public init(applier: EventApplier, database: PostgresClient, logger: Logger, pollInterval: Duration = .seconds(5)) {
+    public init(
+        applier: EventApplier, database: PostgresClient, logger: Logger, pollInterval: Duration = .seconds(5), tokens: TokenWatch? = nil
+    ) {
         self.applier = applier
         self.database = database
         self.logger = logger
         self.pollInterval = pollInterval
+        self.tokens = tokens
     }
 
     public func run() async throws {
@@ -55,6 +60,7 @@ public struct EventConsumer: Service {
             group.cancelAll()
         }
         relying.finish()
+        await tokens?.stop()
         logger.info("consumer stopped")
     }
 
@@ -119,6 +125,7 @@ public struct EventConsumer: Service {
             let outcome = try await applier.applyNextChunk()
             guard case .applied(let chunk, let more, let relyingWriters) = outcome else {
                 logger.debug("another consumer is applying; standing by")
+                await tokens?.standingBy()
                 return []
             }
             if chunk.events > 0 {
@@ -141,6 +148,7 @@ public struct EventConsumer: Service {
             if more {
                 logger.info("catching up", metadata: ["applied": "\(chunk.events)", "highest_event_id": "\(chunk.highestEventID ?? 0)"])
             } else {
+                await tokens?.positionStored()
                 // No second read: whatever committed after this one's snapshot has notified, or
                 // relies on a notification still to come, or is among these relying writers.
                 return relyingWriters

@@ -1,11 +1,13 @@
 import Hummingbird
 import ServiceSupport
 
-/// `/order-service`: list, read and create purchase orders, and the consumer's position.
+/// `/order-service`: list, read and create purchase orders, and the consumer's position; each
+/// after the write named by `ECST-After`, when given.
 struct OrderController<Context: RequestContext> {
     let repository: OrderRepository
     let status: ConsumerStatusQuery
     let consumer: String
+    let tokens: TokenWatch
 
     struct CreateRequest: Decodable {
         var userId: Int64
@@ -13,6 +15,7 @@ struct OrderController<Context: RequestContext> {
     }
 
     func addRoutes(to group: RouterGroup<Context>) {
+        group.add(middleware: ReadYourWritesMiddleware(watch: tokens))
         group.get("all", use: list)
         group.get("consumer", use: consumerStatus)
         group.get("{id}", use: show)
@@ -46,9 +49,19 @@ struct OrderController<Context: RequestContext> {
         }
     }
 
+    /// `?token=T` adds whether that token is applied.
     @Sendable func consumerStatus(_ request: Request, context: Context) async throws -> ConsumerStatus {
-        guard let status = try await status.status(consumer: consumer) else {
+        let token = try request.uri.queryParameters.get("token").map { text in
+            guard let token = ConsistencyToken(text) else {
+                throw APIError.badRequest("query parameter 'token' must be a token from an ECST-Token header, got '\(text.prefix(40))'")
+            }
+            return token
+        }
+        guard var status = try await status.status(consumer: consumer) else {
             throw APIError.notFound("consumer '\(consumer)' has not started yet")
+        }
+        if let token {
+            status.token = .init(token: token.text, state: try await tokens.states(of: [token])[token] ?? .pending)
         }
         return status
     }

@@ -10,7 +10,9 @@ import NIOConcurrencyHelpers
 /// immutable or behind a lock.
 final class ListenerThread: @unchecked Sendable {
     private let configuration: PostgresConfiguration
-    private let channel: String
+    private let channels: [String]
+    /// Run after `LISTEN`, before `.listening` is reported (and again after every reconnect).
+    private let setup: String?
     private let continuation: AsyncStream<PostgresListenerEvent>.Continuation
     private let logger: Logger
     private let wakePipe = WakePipe()
@@ -20,19 +22,21 @@ final class ListenerThread: @unchecked Sendable {
 
     init(
         configuration: PostgresConfiguration,
-        channel: String,
+        channels: [String],
+        setup: String?,
         continuation: AsyncStream<PostgresListenerEvent>.Continuation,
         logger: Logger
     ) {
         self.configuration = configuration
-        self.channel = channel
+        self.channels = channels
+        self.setup = setup
         self.continuation = continuation
         self.logger = logger
     }
 
     func start() {
         let thread = Thread { [self] in run() }
-        thread.name = "postgres-listen-\(channel)"
+        thread.name = "postgres-listen-\(channels.joined(separator: ","))"
         thread.start()
     }
 
@@ -51,7 +55,10 @@ final class ListenerThread: @unchecked Sendable {
             let handle: ConnectionHandle
             do {
                 handle = try ConnectionHandle(configuration: configuration)
-                _ = try handle.execSimple("LISTEN \(try handle.escapeIdentifier(channel))")
+                for channel in channels {
+                    _ = try handle.execSimple("LISTEN \(try handle.escapeIdentifier(channel))")
+                }
+                if let setup { _ = try handle.execSimple(setup) }
             } catch {
                 failures += 1
                 // Capped low: a restarted server is back within a second or two, and every
@@ -59,14 +66,14 @@ final class ListenerThread: @unchecked Sendable {
                 let delay = min(500, 50 << min(failures, 4))
                 logger.warning(
                     "listener could not connect; retrying",
-                    metadata: ["channel": "\(channel)", "error": "\(error)", "retry_ms": "\(delay)"]
+                    metadata: ["error": "\(error)", "retry_ms": "\(delay)"]
                 )
                 waitForStop(milliseconds: Int32(delay))
                 continue
             }
             failures = 0
             if wasListening {
-                logger.info("listener reconnected", metadata: ["channel": "\(channel)"])
+                logger.info("listener reconnected", metadata: [:])
             }
             continuation.yield(.listening(reconnected: wasListening))
             wasListening = true
@@ -87,7 +94,7 @@ final class ListenerThread: @unchecked Sendable {
                     continuation.yield(.notification(notification))
                 }
                 if !alive {
-                    logger.warning("listener lost its session", metadata: ["channel": "\(channel)", "error": "\(handle.lastErrorMessage)"])
+                    logger.warning("listener lost its session", metadata: ["error": "\(handle.lastErrorMessage)"])
                     return
                 }
             case .timeout:
@@ -97,11 +104,11 @@ final class ListenerThread: @unchecked Sendable {
                         continuation.yield(.notification(notification))
                     }
                 } catch {
-                    logger.warning("listener probe failed", metadata: ["channel": "\(channel)", "error": "\(error)"])
+                    logger.warning("listener probe failed", metadata: ["error": "\(error)"])
                     return
                 }
             case .error:
-                logger.warning("listener socket failed", metadata: ["channel": "\(channel)"])
+                logger.warning("listener socket failed", metadata: [:])
                 return
             }
         }

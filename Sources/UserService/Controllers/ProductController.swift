@@ -26,7 +26,7 @@ struct ProductController<Context: RequestContext> {
         .jsonText(try await repository.listJSON())
     }
 
-    @Sendable func update(_ request: Request, context: Context) async throws -> Product {
+    @Sendable func update(_ request: Request, context: Context) async throws -> EditedResponse<Product> {
         var request = request
         let input = try await request.decodeJSON(as: UpdateRequest.self, context: context)
         let product = Product(
@@ -37,7 +37,7 @@ struct ProductController<Context: RequestContext> {
         )
         guard let updated = try await repository.update(product) else { throw APIError.notFound("no product with id \(product.id)") }
         context.logger.info("product updated", metadata: ["product_id": "\(product.id)"])
-        return updated
+        return updated.response()
     }
 }
 

@@ -39,16 +39,16 @@ struct UserController<Context: RequestContext> {
     @Sendable func create(_ request: Request, context: Context) async throws -> EditedResponse<User> {
         var request = request
         let input = try await request.decodeJSON(as: CreateRequest.self, context: context)
-        let user = try await repository.create(
+        let written = try await repository.create(
             firstname: try Validation.text(input.firstname, field: "firstname", maxLength: 45),
             lastname: try Validation.text(input.lastname, field: "lastname", maxLength: 45),
             email: try Validation.email(input.email)
         )
-        context.logger.info("user created", metadata: ["user_id": "\(user.id)"])
-        return EditedResponse(status: .created, response: user)
+        context.logger.info("user created", metadata: ["user_id": "\(written.value.id)"])
+        return written.response(status: .created)
     }
 
-    @Sendable func update(_ request: Request, context: Context) async throws -> User {
+    @Sendable func update(_ request: Request, context: Context) async throws -> EditedResponse<User> {
         var request = request
         let input = try await request.decodeJSON(as: UpdateRequest.self, context: context)
         let user = User(
@@ -59,7 +59,7 @@ struct UserController<Context: RequestContext> {
         )
         guard let updated = try await repository.update(user) else { throw APIError.notFound("no user with id \(user.id)") }
         context.logger.info("user updated", metadata: ["user_id": "\(user.id)"])
-        return updated
+        return updated.response()
     }
 }
 

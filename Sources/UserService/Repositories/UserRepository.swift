@@ -25,27 +25,29 @@ public struct UserRepository: Sendable {
         return try rows.single().map(Self.user)
     }
 
-    func create(firstname: String, lastname: String, email: String) async throws -> User {
+    /// The new user and the write's consistency token.
+    func create(firstname: String, lastname: String, email: String) async throws -> Written<User> {
         let rows = try await database.prepared(
             """
             INSERT INTO user_service.users (firstname, lastname, email) VALUES ($1, $2, $3)
-            RETURNING id, firstname, lastname, email
+            RETURNING id, firstname, lastname, email, user_service.transaction_token()
             """,
             [firstname, lastname, email]
         )
-        return try Self.user(rows[0])
+        return Written(value: try Self.user(rows[0]), token: try rows[0].decode(4))
     }
 
-    /// The updated user, or nil when there is no such user. Changing nothing writes no event.
-    func update(_ user: User) async throws -> User? {
+    /// The updated user and the write's token, or nil when there is no such user. Changing nothing
+    /// writes no event (the token is still good to wait for).
+    func update(_ user: User) async throws -> Written<User>? {
         let rows = try await database.prepared(
             """
             UPDATE user_service.users SET firstname = $2, lastname = $3, email = $4 WHERE id = $1
-            RETURNING id, firstname, lastname, email
+            RETURNING id, firstname, lastname, email, user_service.transaction_token()
             """,
             [user.id, user.firstname, user.lastname, user.email]
         )
-        return try rows.single().map(Self.user)
+        return try rows.single().map { Written(value: try Self.user($0), token: try $0.decode(4)) }
     }
 
     private static func user(_ row: PostgresRow) throws -> User {

@@ -1,0 +1,234 @@
+import Logging
+import Postgres
+
+/// Says whether consistency tokens are applied, and lets requests wait for theirs without a query
+/// per request: every waiting token is checked in one query (`order_service.token_states()`), when
+/// this process's consumer has stored a new position, when another process's has (its
+/// `ecst_applied` notification, listened for only while tokens wait here and this process is not
+/// the one applying), and every `recheckInterval` (a write that changed nothing has no event, so no
+/// new position announces it). Nothing runs while nobody waits. docs/design.md#read-your-writes.
+public actor TokenWatch {
+    public static let channel = "ecst_applied"
+    /// `application_name` of the session that listens for other processes' positions.
+    public static let listenerName = "order-service/watch"
+
+    let database: PostgresClient
+    let consumer: String
+    let logger: Logger
+    let recheckInterval: Duration
+    /// How long the listening session stays open after the last waiter left (bursts of waiters
+    /// should not open and close a session each).
+    let listenerLinger: Duration
+
+    private struct Waiter {
+        let token: ConsistencyToken
+        let deadline: ContinuousClock.Instant
+        let continuation: CheckedContinuation<ConsistencyToken.State, any Error>
+    }
+
+    private var waiters: [Int: Waiter] = [:]
+    private var nextWaiter = 0
+    private var checker: Task<Void, Never>?
+    private var listener: Task<Void, Never>?
+    /// True while this process's consumer holds the position (then its own commits announce it).
+    private var appliesHere = false
+    private var stopped = false
+    private var lastNeeded = ContinuousClock.now
+    // The checker's pause: resumed by a new position or by its timer, whichever comes first.
+    private var pause: CheckedContinuation<Void, Never>?
+    private var pauseGeneration = 0
+    private var advancedMeanwhile = false
+    /// Queries issued so far (each checks every token waiting then), and requests waiting now.
+    public private(set) var checks = 0
+    public var waiting: Int { waiters.count }
+
+    public init(
+        database: PostgresClient, consumer: String, logger: Logger, recheckInterval: Duration = .milliseconds(50),
+        listenerLinger: Duration = .seconds(10)
+    ) {
+        self.database = database
+        self.consumer = consumer
+        self.logger = logger
+        self.recheckInterval = recheckInterval
+        self.listenerLinger = listenerLinger
+    }
+
+    /// The state of each token now, in one query.
+    public func states(of tokens: [ConsistencyToken]) async throws -> [ConsistencyToken: ConsistencyToken.State] {
+        checks += 1
+        return try await Self.states(of: tokens, consumer: consumer, database: database)
+    }
+
+    /// `order_service.token_states()`: also what `ecst token` asks.
+    public static func states(
+        of tokens: [ConsistencyToken], consumer: String, database: PostgresClient
+    ) async throws -> [ConsistencyToken: ConsistencyToken.State] {
+        let rows = try await database.prepared(
+            "SELECT token::text, state FROM order_service.token_states($1, $2::text[]::xid8[])",
+            [consumer, tokens.map(\.text)]
+        )
+        var states: [ConsistencyToken: ConsistencyToken.State] = [:]
+        for row in rows {
+            guard let token = ConsistencyToken(try row.decode(0, as: String.self)),
+                let state = ConsistencyToken.State(rawValue: try row.decode(1, as: String.self))
+            else { continue }
+            states[token] = state
+        }
+        return states
+    }
+
+    /// Returns once `token` is no longer pending, or `.pending` when `timeout` has passed.
+    public func wait(for token: ConsistencyToken, timeout: Duration) async throws -> ConsistencyToken.State {
+        let now = try await states(of: [token])[token] ?? .pending
+        guard now == .pending, timeout > .zero else { return now }
+        let id = nextWaiter
+        nextWaiter += 1
+        let deadline = ContinuousClock.now + timeout
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                guard !Task.isCancelled, !stopped else { return continuation.resume(throwing: CancellationError()) }
+                waiters[id] = Waiter(token: token, deadline: deadline, continuation: continuation)
+                if checker == nil { checker = Task { await self.checkWhileWaiting() } }
+                updateListener()
+            }
+        } onCancel: {
+            Task { await self.cancel(id) }
+        }
+    }
+
+    /// This process's consumer stored a new position (or found nothing new): check the waiters.
+    public func positionStored() {
+        appliesHere = true
+        wakeChecker()
+    }
+
+    /// This process's consumer found another one applying: listen for its positions.
+    public func standingBy() {
+        guard appliesHere else { return }
+        appliesHere = false
+        updateListener()
+    }
+
+    /// Ends the listening and fails whoever still waits (at shutdown, after the HTTP server drained).
+    public func stop() {
+        stopped = true
+        listener?.cancel()
+        checker?.cancel()
+        for waiter in waiters.values { waiter.continuation.resume(throwing: CancellationError()) }
+        waiters = [:]
+        wakeChecker()
+    }
+
+    private var isListenerNeeded: Bool { !stopped && !waiters.isEmpty && !appliesHere }
+
+    private func cancel(_ id: Int) {
+        waiters.removeValue(forKey: id)?.continuation.resume(throwing: CancellationError())
+    }
+
+    private func wakeChecker() {
+        if let pause {
+            self.pause = nil
+            pause.resume()
+        } else if !waiters.isEmpty {
+            advancedMeanwhile = true
+        }
+    }
+
+    private func checkWhileWaiting() async {
+        while let nearest = waiters.values.map(\.deadline).min() {
+            await pause(until: min(ContinuousClock.now + recheckInterval, nearest))
+            await checkWaiters()
+        }
+        checker = nil
+        advancedMeanwhile = false
+    }
+
+    private func pause(until instant: ContinuousClock.Instant) async {
+        if advancedMeanwhile {
+            advancedMeanwhile = false
+            return
+        }
+        pauseGeneration += 1
+        let generation = pauseGeneration
+        let timer = Task {
+            try? await Task.sleep(until: instant)
+            self.timerFired(generation)
+        }
+        await withCheckedContinuation { pause = $0 }
+        timer.cancel()
+    }
+
+    private func timerFired(_ generation: Int) {
+        guard generation == pauseGeneration, let pause else { return }
+        self.pause = nil
+        pause.resume()
+    }
+
+    private func checkWaiters() async {
+        let tokens = Array(Set(waiters.values.map(\.token)))
+        guard !tokens.isEmpty else { return }
+        let states: [ConsistencyToken: ConsistencyToken.State]
+        do {
+            states = try await self.states(of: tokens)
+        } catch {
+            // The requests fail as any query of theirs would (503 when the database is away).
+            logger.warning("checking consistency tokens failed", metadata: ["error": "\(error)", "waiting": "\(waiters.count)"])
+            for (id, waiter) in waiters where tokens.contains(waiter.token) {
+                waiters[id] = nil
+                waiter.continuation.resume(throwing: error)
+            }
+            return
+        }
+        let now = ContinuousClock.now
+        for (id, waiter) in waiters {
+            // A waiter that arrived during the query was checked on arrival.
+            let state = states[waiter.token] ?? .pending
+            if state != .pending || waiter.deadline <= now {
+                waiters[id] = nil
+                waiter.continuation.resume(returning: state)
+            }
+        }
+    }
+
+    /// Another process applies: hear of its positions while anyone waits here (and a little longer).
+    private func updateListener() {
+        if isListenerNeeded { lastNeeded = .now }
+        guard isListenerNeeded, listener == nil else { return }
+        listener = Task.detached { await self.listenForOtherAppliers() }
+    }
+
+    private nonisolated func listenForOtherAppliers() async {
+        logger.debug("listening for the applying order-service's positions")
+        do {
+            try await database.listen(
+                on: [Self.channel], applicationName: Self.listenerName, setup: "SELECT order_service.watch_applied()"
+            ) { events in
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        // `.listening` comes once the watch lock is held (after any apply in
+                        // flight committed): check then, and at every notification.
+                        for await _ in events { await self.wakeChecker() }
+                    }
+                    group.addTask { await self.lingerWhileNeeded() }
+                    await group.next()
+                    group.cancelAll()
+                }
+            }
+        } catch {
+            logger.warning("listening for positions failed", metadata: ["error": "\(error)"])
+        }
+        await listenerEnded()
+    }
+
+    private func listenerEnded() {
+        listener = nil
+        updateListener()
+    }
+
+    private func lingerWhileNeeded() async {
+        while (try? await Task.sleep(for: .milliseconds(500))) != nil {
+            if isListenerNeeded { lastNeeded = .now }
+            if ContinuousClock.now - lastNeeded >= listenerLinger { return }
+        }
+    }
+}

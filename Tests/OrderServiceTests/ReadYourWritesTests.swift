@@ -1,0 +1,244 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import OrderService
+import Postgres
+import PostgresTestSupport
+import ServiceSupport
+import ServiceTestSupport
+import Testing
+
+/// `ECST-After` (docs/design.md#read-your-writes): a request waits for the write its token names,
+/// and for nothing else. The watches here recheck only every 30 s unless a test says otherwise, so
+/// an answer in time proves the position announcement it relies on.
+@Suite("order-service: ECST-After waits for the write its token names")
+struct ReadYourWritesTests {
+    static let slowRecheck = Duration.seconds(30)
+
+    func watch(_ world: OrderWorld, recheck: Duration = slowRecheck) -> TokenWatch {
+        var logger = Logger(label: "tokens")
+        logger.logLevel = .critical
+        return TokenWatch(database: world.service, consumer: defaultConsumerName, logger: logger, recheckInterval: recheck)
+    }
+
+    /// A write's token, as user-service returns it.
+    func write(_ world: OrderWorld, _ sql: String) async throws -> String {
+        try await world.admin.withTransaction { tx in
+            try await tx.query(sql)
+            return try await tx.scalar("SELECT user_service.transaction_token()")
+        }
+    }
+
+    func headers(after token: String, wait: String? = nil) -> HTTPFields {
+        var fields: HTTPFields = [.ecstAfter: token]
+        if let wait { fields[.ecstWait] = wait }
+        return fields
+    }
+
+    /// A transaction left open after an update of user `id`, and its token.
+    func openUpdate(_ world: OrderWorld, user id: Int, email: String) async throws -> (OpenTransaction, String) {
+        let token = Mailbox<String>()
+        let open = try await OpenTransaction.begin(on: world.database.configuration) { tx in
+            try await tx.query("UPDATE user_service.users SET email = $1 WHERE id = $2", [email, id])
+            await token.append(try await tx.scalar("SELECT user_service.transaction_token()"))
+        }
+        return (open, await token.items[0])
+    }
+
+    @Test func aNewUsersOrderIsCreatedOnTheFirstTryWithItsToken() async throws {
+        try await withOrderWorld { world in
+            let tokens = watch(world)
+            await world.startConsumer(tokens: tokens)
+            try await world.waitUntilCaughtUp()
+            try await withRouter(world, tokens: tokens) { client in
+                for n in 0..<50 {
+                    let token = try await write(
+                        world, "INSERT INTO user_service.users (firstname, lastname, email) VALUES ('New', 'User', 'n\(n)@example.com')")
+                    let id: Int64 = try await world.admin.scalar("SELECT max(id) FROM user_service.users")
+                    var fields = headers(after: token)
+                    fields[.contentType] = "application/json"
+                    try await client.execute(
+                        uri: "/order-service/create", method: .post, headers: fields, body: ByteBuffer(string: #"{"userId": \#(id), "productId": 1}"#)
+                    ) { response in
+                        #expect(response.status == .created, "try \(n): \(String(buffer: response.body))")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func aTokenOfAnOpenTransactionIsAnsweredOnlyAfterItCommits() async throws {
+        try await withOrderWorld { world in
+            let tokens = watch(world)
+            await world.startConsumer(tokens: tokens)
+            try await world.waitUntilCaughtUp()
+            let (open, token) = try await openUpdate(world, user: 1, email: "after-commit@example.com")
+            try await withRouter(world, tokens: tokens) { client in
+                let answered = Mailbox<String>()
+                let request = Task {
+                    try await client.execute(uri: "/order-service/1", method: .get, headers: headers(after: token, wait: "30")) { response in
+                        await answered.append("\(response.status.code) \(decode(Order.self, response)?.user.email ?? String(buffer: response.body))")
+                    }
+                }
+                try await eventually { await tokens.waiting == 1 }
+                #expect(await answered.count == 0)
+                try await open.commit()
+                // Well before the wait or the recheck: the consumer's own position announces it.
+                try await eventually("the answer") { await answered.count == 1 }
+                try await request.value
+                #expect(await answered.items == ["200 after-commit@example.com"])
+                // The process that applies needs no notification of its own positions.
+                let watching: Int = try await world.admin.scalar(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", [TokenWatch.listenerName])
+                #expect(watching == 0)
+            }
+        }
+    }
+
+    @Test func aTokenThatRolledBackIsAnsweredAtOnce() async throws {
+        try await withOrderWorld { world in
+            let tokens = watch(world)
+            await world.startConsumer(tokens: tokens)
+            let token: String = try await world.admin.withConnection { session in
+                try await session.query("BEGIN")
+                try await session.query("UPDATE user_service.users SET email = 'never@example.com' WHERE id = 1")
+                let token: String = try await session.scalar("SELECT user_service.transaction_token()")
+                try await session.query("ROLLBACK")
+                return token
+            }
+            try await withRouter(world, tokens: tokens) { client in
+                // Waiting up to 30 s would end in 503; the answer is knowable now.
+                try await client.execute(uri: "/order-service/all", method: .get, headers: headers(after: token, wait: "30")) { response in
+                    #expect(response.status == .conflict)
+                    #expect(errorBody(response)?.error.message.contains("rolled back") == true)
+                }
+            }
+        }
+    }
+
+    @Test func malformedAndUnknownTokensAndWaitsAreRefused() async throws {
+        try await withOrderWorld { world in
+            try await withRouter(world) { client in
+                for bad in ["abc", "-1", "1.5", "", "99999999999999999999999", "12 34"] {
+                    try await client.execute(uri: "/order-service/all", method: .get, headers: headers(after: bad)) { response in
+                        #expect(response.status == .badRequest, "token '\(bad)'")
+                        #expect(errorBody(response)?.error.message.contains("ECST-After") == true)
+                    }
+                }
+                for bad in ["soon", "-1", "nan", "inf"] {
+                    try await client.execute(uri: "/order-service/all", method: .get, headers: headers(after: "3", wait: bad)) { response in
+                        #expect(response.status == .badRequest, "wait '\(bad)'")
+                        #expect(errorBody(response)?.error.message.contains("ECST-Wait") == true)
+                    }
+                }
+                // Far above any transaction id this database has given.
+                try await client.execute(uri: "/order-service/all", method: .get, headers: headers(after: "18446744073709551000", wait: "30")) {
+                    response in
+                    #expect(response.status == .unprocessableContent)
+                }
+                try await client.execute(uri: "/order-service/consumer?token=x", method: .get) { response in
+                    #expect(response.status == .badRequest)
+                }
+            }
+        }
+    }
+
+    @Test func pastItsWaitARequestGets503WithRetryAfter() async throws {
+        try await withOrderWorld { world in
+            let tokens = watch(world, recheck: .milliseconds(20))
+            await world.startConsumer(tokens: tokens)
+            try await world.waitUntilCaughtUp()
+            let (open, token) = try await openUpdate(world, user: 1, email: "late@example.com")
+            try await withRouter(world, tokens: tokens) { client in
+                try await client.execute(uri: "/order-service/all", method: .get, headers: headers(after: token, wait: "0.2")) { response in
+                    #expect(response.status == .serviceUnavailable)
+                    #expect(response.headers[.retryAfter] == "1")
+                    #expect(errorBody(response)?.error.message.contains("not applied yet") == true)
+                }
+                try await client.execute(uri: "/order-service/consumer?token=\(token)", method: .get) { response in
+                    #expect(decode(ConsumerStatus.self, response)?.token?.state == .pending)
+                }
+                try await open.commit()
+                try await eventually {
+                    try await client.execute(uri: "/order-service/consumer?token=\(token)", method: .get) { response in
+                        decode(ConsumerStatus.self, response)?.token?.state == .applied
+                    }
+                }
+            }
+            #expect(await tokens.waiting == 0)
+        }
+    }
+
+    @Test func aWriteThatChangedNothingIsAppliedAtOnce() async throws {
+        try await withOrderWorld { world in
+            let tokens = watch(world)
+            await world.startConsumer(tokens: tokens)
+            try await world.waitUntilCaughtUp()
+            let events = try await world.eventCount()
+            let token = try await write(world, "UPDATE user_service.users SET email = email WHERE id = 1")
+            #expect(try await world.eventCount() == events)
+            try await withRouter(world, tokens: tokens) { client in
+                try await client.execute(uri: "/order-service/all", method: .get, headers: headers(after: token, wait: "20")) { response in
+                    #expect(response.status == .ok)
+                }
+            }
+        }
+    }
+
+    @Test func manyWaitersShareOneQueryPerCheck() async throws {
+        try await withOrderWorld { world in
+            let tokens = watch(world, recheck: .milliseconds(20))
+            await world.startConsumer(tokens: tokens)
+            try await world.waitUntilCaughtUp()
+            let (open, token) = try await openUpdate(world, user: 2, email: "many@example.com")
+            let waiters = 200
+            try await withRouter(world, tokens: tokens) { client in
+                try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                    for _ in 0..<waiters {
+                        group.addTask {
+                            try await client.execute(uri: "/order-service/all", method: .get, headers: headers(after: token, wait: "20")) { $0.status }
+                        }
+                    }
+                    try await eventually { await tokens.waiting == waiters }
+                    // One check on arrival each; after that, checks are shared.
+                    let arrived = await tokens.checks
+                    try await open.commit()
+                    for try await status in group { #expect(status == .ok) }
+                    let whileWaiting = await tokens.checks - arrived
+                    #expect(whileWaiting < waiters / 4, "\(whileWaiting) checks for \(waiters) waiters")
+                }
+            }
+        }
+    }
+
+    @Test func aStandbyAnswersOnTheApplyingConsumersNotification() async throws {
+        try await withOrderWorld { world in
+            // The consumer runs elsewhere (no watch of its own here): only its ecst_applied
+            // notification can answer within the test.
+            await world.startConsumer()
+            try await world.waitUntilCaughtUp()
+            let tokens = watch(world)
+            let (open, token) = try await openUpdate(world, user: 3, email: "standby@example.com")
+            try await withRouter(world, tokens: tokens) { client in
+                let answered = Mailbox<HTTPResponse.Status>()
+                let request = Task {
+                    try await client.execute(uri: "/order-service/all", method: .get, headers: headers(after: token, wait: "30")) {
+                        await answered.append($0.status)
+                    }
+                }
+                try await eventually {
+                    let watching: Int = try await world.admin.scalar(
+                        "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND state = 'idle'", [TokenWatch.listenerName])
+                    return watching == 1
+                }
+                try await open.commit()
+                // Well before the wait or the recheck: only the notification can answer in time.
+                try await eventually("the answer") { await answered.count == 1 }
+                try await request.value
+                #expect(await answered.items == [.ok])
+                #expect(try await world.admin.scalar("SELECT email FROM order_service.users WHERE id = 3", as: String.self) == "standby@example.com")
+            }
+        }
+    }
+}
