@@ -639,6 +639,7 @@ CREATE OR REPLACE FUNCTION order_service.token_states(consumer_name text, tokens
 RETURNS TABLE (token xid8, state text) LANGUAGE sql STABLE AS $$
     SELECT t.token,
            CASE
+               WHEN t.token < '3'::xid8 THEN 'unknown'          -- invalid, bootstrap, frozen: never a writer's
                WHEN t.token >= pg_snapshot_xmax(now.snapshot) THEN
                    CASE order_service.transaction_status_or_unknown(t.token)
                        WHEN 'unknown' THEN 'unknown' WHEN 'aborted' THEN 'rolled_back'

@@ -14,7 +14,10 @@ struct EcstCommandTests {
     @Test(.enabled(if: runsProcesses)) func helpAndClearErrors() async throws {
         let help = try await ecst(["--help"], databaseURL: nil)
         #expect(help.status == 0)
-        for command in ["status", "dead-letters", "rebuild", "prune"] { #expect(help.output.contains(command)) }
+        for command in ["status", "token", "dead-letters", "rebuild", "prune"] { #expect(help.output.contains(command)) }
+        let badToken = try await ecst(["token", "x12"], databaseURL: nil)
+        #expect(badToken.status != 0)
+        #expect(badToken.output.contains("'x12' is not a consistency token"))
         let pruneHelp = try await ecst(["prune", "--help"], databaseURL: nil)
         #expect(pruneHelp.output.contains("--keep"))
 
@@ -40,10 +43,21 @@ struct EcstCommandTests {
         try await withStack { stack in
             let users = try await stack.userService()
             let orders = try await stack.orderService()
-            for i in 1...5 {
+            for i in 1...4 {
                 let reply = try await users.http.put("/user-service/update", #"{"id": 1, "firstname": "Neha", "lastname": "P\#(i)", "email": "n@example.com"}"#)
                 #expect(reply.status == 200)
             }
+            try await waitForLagZero(orders.http)
+
+            let written = try await users.http.put("/user-service/update", #"{"id": 1, "firstname": "Neha", "lastname": "P5", "email": "n@example.com"}"#)
+            let token = try #require(written.headers["ecst-token"])
+            try await eventually("ecst token to say applied") {
+                let answer = try await ecst(["token", token], databaseURL: stack.databaseURL)
+                return answer.status == 0 && answer.output.contains("applied")
+            }
+            let unknown = try await ecst(["token", "--json", "9223372036854775000"], databaseURL: stack.databaseURL)
+            #expect(unknown.status == 4, "\(unknown.output)")
+            #expect(unknown.output.contains(#""state" : "unknown""#))
             try await waitForLagZero(orders.http)
 
             let status = try await ecst(["status", "--json"], databaseURL: stack.databaseURL)

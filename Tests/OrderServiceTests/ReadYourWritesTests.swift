@@ -132,8 +132,11 @@ struct ReadYourWritesTests {
                         #expect(errorBody(response)?.error.message.contains("ECST-Wait") == true)
                     }
                 }
+                try await client.execute(uri: "/order-service/all", method: .get, headers: [.ecstWait: "-1"]) { response in
+                    #expect(response.status == .badRequest, "ECST-Wait alone is checked too")
+                }
                 // Far above any transaction id this database has given.
-                try await client.execute(uri: "/order-service/all", method: .get, headers: headers(after: "18446744073709551000", wait: "30")) {
+                try await client.execute(uri: "/order-service/all", method: .get, headers: headers(after: "9223372036854775000", wait: "30")) {
                     response in
                     #expect(response.status == .unprocessableContent)
                 }

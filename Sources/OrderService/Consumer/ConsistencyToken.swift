@@ -6,7 +6,8 @@ public struct ConsistencyToken: Hashable, Sendable, CustomStringConvertible {
 
     /// Nil unless `text` is a token this service could have issued.
     public init?(_ text: String) {
-        guard !text.isEmpty, text.count <= 20, text.allSatisfy({ $0.isASCII && $0.isNumber }), UInt64(text) != nil else { return nil }
+        // Up to 19 digits: every such number fits an xid8 (its epoch would have to pass 2^31 first).
+        guard !text.isEmpty, text.utf8.count <= 19, text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return nil }
         // One spelling per transaction, so equal tokens compare equal.
         self.text = String(UInt64(text)!)
     }

@@ -10,9 +10,10 @@ struct ReadYourWritesMiddleware<Context: RequestContext>: RouterMiddleware {
     static var maximumWait: Double { 30 }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        // ECST-Wait is checked even alone: a bad header is an error whatever it goes with.
+        let seconds = try Self.wait(request.headers[.ecstWait])
         guard let header = request.headers[.ecstAfter] else { return try await next(request, context) }
         let token = try Self.token(header)
-        let seconds = try Self.wait(request.headers[.ecstWait])
         let state = try await watch.wait(for: token, timeout: .milliseconds(Int64(seconds * 1_000)))
         switch state {
         case .applied:
