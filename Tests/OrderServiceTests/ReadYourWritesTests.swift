@@ -73,6 +73,7 @@ struct ReadYourWritesTests {
             let tokens = watch(world)
             await world.startConsumer(tokens: tokens)
             try await world.waitUntilCaughtUp()
+            try await eventually { await tokens.appliesInThisProcess }
             let (open, token) = try await openUpdate(world, user: 1, email: "after-commit@example.com")
             try await withRouter(world, tokens: tokens) { client in
                 let answered = Mailbox<String>()
@@ -90,7 +91,7 @@ struct ReadYourWritesTests {
                 #expect(await answered.items == ["200 after-commit@example.com"])
                 // The process that applies needs no notification of its own positions.
                 let watching: Int = try await world.admin.scalar(
-                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", [TokenWatch.listenerName])
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()", [TokenWatch.listenerName])
                 #expect(watching == 0)
             }
         }
@@ -232,7 +233,8 @@ struct ReadYourWritesTests {
                 }
                 try await eventually {
                     let watching: Int = try await world.admin.scalar(
-                        "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND state = 'idle'", [TokenWatch.listenerName])
+                        "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND state = 'idle' AND datname = current_database()",
+                        [TokenWatch.listenerName])
                     return watching == 1
                 }
                 try await open.commit()

@@ -41,6 +41,8 @@ public actor TokenWatch {
     /// Queries issued so far (each checks every token waiting then), and requests waiting now.
     public private(set) var checks = 0
     public var waiting: Int { waiters.count }
+    /// Whether this process's consumer is the one applying, as far as its last read showed.
+    public var appliesInThisProcess: Bool { appliesHere }
 
     public init(
         database: PostgresClient, consumer: String, logger: Logger, recheckInterval: Duration = .milliseconds(50),
