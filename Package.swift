@@ -118,6 +118,7 @@ let package = Package(
                 "PostgresTestSupport",
                 "OrderService",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
         // A throwaway PostgreSQL cluster per test run (or DATABASE_URL), one database per test.

@@ -29,9 +29,10 @@ struct Bench: AsyncParsableCommand {
         var phases: Set<String>
         var shapes: [BenchRun.Shape]
         var skipOnOff: Bool
+        var readYourWritesRates: [Int]
     }
 
-    static let allPhases: Set<String> = ["write", "wake-ups", "catch-up", "idle"]
+    static let allPhases: Set<String> = ["write", "wake-ups", "read-your-writes", "catch-up", "idle"]
 
     @Option(help: "Seconds per measured run.")
     var seconds = 20
@@ -47,12 +48,14 @@ struct Bench: AsyncParsableCommand {
     var clients = "1,4,16,64"
     @Option(help: "Idle phase length in seconds.")
     var idleSeconds = 60
-    @Option(help: "Phases to run, comma-separated: write, wake-ups, catch-up, idle.")
-    var phases = "write,wake-ups,catch-up,idle"
+    @Option(help: "Phases to run, comma-separated: write, wake-ups, read-your-writes, catch-up, idle.")
+    var phases = "write,wake-ups,read-your-writes,catch-up,idle"
     @Option(help: "Wake-up shapes, comma-separated: orders per user, 's' for an active + standby order-service (0,0s,1,1s,10,10s).")
     var shapes = "0,0s,1,1s,10,10s"
     @Flag(help: "Wake-ups phase: measure propagation only, not NOTIFY's on/off cost.")
     var skipOnOff = false
+    @Option(help: "Read-your-writes phase: offered rates of PUT-then-GET pairs per second, comma-separated.")
+    var readYourWritesRates = "100,1000"
     @Flag(help: "Skip the catch-up phase.")
     var skipCatchUp = false
     @Option(help: "Folder for results.json.")
@@ -69,6 +72,16 @@ struct Bench: AsyncParsableCommand {
         _ = try parsedClients()
         _ = try parsedPhases()
         _ = try parsedShapes()
+        _ = try parsedRates()
+    }
+
+    private func parsedRates() throws -> [Int] {
+        let parts = readYourWritesRates.split(separator: ",")
+        let rates = parts.compactMap { Int($0) }.filter { $0 > 0 }
+        guard !rates.isEmpty, rates.count == parts.count else {
+            throw ValidationError("--read-your-writes-rates takes positive integers separated by commas, got '\(readYourWritesRates)'")
+        }
+        return rates
     }
 
     private func parsedClients() throws -> [Int] {
@@ -104,7 +117,7 @@ struct Bench: AsyncParsableCommand {
         let options = Options(
             seconds: seconds, users: users, catchUpUsers: catchUpUsers, ordersPerUser: ordersPerUser, rounds: rounds,
             clients: try parsedClients(), output: output, skipCatchUp: skipCatchUp, idleSeconds: idleSeconds, phases: try parsedPhases(),
-            shapes: try parsedShapes(), skipOnOff: skipOnOff
+            shapes: try parsedShapes(), skipOnOff: skipOnOff, readYourWritesRates: try parsedRates()
         )
         var results = BenchResults()
         let run = try await BenchRun(options: options)
@@ -117,6 +130,10 @@ struct Bench: AsyncParsableCommand {
         if options.phases.contains("wake-ups") {
             log("2/5 wake-ups: NOTIFY's cost to writers and propagation against its floor, in \(options.shapes.count) shapes")
             try await run.wakeUps(into: &results)
+        }
+        if options.phases.contains("read-your-writes") {
+            log("2b/5 read your writes: PUT, then GET with ECST-After, at \(options.readYourWritesRates.map { "\($0)/s" }.joined(separator: ", "))")
+            try await run.readYourWrites(into: &results)
         }
         if !options.skipCatchUp && options.phases.contains("catch-up") {
             log("3/5 catch-up of \(options.catchUpUsers * options.rounds) events")

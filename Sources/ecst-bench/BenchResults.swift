@@ -50,6 +50,24 @@ struct BenchResults: Codable {
         var startedP50ms: Double?
         var startedP99ms: Double?
     }
+    struct ReadYourWritesRow: Codable {
+        var offeredRate: String
+        var requests: Int
+        /// GETs not answered 200.
+        var failed: Int
+        /// 200s whose order did not show the write (must be 0).
+        var staleAnswers: Int
+        var roundTripP50ms: Double
+        var roundTripP99ms: Double
+        var putP50ms: Double
+        var putP99ms: Double
+        /// The same GET without ECST-After, sent after the answer.
+        var plainGetP50ms: Double
+        var plainGetP99ms: Double
+        /// The GET's answer after the consumer's commit that applied its write.
+        var answeredAfterApplyP50ms: Double
+        var answeredAfterApplyP99ms: Double
+    }
     struct Idle: Codable {
         var seconds: Double
         var cpuPercentOfACore: Double
@@ -73,6 +91,7 @@ struct BenchResults: Codable {
     var propagation: [LatencyRow] = []
     /// Writer commit to a bare LISTEN session waking, at the same offered rates.
     var floor: [LatencyRow] = []
+    var readYourWrites: [ReadYourWritesRow] = []
     var idle: Idle?
     var catchUp: CatchUp?
     var usage: [String: ProcessUsage] = [:]
@@ -125,6 +144,21 @@ struct BenchResults: Codable {
                     r.lockObjectShare.map { f($0 * 100, 2) } ?? "-",
                 ].joined(separator: "  ")
             )
+        }
+        if !readYourWrites.isEmpty {
+            lines += [
+                "", "Read your writes: PUT /user-service/update, then GET /order-service/{id} with ECST-After (ms)",
+                "offered   requests  failed  stale  round trip p50  p99     PUT p50  p99     plain GET p50  p99     answered after applying commit p50  p99",
+            ]
+            for r in readYourWrites {
+                lines.append(
+                    [
+                        r.offeredRate.padding(8), "\(r.requests)".padding(8), "\(r.failed)".padding(6), "\(r.staleAnswers)".padding(5),
+                        f(r.roundTripP50ms, 2).padding(14), f(r.roundTripP99ms, 2).padding(6), f(r.putP50ms, 2).padding(7),
+                        f(r.putP99ms, 2).padding(6), f(r.plainGetP50ms, 2).padding(13), f(r.plainGetP99ms, 2).padding(6),
+                        f(r.answeredAfterApplyP50ms, 2).padding(34), f(r.answeredAfterApplyP99ms, 2),
+                    ].joined(separator: "  "))
+            }
         }
         if let i = idle {
             lines += [

@@ -103,8 +103,15 @@ final class BenchRun {
 
     // MARK: 1. Write path
 
+    /// The user-service on :18080, unless already running.
+    func startUserService() async throws {
+        if userService == nil {
+            userService = try await start("user-service", port: 18080, role: "user_service", extra: ["DATABASE_POOL_SIZE": "16"])
+        }
+    }
+
     func writePath(into results: inout BenchResults) async throws {
-        userService = try await start("user-service", port: 18080, role: "user_service", extra: ["DATABASE_POOL_SIZE": "16"])
+        try await startUserService()
         for clients in options.clients {
             let http = try Tools.wrk(url: "http://127.0.0.1:18080", script: scripts + "/update.lua", clients: clients, seconds: options.seconds)
             let tps = try Tools.pgbench(pgBin, url: url, script: scripts + "/update.sql", clients: clients, seconds: options.seconds)

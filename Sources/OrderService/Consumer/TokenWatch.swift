@@ -80,9 +80,9 @@ public actor TokenWatch {
     }
 
     /// Returns once `token` is no longer pending, or `.pending` when `timeout` has passed.
+    /// Its first check is the next one of the watch's (at once, or right after the one running), so
+    /// requests arriving together share it too.
     public func wait(for token: ConsistencyToken, timeout: Duration) async throws -> ConsistencyToken.State {
-        let now = try await states(of: [token])[token] ?? .pending
-        guard now == .pending, timeout > .zero else { return now }
         let id = nextWaiter
         nextWaiter += 1
         let deadline = ContinuousClock.now + timeout
@@ -91,6 +91,7 @@ public actor TokenWatch {
                 guard !Task.isCancelled, !stopped else { return continuation.resume(throwing: CancellationError()) }
                 waiters[id] = Waiter(token: token, deadline: deadline, continuation: continuation)
                 if checker == nil { checker = Task { await self.checkWhileWaiting() } }
+                wakeChecker()
                 updateListener()
             }
         } onCancel: {
@@ -169,21 +170,22 @@ public actor TokenWatch {
     private func checkWaiters() async {
         let tokens = Array(Set(waiters.values.map(\.token)))
         guard !tokens.isEmpty else { return }
+        // Waiters arriving during the query are decided by the next check (the arrival asked for one).
+        let checkedBelow = nextWaiter
         let states: [ConsistencyToken: ConsistencyToken.State]
         do {
             states = try await self.states(of: tokens)
         } catch {
             // The requests fail as any query of theirs would (503 when the database is away).
             logger.warning("checking consistency tokens failed", metadata: ["error": "\(error)", "waiting": "\(waiters.count)"])
-            for (id, waiter) in waiters where tokens.contains(waiter.token) {
+            for (id, waiter) in waiters where id < checkedBelow {
                 waiters[id] = nil
                 waiter.continuation.resume(throwing: error)
             }
             return
         }
         let now = ContinuousClock.now
-        for (id, waiter) in waiters {
-            // A waiter that arrived during the query was checked on arrival.
+        for (id, waiter) in waiters where id < checkedBelow {
             let state = states[waiter.token] ?? .pending
             if state != .pending || waiter.deadline <= now {
                 waiters[id] = nil

@@ -1,0 +1,126 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Postgres
+import PostgresTestSupport
+
+/// Read your writes (docs/design.md#read-your-writes): a client PUTs an update at user-service,
+/// then GETs the user's order at order-service with the answer's ECST-Token as ECST-After, at an
+/// offered rate. Reported: the whole round trip, the PUT alone, and how long after the consumer's
+/// commit that applied the write the GET was answered (the watch's own cost).
+extension BenchRun {
+    struct ReadYourWritesSample: Sendable {
+        var email: String
+        var roundTrip: Double
+        var put: Double
+        /// Wall clock, to compare with PostgreSQL's commit timestamps on the same machine.
+        var answeredAt: Double
+        var status: Int
+        var showsTheWrite: Bool
+        /// The same GET without ECST-After, right after: what a read costs by itself.
+        var plainGet: Double
+    }
+
+    /// Its own client: the shared one keeps 8 connections per host, which queued requests at 1,000/s.
+    static let readYourWritesClient = HTTPClient(
+        eventLoopGroup: HTTPClient.defaultEventLoopGroup,
+        configuration: .init(connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 256))
+    )
+
+    func readYourWrites(into results: inout BenchResults) async throws {
+        try await installLatencyProbes()
+        try await startUserService()
+        try await setUp(Shape(ordersPerUser: 1, standby: false))
+        let orders = Dictionary(
+            uniqueKeysWithValues: try await admin.query("SELECT user_id, min(id) FROM order_service.purchase_orders GROUP BY user_id").map {
+                (try $0.decode(0, as: Int64.self), try $0.decode(1, as: Int64.self))
+            })
+        let users = Array(orders.keys)
+        for rate in options.readYourWritesRates {
+            try await admin.query("TRUNCATE public.bench_applied")
+            let samples = try await offer(rate: rate, users: users, orders: orders)
+            let row = try await admin.query(
+                """
+                WITH answered AS (SELECT * FROM unnest($1::text[], $2::float8[]) AS a(email, at)),
+                applied AS (
+                    SELECT DISTINCT ON (email) email, pg_xact_commit_timestamp(xid::text::xid) AS committed
+                    FROM public.bench_applied ORDER BY email, pg_xact_commit_timestamp(xid::text::xid)
+                )
+                SELECT coalesce(percentile_disc(ARRAY[0.5, 0.99]) WITHIN GROUP (ORDER BY a.at - extract(epoch FROM p.committed)), '{0,0}')
+                FROM answered a JOIN applied p USING (email)
+                """,
+                [samples.map(\.email), samples.map(\.answeredAt)]
+            )[0]
+            let afterApply = try row.decode(0, as: [Double].self).map { $0 * 1_000 }
+            func quantiles(_ values: [Double]) -> (Double, Double) {
+                let sorted = values.sorted()
+                guard !sorted.isEmpty else { return (0, 0) }
+                return (sorted[sorted.count / 2] * 1_000, sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.99))] * 1_000)
+            }
+            let roundTrip = quantiles(samples.map(\.roundTrip))
+            let put = quantiles(samples.map(\.put))
+            let plain = quantiles(samples.map(\.plainGet))
+            let result = BenchResults.ReadYourWritesRow(
+                offeredRate: "\(rate)/s", requests: samples.count, failed: samples.filter { $0.status != 200 }.count,
+                staleAnswers: samples.filter { $0.status == 200 && !$0.showsTheWrite }.count,
+                roundTripP50ms: roundTrip.0, roundTripP99ms: roundTrip.1, putP50ms: put.0, putP99ms: put.1,
+                plainGetP50ms: plain.0, plainGetP99ms: plain.1,
+                answeredAfterApplyP50ms: afterApply[0], answeredAfterApplyP99ms: afterApply[1]
+            )
+            results.readYourWrites.append(result)
+            log(
+                "  \(rate)/s: round trip p50 \(result.roundTripP50ms) ms, p99 \(result.roundTripP99ms) ms (PUT alone p50 \(put.0) ms, plain GET p50 \(plain.0) ms); "
+                    + "answered after the applying commit p50 \(afterApply[0]) ms, p99 \(afterApply[1]) ms; "
+                    + "\(result.failed) failed, \(result.staleAnswers) stale")
+        }
+        try await admin.query("DROP TRIGGER bench_applied ON order_service.users")
+    }
+
+    /// Starts a PUT-then-GET every 1/rate seconds for `--seconds`, each on its own task.
+    private func offer(rate: Int, users: [Int64], orders: [Int64: Int64]) async throws -> [ReadYourWritesSample] {
+        let total = rate * options.seconds
+        let clock = ContinuousClock()
+        let start = clock.now
+        let interval = Duration.seconds(1) / rate
+        let run = getpid()
+        return try await withThrowingTaskGroup(of: ReadYourWritesSample.self) { group in
+            for n in 0..<total {
+                try await Task.sleep(until: start + interval * n)
+                let user = users[n % users.count]
+                let order = orders[user]!
+                group.addTask {
+                    try await Self.putThenGet(user: user, order: order, email: "ryw-\(run)-\(n)@bench.io")
+                }
+            }
+            var samples: [ReadYourWritesSample] = []
+            for try await sample in group { samples.append(sample) }
+            return samples
+        }
+    }
+
+    private static func putThenGet(user: Int64, order: Int64, email: String) async throws -> ReadYourWritesSample {
+        let clock = ContinuousClock()
+        let started = clock.now
+        var put = HTTPClientRequest(url: "http://127.0.0.1:18080/user-service/update")
+        put.method = .PUT
+        put.headers.add(name: "content-type", value: "application/json")
+        put.body = .bytes(ByteBuffer(string: #"{"id": \#(user), "firstname": "F", "lastname": "L", "email": "\#(email)"}"#))
+        let written = try await Self.readYourWritesClient.execute(put, timeout: .seconds(30))
+        _ = try await written.body.collect(upTo: 1 << 20)
+        let putDone = clock.now
+        var get = HTTPClientRequest(url: "http://127.0.0.1:18081/order-service/\(order)")
+        get.headers.add(name: "ECST-After", value: written.headers.first(name: "ECST-Token") ?? "")
+        let answer = try await Self.readYourWritesClient.execute(get, timeout: .seconds(30))
+        let body = try await answer.body.collect(upTo: 1 << 20)
+        let answeredAt = Date().timeIntervalSince1970
+        let answered = clock.now
+        let plain = try await Self.readYourWritesClient.execute(
+            HTTPClientRequest(url: "http://127.0.0.1:18081/order-service/\(order)"), timeout: .seconds(30))
+        _ = try await plain.body.collect(upTo: 1 << 20)
+        return ReadYourWritesSample(
+            email: email, roundTrip: (answered - started).seconds, put: (putDone - started).seconds, answeredAt: answeredAt,
+            status: Int(answer.status.code), showsTheWrite: String(buffer: body).contains(email), plainGet: (clock.now - answered).seconds
+        )
+    }
+}
