@@ -15,6 +15,7 @@ extension BenchRun {
         var roundTrip: Double
         var put: Double
         /// Wall clock, to compare with PostgreSQL's commit timestamps on the same machine.
+        var getSentAt: Double
         var answeredAt: Double
         var status: Int
         var showsTheWrite: Bool
@@ -42,17 +43,20 @@ extension BenchRun {
             let samples = try await offer(rate: rate, users: users, orders: orders)
             let row = try await admin.query(
                 """
-                WITH answered AS (SELECT * FROM unnest($1::text[], $2::float8[]) AS a(email, at)),
+                WITH answered AS (SELECT * FROM unnest($1::text[], $2::float8[], $3::float8[]) AS a(email, sent, at)),
                 applied AS (
-                    SELECT DISTINCT ON (email) email, pg_xact_commit_timestamp(xid::text::xid) AS committed
+                    SELECT DISTINCT ON (email) email, extract(epoch FROM pg_xact_commit_timestamp(xid::text::xid))::float8 AS committed
                     FROM public.bench_applied ORDER BY email, pg_xact_commit_timestamp(xid::text::xid)
-                )
-                SELECT coalesce(percentile_disc(ARRAY[0.5, 0.99]) WITHIN GROUP (ORDER BY a.at - extract(epoch FROM p.committed)), '{0,0}')
-                FROM answered a JOIN applied p USING (email)
+                ),
+                -- Only GETs that had to wait: sent before the write was applied.
+                waited AS (SELECT a.at - p.committed AS after FROM answered a JOIN applied p USING (email) WHERE a.sent < p.committed)
+                SELECT coalesce((SELECT percentile_disc(ARRAY[0.5, 0.99]) WITHIN GROUP (ORDER BY after) FROM waited), '{0,0}'),
+                       (SELECT count(*)::int FROM waited)
                 """,
-                [samples.map(\.email), samples.map(\.answeredAt)]
+                [samples.map(\.email), samples.map(\.getSentAt), samples.map(\.answeredAt)]
             )[0]
             let afterApply = try row.decode(0, as: [Double].self).map { $0 * 1_000 }
+            let waited: Int = try row.decode(1)
             func quantiles(_ values: [Double]) -> (Double, Double) {
                 let sorted = values.sorted()
                 guard !sorted.isEmpty else { return (0, 0) }
@@ -66,12 +70,12 @@ extension BenchRun {
                 staleAnswers: samples.filter { $0.status == 200 && !$0.showsTheWrite }.count,
                 roundTripP50ms: roundTrip.0, roundTripP99ms: roundTrip.1, putP50ms: put.0, putP99ms: put.1,
                 plainGetP50ms: plain.0, plainGetP99ms: plain.1,
-                answeredAfterApplyP50ms: afterApply[0], answeredAfterApplyP99ms: afterApply[1]
+                waited: waited, answeredAfterApplyP50ms: afterApply[0], answeredAfterApplyP99ms: afterApply[1]
             )
             results.readYourWrites.append(result)
             log(
                 "  \(rate)/s: round trip p50 \(result.roundTripP50ms) ms, p99 \(result.roundTripP99ms) ms (PUT alone p50 \(put.0) ms, plain GET p50 \(plain.0) ms); "
-                    + "answered after the applying commit p50 \(afterApply[0]) ms, p99 \(afterApply[1]) ms; "
+                    + "\(waited) waited, answered after the applying commit p50 \(afterApply[0]) ms, p99 \(afterApply[1]) ms; "
                     + "\(result.failed) failed, \(result.staleAnswers) stale")
         }
         try await admin.query("DROP TRIGGER bench_applied ON order_service.users")
@@ -109,6 +113,7 @@ extension BenchRun {
         let written = try await Self.readYourWritesClient.execute(put, timeout: .seconds(30))
         _ = try await written.body.collect(upTo: 1 << 20)
         let putDone = clock.now
+        let getSentAt = Date().timeIntervalSince1970
         var get = HTTPClientRequest(url: "http://127.0.0.1:18081/order-service/\(order)")
         get.headers.add(name: "ECST-After", value: written.headers.first(name: "ECST-Token") ?? "")
         let answer = try await Self.readYourWritesClient.execute(get, timeout: .seconds(30))
@@ -119,7 +124,7 @@ extension BenchRun {
             HTTPClientRequest(url: "http://127.0.0.1:18081/order-service/\(order)"), timeout: .seconds(30))
         _ = try await plain.body.collect(upTo: 1 << 20)
         return ReadYourWritesSample(
-            email: email, roundTrip: (answered - started).seconds, put: (putDone - started).seconds, answeredAt: answeredAt,
+            email: email, roundTrip: (answered - started).seconds, put: (putDone - started).seconds, getSentAt: getSentAt, answeredAt: answeredAt,
             status: Int(answer.status.code), showsTheWrite: String(buffer: body).contains(email), plainGet: (clock.now - answered).seconds
         )
     }
