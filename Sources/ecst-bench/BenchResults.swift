@@ -52,6 +52,8 @@ struct BenchResults: Codable {
     }
     struct ReadYourWritesRow: Codable {
         var offeredRate: String
+        /// Which order-service the GETs went to: the applying one, or a standby.
+        var readingFrom: String
         var requests: Int
         /// GETs not answered 200.
         var failed: Int
@@ -150,12 +152,13 @@ struct BenchResults: Codable {
         if !readYourWrites.isEmpty {
             lines += [
                 "", "Read your writes: PUT /user-service/update, then GET /order-service/{id} with ECST-After (ms)",
-                "offered   requests  failed  stale  round trip p50  p99     PUT p50  p99     plain GET p50  p99     waited  answered after applying commit p50  p99",
+                "offered   from     requests  failed  stale  round trip p50  p99     PUT p50  p99     plain GET p50  p99     waited  answered after applying commit p50  p99",
             ]
             for r in readYourWrites {
                 lines.append(
                     [
-                        r.offeredRate.padding(8), "\(r.requests)".padding(8), "\(r.failed)".padding(6), "\(r.staleAnswers)".padding(5),
+                        r.offeredRate.padding(8), r.readingFrom.padding(7), "\(r.requests)".padding(8), "\(r.failed)".padding(6),
+                        "\(r.staleAnswers)".padding(5),
                         f(r.roundTripP50ms, 2).padding(14), f(r.roundTripP99ms, 2).padding(6), f(r.putP50ms, 2).padding(7),
                         f(r.putP99ms, 2).padding(6), f(r.plainGetP50ms, 2).padding(13), f(r.plainGetP99ms, 2).padding(6),
                         "\(r.waited)".padding(6), f(r.answeredAfterApplyP50ms, 2).padding(34), f(r.answeredAfterApplyP99ms, 2),

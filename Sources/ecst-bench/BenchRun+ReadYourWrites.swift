@@ -19,8 +19,9 @@ extension BenchRun {
         var answeredAt: Double
         var status: Int
         var showsTheWrite: Bool
-        /// The same GET without ECST-After, right after: what a read costs by itself.
-        var plainGet: Double
+        /// The same GET without ECST-After, right after, for every tenth pair (so the baseline adds
+        /// little load): what a read costs by itself.
+        var plainGet: Double?
     }
 
     /// Its own client: the shared one keeps 8 connections per host, which queued requests at 1,000/s.
@@ -39,50 +40,62 @@ extension BenchRun {
             })
         let users = Array(orders.keys)
         for rate in options.readYourWritesRates {
-            try await admin.query("TRUNCATE public.bench_applied")
-            let samples = try await offer(rate: rate, users: users, orders: orders)
-            let row = try await admin.query(
-                """
-                WITH answered AS (SELECT * FROM unnest($1::text[], $2::float8[], $3::float8[]) AS a(email, sent, at)),
-                applied AS (
-                    SELECT DISTINCT ON (email) email, extract(epoch FROM pg_xact_commit_timestamp(xid::text::xid))::float8 AS committed
-                    FROM public.bench_applied ORDER BY email, pg_xact_commit_timestamp(xid::text::xid)
-                ),
-                -- Only GETs that had to wait: sent before the write was applied.
-                waited AS (SELECT a.at - p.committed AS after FROM answered a JOIN applied p USING (email) WHERE a.sent < p.committed)
-                SELECT coalesce((SELECT percentile_disc(ARRAY[0.5, 0.99]) WITHIN GROUP (ORDER BY after) FROM waited), '{0,0}'),
-                       (SELECT count(*)::int FROM waited)
-                """,
-                [samples.map(\.email), samples.map(\.getSentAt), samples.map(\.answeredAt)]
-            )[0]
-            let afterApply = try row.decode(0, as: [Double].self).map { $0 * 1_000 }
-            let waited: Int = try row.decode(1)
-            func quantiles(_ values: [Double]) -> (Double, Double) {
-                let sorted = values.sorted()
-                guard !sorted.isEmpty else { return (0, 0) }
-                return (sorted[sorted.count / 2] * 1_000, sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.99))] * 1_000)
-            }
-            let roundTrip = quantiles(samples.map(\.roundTrip))
-            let put = quantiles(samples.map(\.put))
-            let plain = quantiles(samples.map(\.plainGet))
-            let result = BenchResults.ReadYourWritesRow(
-                offeredRate: "\(rate)/s", requests: samples.count, failed: samples.filter { $0.status != 200 }.count,
-                staleAnswers: samples.filter { $0.status == 200 && !$0.showsTheWrite }.count,
-                roundTripP50ms: roundTrip.0, roundTripP99ms: roundTrip.1, putP50ms: put.0, putP99ms: put.1,
-                plainGetP50ms: plain.0, plainGetP99ms: plain.1,
-                waited: waited, answeredAfterApplyP50ms: afterApply[0], answeredAfterApplyP99ms: afterApply[1]
-            )
-            results.readYourWrites.append(result)
-            log(
-                "  \(rate)/s: round trip p50 \(result.roundTripP50ms) ms, p99 \(result.roundTripP99ms) ms (PUT alone p50 \(put.0) ms, plain GET p50 \(plain.0) ms); "
-                    + "\(waited) waited, answered after the applying commit p50 \(afterApply[0]) ms, p99 \(afterApply[1]) ms; "
-                    + "\(result.failed) failed, \(result.staleAnswers) stale")
+            results.readYourWrites.append(try await measure(rate: rate, users: users, orders: orders, readingFrom: "active", port: 18081))
         }
+        // A standby answers too, on the applying process's notifications.
+        standby = try await start("order-service", port: 18082, role: "order_service")
+        results.readYourWrites.append(try await measure(rate: 100, users: users, orders: orders, readingFrom: "standby", port: 18082))
+        try await stop(standby, as: "order-service (standby)")
+        standby = nil
         try await admin.query("DROP TRIGGER bench_applied ON order_service.users")
     }
 
+    private func measure(
+        rate: Int, users: [Int64], orders: [Int64: Int64], readingFrom target: String, port: Int
+    ) async throws -> BenchResults.ReadYourWritesRow {
+        try await admin.query("TRUNCATE public.bench_applied")
+        let samples = try await offer(rate: rate, users: users, orders: orders, port: port, label: "\(target)-\(rate)")
+        let row = try await admin.query(
+            """
+            WITH answered AS (SELECT * FROM unnest($1::text[], $2::float8[], $3::float8[]) AS a(email, sent, at)),
+            applied AS (
+                SELECT DISTINCT ON (email) email, extract(epoch FROM pg_xact_commit_timestamp(xid::text::xid))::float8 AS committed
+                FROM public.bench_applied ORDER BY email, pg_xact_commit_timestamp(xid::text::xid)
+            ),
+            -- Only GETs that had to wait: sent before the write was applied.
+            waited AS (SELECT a.at - p.committed AS after FROM answered a JOIN applied p USING (email) WHERE a.sent < p.committed)
+            SELECT coalesce((SELECT percentile_disc(ARRAY[0.5, 0.99]) WITHIN GROUP (ORDER BY after) FROM waited), '{0,0}'),
+                   (SELECT count(*)::int FROM waited)
+            """,
+            [samples.map(\.email), samples.map(\.getSentAt), samples.map(\.answeredAt)]
+        )[0]
+        let afterApply = try row.decode(0, as: [Double].self).map { $0 * 1_000 }
+        let waited: Int = try row.decode(1)
+        func quantiles(_ values: [Double]) -> (Double, Double) {
+            let sorted = values.sorted()
+            guard !sorted.isEmpty else { return (0, 0) }
+            return (sorted[sorted.count / 2] * 1_000, sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.99))] * 1_000)
+        }
+        let roundTrip = quantiles(samples.map(\.roundTrip))
+        let put = quantiles(samples.map(\.put))
+        let plain = quantiles(samples.compactMap(\.plainGet))
+        let result = BenchResults.ReadYourWritesRow(
+            offeredRate: "\(rate)/s", readingFrom: target, requests: samples.count, failed: samples.filter { $0.status != 200 }.count,
+            staleAnswers: samples.filter { $0.status == 200 && !$0.showsTheWrite }.count,
+            roundTripP50ms: roundTrip.0, roundTripP99ms: roundTrip.1, putP50ms: put.0, putP99ms: put.1,
+            plainGetP50ms: plain.0, plainGetP99ms: plain.1,
+            waited: waited, answeredAfterApplyP50ms: afterApply[0], answeredAfterApplyP99ms: afterApply[1]
+        )
+        log(
+            "  \(rate)/s, reading from the \(target): round trip p50 \(result.roundTripP50ms) ms, p99 \(result.roundTripP99ms) ms (PUT alone p50 \(put.0) ms, plain GET p50 \(plain.0) ms); "
+                + "\(waited) waited, answered after the applying commit p50 \(afterApply[0]) ms, p99 \(afterApply[1]) ms; "
+                + "\(result.failed) failed, \(result.staleAnswers) stale")
+        return result
+    }
+
     /// Starts a PUT-then-GET every 1/rate seconds for `--seconds`, each on its own task.
-    private func offer(rate: Int, users: [Int64], orders: [Int64: Int64]) async throws -> [ReadYourWritesSample] {
+    /// `label` keeps each measurement's emails its own (a repeated one would be a change of nothing).
+    private func offer(rate: Int, users: [Int64], orders: [Int64: Int64], port: Int, label: String) async throws -> [ReadYourWritesSample] {
         let total = rate * options.seconds
         let clock = ContinuousClock()
         let start = clock.now
@@ -94,7 +107,8 @@ extension BenchRun {
                 let user = users[n % users.count]
                 let order = orders[user]!
                 group.addTask {
-                    try await Self.putThenGet(user: user, order: order, email: "ryw-\(run)-\(n)@bench.io")
+                    try await Self.putThenGet(
+                        user: user, order: order, email: "ryw-\(run)-\(label)-\(n)@bench.io", port: port, plainGetToo: n % 10 == 0)
                 }
             }
             var samples: [ReadYourWritesSample] = []
@@ -103,7 +117,9 @@ extension BenchRun {
         }
     }
 
-    private static func putThenGet(user: Int64, order: Int64, email: String) async throws -> ReadYourWritesSample {
+    private static func putThenGet(
+        user: Int64, order: Int64, email: String, port: Int, plainGetToo: Bool
+    ) async throws -> ReadYourWritesSample {
         let clock = ContinuousClock()
         let started = clock.now
         var put = HTTPClientRequest(url: "http://127.0.0.1:18080/user-service/update")
@@ -114,18 +130,22 @@ extension BenchRun {
         _ = try await written.body.collect(upTo: 1 << 20)
         let putDone = clock.now
         let getSentAt = Date().timeIntervalSince1970
-        var get = HTTPClientRequest(url: "http://127.0.0.1:18081/order-service/\(order)")
+        var get = HTTPClientRequest(url: "http://127.0.0.1:\(port)/order-service/\(order)")
         get.headers.add(name: "ECST-After", value: written.headers.first(name: "ECST-Token") ?? "")
         let answer = try await Self.readYourWritesClient.execute(get, timeout: .seconds(30))
         let body = try await answer.body.collect(upTo: 1 << 20)
         let answeredAt = Date().timeIntervalSince1970
         let answered = clock.now
-        let plain = try await Self.readYourWritesClient.execute(
-            HTTPClientRequest(url: "http://127.0.0.1:18081/order-service/\(order)"), timeout: .seconds(30))
-        _ = try await plain.body.collect(upTo: 1 << 20)
+        var plainGet: Double?
+        if plainGetToo {
+            let plain = try await Self.readYourWritesClient.execute(
+                HTTPClientRequest(url: "http://127.0.0.1:\(port)/order-service/\(order)"), timeout: .seconds(30))
+            _ = try await plain.body.collect(upTo: 1 << 20)
+            plainGet = (clock.now - answered).seconds
+        }
         return ReadYourWritesSample(
             email: email, roundTrip: (answered - started).seconds, put: (putDone - started).seconds, getSentAt: getSentAt, answeredAt: answeredAt,
-            status: Int(answer.status.code), showsTheWrite: String(buffer: body).contains(email), plainGet: (clock.now - answered).seconds
+            status: Int(answer.status.code), showsTheWrite: String(buffer: body).contains(email), plainGet: plainGet
         )
     }
 }
