@@ -657,11 +657,22 @@ RETURNS TABLE (token xid8, state text) LANGUAGE sql STABLE AS $$
     LEFT JOIN order_service.consumer_positions pos ON pos.consumer = consumer_name
 $$;
 
--- For an order-service that waits for tokens it does not apply itself (a standby): call on a
--- session that LISTENs on 'ecst_applied'. It holds the appliers' watch lock (advisory key
--- (1162040150, 0)) shared for the rest of the session: while anyone holds it, apply_next_chunk
+-- Who listens for the writers' wake-ups. Of the order-services applying under one
+-- consumer name, only the one whose listening session holds this lock (advisory key
+-- (1162040151, hashtext(name)), session-level) LISTENs; the others' listening sessions wait here
+-- before their LISTEN, so a standby sleeps instead of waking and querying at every notification,
+-- and takes over the moment that session ends (docs/design.md#wake-ups). Waiting before LISTEN holds
+-- back no notification queue.
+CREATE OR REPLACE FUNCTION order_service.lead_wake_ups(consumer_name text) RETURNS void
+LANGUAGE sql AS $$
+    SELECT pg_advisory_lock(1162040151, hashtext(consumer_name))
+$$;
+
+-- For an order-service that waits for tokens it does not apply itself (a standby): call on the
+-- session that is about to LISTEN on 'ecst_applied'. It holds the appliers' watch lock (advisory
+-- key (1162040150, 0)) shared for the rest of the session: while anyone holds it, apply_next_chunk
 -- notifies 'ecst_applied' when it stores a new snapshot. It returns only once an apply
--- transaction that started before it has committed, so a check of the tokens after it returns
+-- transaction that tried the lock before has committed, so a check of the tokens after the LISTEN
 -- misses no position: later ones notify.
 CREATE OR REPLACE FUNCTION order_service.watch_applied() RETURNS void
 LANGUAGE sql AS $$
@@ -795,12 +806,12 @@ REVOKE ALL ON FUNCTION order_service.user_document(bigint, text, text, text), or
     order_service.order_document(bigint, jsonb), order_service.pending_events(pg_snapshot, pg_snapshot, xid8, bigint, integer),
     order_service.refresh_replica(pg_snapshot, bigint[], bigint[], boolean), order_service.embed_orders(bigint[], bigint[]),
     order_service.apply_next_chunk(text, integer, text), order_service.token_states(text, xid8[]),
-    order_service.transaction_status_or_unknown(xid8), order_service.watch_applied() FROM PUBLIC;
+    order_service.transaction_status_or_unknown(xid8), order_service.watch_applied(), order_service.lead_wake_ups(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION order_service.user_document(bigint, text, text, text), order_service.product_document(bigint, text),
     order_service.order_document(bigint, jsonb), order_service.pending_events(pg_snapshot, pg_snapshot, xid8, bigint, integer),
     order_service.refresh_replica(pg_snapshot, bigint[], bigint[], boolean), order_service.embed_orders(bigint[], bigint[]),
     order_service.apply_next_chunk(text, integer, text), order_service.token_states(text, xid8[]),
-    order_service.transaction_status_or_unknown(xid8), order_service.watch_applied() TO order_service;
+    order_service.transaction_status_or_unknown(xid8), order_service.watch_applied(), order_service.lead_wake_ups(text) TO order_service;
 
 REVOKE ALL ON ALL TABLES IN SCHEMA order_service FROM PUBLIC, user_service;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA order_service TO order_service;

@@ -18,13 +18,14 @@ extension PostgresClient {
         try await listen(on: [channel], applicationName: applicationName, bufferSize: bufferSize, body)
     }
 
-    /// Listens on several channels on one session, as `listen(on:)` does on one. `setup`, a
-    /// statement without parameters, runs on the session after `LISTEN` and before each
-    /// `.listening` (so again after a reconnect): for state the session must hold while it listens.
+    /// Listens on several channels on one session, as `listen(on:)` does on one. `setup` (with
+    /// `setupParameters` bound) runs on the session before `LISTEN`, at every (re)connect, and may
+    /// block: for a lock the session must hold while it listens. `.listening` follows both.
     public func listen<R>(
         on channels: [String],
         applicationName: String? = nil,
         setup: String? = nil,
+        setupParameters: [any PostgresEncodable] = [],
         bufferSize: Int = 1024,
         _ body: (AsyncStream<PostgresListenerEvent>) async throws -> R
     ) async throws -> R {
@@ -40,7 +41,7 @@ extension PostgresClient {
         let listener = ListenerThread(
             configuration: sessionConfiguration,
             channels: channels,
-            setup: setup,
+            setup: setup.map { ($0, setupParameters.map(\.postgresParameter)) },
             continuation: continuation,
             logger: listenerLogger
         )

@@ -119,4 +119,34 @@ struct WakeUpProtocolTests {
             #expect(again == 1)
         }
     }
+
+    /// The consumer's listening sessions of this test's database: listening (idle) and waiting for
+    /// the wake-up lead (a lock wait).
+    func listeners(_ world: OrderWorld) async throws -> (listening: Int, waiting: Int) {
+        let row = try await world.admin.query(
+            """
+            SELECT count(*) FILTER (WHERE state = 'idle')::int, count(*) FILTER (WHERE wait_event_type = 'Lock')::int
+            FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()
+            """,
+            [EventConsumer.listenerName]
+        )[0]
+        return (try row.decode(0), try row.decode(1))
+    }
+
+    @Test func onlyOneOrderServiceListensAndAStandbyTakesOverWhenItsSessionEnds() async throws {
+        try await withOrderWorld { world in
+            let first = await world.startConsumer(identity: "first")
+            try await world.waitUntilCaughtUp()
+            try await eventually { try await listeners(world) == (1, 0) }
+            // A standby's listening session waits for the lead instead of waking at every
+            // notification.
+            await world.startConsumer(identity: "second")
+            try await eventually { try await listeners(world) == (1, 1) }
+            await first.stop()
+            try await eventually { try await listeners(world) == (1, 0) }
+            // The second applies on wake-ups now (its poll is 30 s away).
+            try await world.admin.query("UPDATE user_service.users SET email = 'taken-over@example.com' WHERE id = 1")
+            try await eventually { try await embeddedEmail(world, user: 1) == "taken-over@example.com" }
+        }
+    }
 }

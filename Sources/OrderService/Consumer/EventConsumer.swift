@@ -66,7 +66,12 @@ public struct EventConsumer: Service {
 
     private func listenLoop(_ wake: AsyncStream<Void>.Continuation) async {
         do {
-            try await database.listen(on: Self.channel, applicationName: Self.listenerName) { events in
+            // Only one process of this consumer listens at a time; the others' sessions wait for
+            // the lock, and they read on their safety poll meanwhile (docs/design.md#wake-ups).
+            try await database.listen(
+                on: [Self.channel], applicationName: Self.listenerName, setup: "SELECT order_service.lead_wake_ups($1)",
+                setupParameters: [applier.consumer]
+            ) { events in
                 for await event in events {
                     switch event {
                     case .listening(let reconnected):
@@ -120,6 +125,7 @@ public struct EventConsumer: Service {
     /// the slots of writers that were still committing in reliance on another's NOTIFY when the
     /// last chunk was read: once they commit, read again.
     func drain() async throws -> [Int32] {
+        var appliedEvents = false
         while true {
             let start = ContinuousClock.now
             let outcome = try await applier.applyNextChunk()
@@ -129,6 +135,7 @@ public struct EventConsumer: Service {
                 return []
             }
             if chunk.events > 0 {
+                appliedEvents = true
                 let elapsed = ContinuousClock.now - start
                 metrics.applyDuration.recordNanoseconds(
                     elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
@@ -148,7 +155,7 @@ public struct EventConsumer: Service {
             if more {
                 logger.info("catching up", metadata: ["applied": "\(chunk.events)", "highest_event_id": "\(chunk.highestEventID ?? 0)"])
             } else {
-                await tokens?.positionStored()
+                await tokens?.positionStored(appliedEvents: appliedEvents)
                 // No second read: whatever committed after this one's snapshot has notified, or
                 // relies on a notification still to come, or is among these relying writers.
                 return relyingWriters

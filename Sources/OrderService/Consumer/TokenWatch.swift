@@ -100,8 +100,10 @@ public actor TokenWatch {
     }
 
     /// This process's consumer stored a new position (or found nothing new): check the waiters.
-    public func positionStored() {
-        appliesHere = true
+    /// Only a read that applied events shows that this process is the one applying: a standby's
+    /// reads find the position row free between the active one's transactions, and nothing new.
+    public func positionStored(appliedEvents: Bool) {
+        if appliedEvents { appliesHere = true }
         wakeChecker()
     }
 

@@ -11,8 +11,9 @@ import NIOConcurrencyHelpers
 final class ListenerThread: @unchecked Sendable {
     private let configuration: PostgresConfiguration
     private let channels: [String]
-    /// Run after `LISTEN`, before `.listening` is reported (and again after every reconnect).
-    private let setup: String?
+    /// Run before `LISTEN` at every (re)connect; it may block (a lock wait), and `.listening` is
+    /// reported after it. Before, so a session waiting in it holds back no notification queue.
+    private let setup: (sql: String, parameters: [PostgresParameter])?
     private let continuation: AsyncStream<PostgresListenerEvent>.Continuation
     private let logger: Logger
     private let wakePipe = WakePipe()
@@ -23,7 +24,7 @@ final class ListenerThread: @unchecked Sendable {
     init(
         configuration: PostgresConfiguration,
         channels: [String],
-        setup: String?,
+        setup: (sql: String, parameters: [PostgresParameter])?,
         continuation: AsyncStream<PostgresListenerEvent>.Continuation,
         logger: Logger
     ) {
@@ -55,10 +56,10 @@ final class ListenerThread: @unchecked Sendable {
             let handle: ConnectionHandle
             do {
                 handle = try ConnectionHandle(configuration: configuration)
+                if let setup { _ = try handle.exec(setup.sql, setup.parameters) }
                 for channel in channels {
                     _ = try handle.execSimple("LISTEN \(try handle.escapeIdentifier(channel))")
                 }
-                if let setup { _ = try handle.execSimple(setup) }
             } catch {
                 failures += 1
                 // Capped low: a restarted server is back within a second or two, and every
