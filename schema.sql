@@ -668,6 +668,19 @@ LANGUAGE sql AS $$
     SELECT pg_advisory_lock(1162040151, hashtext(consumer_name))
 $$;
 
+-- For the consumer that leads the wake-ups and found the position row held by another process
+-- (a standby's poll, `ecst rebuild`): returns true once that transaction has ended, false after a
+-- second. It then reads again: events committed meanwhile woke only the leader.
+CREATE OR REPLACE FUNCTION order_service.wait_for_position(consumer_name text) RETURNS boolean
+LANGUAGE plpgsql SET lock_timeout = '1s' AS $$
+BEGIN
+    PERFORM FROM order_service.consumer_positions p WHERE p.consumer = consumer_name FOR UPDATE;
+    RETURN true;
+EXCEPTION WHEN lock_not_available THEN
+    RETURN false;
+END
+$$;
+
 -- For an order-service that waits for tokens it does not apply itself (a standby): call on the
 -- session that is about to LISTEN on 'ecst_applied'. It holds the appliers' watch lock (advisory
 -- key (1162040150, 0)) shared for the rest of the session: while anyone holds it, apply_next_chunk
@@ -806,12 +819,14 @@ REVOKE ALL ON FUNCTION order_service.user_document(bigint, text, text, text), or
     order_service.order_document(bigint, jsonb), order_service.pending_events(pg_snapshot, pg_snapshot, xid8, bigint, integer),
     order_service.refresh_replica(pg_snapshot, bigint[], bigint[], boolean), order_service.embed_orders(bigint[], bigint[]),
     order_service.apply_next_chunk(text, integer, text), order_service.token_states(text, xid8[]),
-    order_service.transaction_status_or_unknown(xid8), order_service.watch_applied(), order_service.lead_wake_ups(text) FROM PUBLIC;
+    order_service.transaction_status_or_unknown(xid8), order_service.watch_applied(), order_service.lead_wake_ups(text),
+    order_service.wait_for_position(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION order_service.user_document(bigint, text, text, text), order_service.product_document(bigint, text),
     order_service.order_document(bigint, jsonb), order_service.pending_events(pg_snapshot, pg_snapshot, xid8, bigint, integer),
     order_service.refresh_replica(pg_snapshot, bigint[], bigint[], boolean), order_service.embed_orders(bigint[], bigint[]),
     order_service.apply_next_chunk(text, integer, text), order_service.token_states(text, xid8[]),
-    order_service.transaction_status_or_unknown(xid8), order_service.watch_applied(), order_service.lead_wake_ups(text) TO order_service;
+    order_service.transaction_status_or_unknown(xid8), order_service.watch_applied(), order_service.lead_wake_ups(text),
+    order_service.wait_for_position(text) TO order_service;
 
 REVOKE ALL ON ALL TABLES IN SCHEMA order_service FROM PUBLIC, user_service;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA order_service TO order_service;

@@ -5,4 +5,7 @@ public enum PostgresListenerEvent: Sendable, Equatable {
     case listening(reconnected: Bool)
     /// A notification on the channel.
     case notification(PostgresNotification)
+    /// The session was lost; the listener is reconnecting (and running its setup again), and
+    /// notifications are missed until the next `.listening`.
+    case interrupted
 }

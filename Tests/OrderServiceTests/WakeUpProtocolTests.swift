@@ -36,6 +36,7 @@ struct WakeUpProtocolTests {
                         switch event {
                         case .listening: await received.append("listening")
                         case .notification(let notification): await received.append(notification.payload)
+                        case .interrupted: break
                         }
                     }
                 }
@@ -147,6 +148,31 @@ struct WakeUpProtocolTests {
             // The second applies on wake-ups now (its poll is 30 s away).
             try await world.admin.query("UPDATE user_service.users SET email = 'taken-over@example.com' WHERE id = 1")
             try await eventually { try await embeddedEmail(world, user: 1) == "taken-over@example.com" }
+        }
+    }
+
+    @Test func theLeaderReadsAgainAfterAnotherProcessHeldThePosition() async throws {
+        try await withOrderWorld { world in
+            await world.startConsumer()
+            try await world.waitUntilCaughtUp()
+            try await eventually { try await listeners(world) == (1, 0) }
+            // Another process applying (a standby's poll): it holds the position row, and the
+            // update's notification wakes only the leader, which finds the row busy.
+            let holder = try await OpenTransaction.begin(on: world.database.configuration) { tx in
+                try await tx.query("SELECT 1 FROM order_service.consumer_positions FOR UPDATE")
+            }
+            try await world.admin.query("UPDATE user_service.users SET email = 'after-holder@example.com' WHERE id = 1")
+            try await eventually {
+                let waiting: Int = try await world.admin.scalar(
+                    """
+                    SELECT count(*)::int FROM pg_stat_activity
+                    WHERE application_name = 'order-service/apply' AND wait_event_type = 'Lock' AND datname = current_database()
+                    """)
+                return waiting == 1
+            }
+            try await holder.commit()
+            // Its poll is 30 s away: only reading again after the holder can bring it in time.
+            try await eventually { try await embeddedEmail(world, user: 1) == "after-holder@example.com" }
         }
     }
 }

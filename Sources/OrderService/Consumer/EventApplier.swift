@@ -69,6 +69,12 @@ public struct EventApplier: Sendable {
         return .applied(result, more: try row.decode("more"), relyingWriters: try row.decode("relying_writers"))
     }
 
+    /// Waits (up to a second) for another consumer's transaction on the position row to end; true
+    /// once it has, false when it still holds the row (a long `ecst rebuild`).
+    public func waitForPosition() async throws -> Bool {
+        try await database.prepared("SELECT order_service.wait_for_position($1)", [consumer])[0].decode(0)
+    }
+
     static let applyNextChunk = """
         SELECT busy, events, orders_updated, more, highest_event_id, dead_letters, relying_writers
         FROM order_service.apply_next_chunk($1, $2::integer, $3)

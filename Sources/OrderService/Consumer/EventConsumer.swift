@@ -20,6 +20,7 @@ public struct EventConsumer: Service {
     /// Told of every position this consumer stores, so requests waiting for a token hear at once.
     let tokens: TokenWatch?
     let metrics = ConsumerMetrics()
+    let lead = WakeUpLead()
 
     public init(
         applier: EventApplier, database: PostgresClient, logger: Logger, pollInterval: Duration = .seconds(5), tokens: TokenWatch? = nil
@@ -76,9 +77,12 @@ public struct EventConsumer: Service {
                     switch event {
                     case .listening(let reconnected):
                         if reconnected { logger.info("listener reconnected; replaying from the stored position") }
+                        await lead.set(true)
                         wake.yield()
                     case .notification:
                         wake.yield()
+                    case .interrupted:
+                        await lead.set(false)
                     }
                 }
             }
@@ -104,8 +108,14 @@ public struct EventConsumer: Service {
                     try await applier.register()
                     registered = true
                 }
-                let relyingWriters = try await drain()
-                if !relyingWriters.isEmpty { relying.watch(relyingWriters) }
+                var drained = try await drain()
+                // Another process held the position: what committed while it applied may have woken
+                // only the leader (one listener per consumer), so the leader reads again once the
+                // holder has finished, as often as it finds the position held.
+                while drained.positionBusy, await lead.isLeading, !Task.isCancelled, try await applier.waitForPosition() {
+                    drained = try await drain()
+                }
+                if !drained.relyingWriters.isEmpty { relying.watch(drained.relyingWriters) }
                 failures = 0
             } catch {
                 if Task.isCancelled { break }
@@ -124,7 +134,7 @@ public struct EventConsumer: Service {
     /// Applies chunks until the batch is done (or another consumer holds the position). Returns
     /// the slots of writers that were still committing in reliance on another's NOTIFY when the
     /// last chunk was read: once they commit, read again.
-    func drain() async throws -> [Int32] {
+    func drain() async throws -> (relyingWriters: [Int32], positionBusy: Bool) {
         var appliedEvents = false
         while true {
             let start = ContinuousClock.now
@@ -132,7 +142,7 @@ public struct EventConsumer: Service {
             guard case .applied(let chunk, let more, let relyingWriters) = outcome else {
                 logger.debug("another consumer is applying; standing by")
                 await tokens?.standingBy()
-                return []
+                return ([], true)
             }
             if chunk.events > 0 {
                 appliedEvents = true
@@ -158,7 +168,7 @@ public struct EventConsumer: Service {
                 await tokens?.positionStored(appliedEvents: appliedEvents)
                 // No second read: whatever committed after this one's snapshot has notified, or
                 // relies on a notification still to come, or is among these relying writers.
-                return relyingWriters
+                return (relyingWriters, false)
             }
         }
     }

@@ -79,6 +79,7 @@ final class ListenerThread: @unchecked Sendable {
             continuation.yield(.listening(reconnected: wasListening))
             wasListening = true
             listen(on: handle)
+            if !isStopped { continuation.yield(.interrupted) }
         }
         continuation.finish()
     }
