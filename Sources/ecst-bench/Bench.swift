@@ -76,21 +76,21 @@ struct Bench: AsyncParsableCommand {
     }
 
     private func parsedRates() throws -> [Int] {
-        let parts = readYourWritesRates.split(separator: ",")
-        let rates = parts.compactMap { Int($0) }.filter { $0 > 0 }
-        guard !rates.isEmpty, rates.count == parts.count else {
-            throw ValidationError("--read-your-writes-rates takes positive integers separated by commas, got '\(readYourWritesRates)'")
-        }
-        return rates
+        try Self.positiveIntegers(readYourWritesRates, option: "--read-your-writes-rates")
     }
 
     private func parsedClients() throws -> [Int] {
-        let parts = clients.split(separator: ",")
-        let counts = parts.compactMap { Int($0) }.filter { $0 > 0 }
-        guard !counts.isEmpty, counts.count == parts.count else {
-            throw ValidationError("--clients takes positive integers separated by commas, got '\(clients)'")
+        try Self.positiveIntegers(clients, option: "--clients")
+    }
+
+    /// A comma-separated list of positive integers, or the error naming `option`.
+    private static func positiveIntegers(_ text: String, option: String) throws -> [Int] {
+        let parts = text.split(separator: ",")
+        let values = parts.compactMap { Int($0) }.filter { $0 > 0 }
+        guard !values.isEmpty, values.count == parts.count else {
+            throw ValidationError("\(option) takes positive integers separated by commas, got '\(text)'")
         }
-        return counts
+        return values
     }
 
     private func parsedShapes() throws -> [BenchRun.Shape] {

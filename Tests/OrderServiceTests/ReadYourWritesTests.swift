@@ -73,7 +73,7 @@ struct ReadYourWritesTests {
             let tokens = watch(world)
             await world.startConsumer(tokens: tokens)
             try await world.waitUntilCaughtUp()
-            try await eventually { await tokens.appliesInThisProcess }
+            try await eventually { await tokens.appliesHere }
             let (open, token) = try await openUpdate(world, user: 1, email: "after-commit@example.com")
             try await withRouter(world, tokens: tokens) { client in
                 let answered = Mailbox<String>()

@@ -30,8 +30,9 @@ public actor TokenWatch {
     private var nextWaiter = 0
     private var checker: Task<Void, Never>?
     private var listener: Task<Void, Never>?
-    /// True while this process's consumer holds the position (then its own commits announce it).
-    private var appliesHere = false
+    /// True while this process's consumer is the one applying (then its own commits announce its
+    /// positions), as far as its last reads showed.
+    public private(set) var appliesHere = false
     private var stopped = false
     private var lastNeeded = ContinuousClock.now
     // The checker's pause: resumed by a new position or by its timer, whichever comes first.
@@ -41,8 +42,6 @@ public actor TokenWatch {
     /// Queries issued so far (each checks every token waiting then), and requests waiting now.
     public private(set) var checks = 0
     public var waiting: Int { waiters.count }
-    /// Whether this process's consumer is the one applying, as far as its last read showed.
-    public var appliesInThisProcess: Bool { appliesHere }
 
     public init(
         database: PostgresClient, consumer: String, logger: Logger, recheckInterval: Duration = .milliseconds(50),

@@ -51,11 +51,8 @@ struct OrderController<Context: RequestContext> {
 
     /// `?token=T` adds whether that token is applied.
     @Sendable func consumerStatus(_ request: Request, context: Context) async throws -> ConsumerStatus {
-        let token = try request.uri.queryParameters.get("token").map { text in
-            guard let token = ConsistencyToken(text) else {
-                throw APIError.badRequest("query parameter 'token' must be a token from an ECST-Token header, got '\(text.prefix(40))'")
-            }
-            return token
+        let token = try request.uri.queryParameters.get("token").map {
+            try ReadYourWritesMiddleware<Context>.token($0, from: "query parameter 'token'")
         }
         guard var status = try await status.status(consumer: consumer) else {
             throw APIError.notFound("consumer '\(consumer)' has not started yet")

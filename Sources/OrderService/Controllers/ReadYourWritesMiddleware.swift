@@ -13,7 +13,7 @@ struct ReadYourWritesMiddleware<Context: RequestContext>: RouterMiddleware {
         // ECST-Wait is checked even alone: a bad header is an error whatever it goes with.
         let seconds = try Self.wait(request.headers[.ecstWait])
         guard let header = request.headers[.ecstAfter] else { return try await next(request, context) }
-        let token = try Self.token(header)
+        let token = try Self.token(header, from: "header ECST-After")
         let state = try await watch.wait(for: token, timeout: .milliseconds(Int64(seconds * 1_000)))
         switch state {
         case .applied:
@@ -31,9 +31,10 @@ struct ReadYourWritesMiddleware<Context: RequestContext>: RouterMiddleware {
         }
     }
 
-    static func token(_ header: String) throws -> ConsistencyToken {
-        guard let token = ConsistencyToken(header) else {
-            throw APIError.badRequest("header ECST-After must be a token from an ECST-Token header, got '\(header.prefix(40))'")
+    /// `text` as a token, or the 400 naming where it came from.
+    static func token(_ text: String, from source: String) throws -> ConsistencyToken {
+        guard let token = ConsistencyToken(text) else {
+            throw APIError.badRequest("\(source) must be a token from an ECST-Token header, got '\(text.prefix(40))'")
         }
         return token
     }
