@@ -244,10 +244,20 @@ DROP FUNCTION IF EXISTS user_service.first_event_of_transaction();
 -- For consumers: the pending slots held right now by writers that rely on another's NOTIFY and
 -- have not finished committing. Read from pg_locks, which takes no lock a writer could meet (a
 -- slot found free means its writer has released it, after its commit became visible).
+-- Reading pg_locks is the costliest step of a small read (it copies every lock of the server under
+-- all lock-partition locks), so it is skipped when no transaction with an id is running: a writer
+-- still committing has one, and it is either running in the snapshot taken here or took its id
+-- after it, which the id this call takes then shows (xmax would be below it). Giving the caller's
+-- transaction an id is harmless to a consumer, which writes in the same transaction anyway.
 -- (PL/pgSQL rather than SQL so that its plan is cached: the consumer calls it for every chunk.)
 CREATE OR REPLACE FUNCTION user_service.relying_writer_slots() RETURNS int[]
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    now pg_snapshot := pg_current_snapshot();
 BEGIN
+    IF NOT EXISTS (SELECT FROM pg_snapshot_xip(now)) AND pg_current_xact_id() = pg_snapshot_xmax(now) THEN
+        RETURN '{}';
+    END IF;
     RETURN (SELECT coalesce(array_agg(DISTINCT l.objid::integer), '{}')
             FROM pg_catalog.pg_locks l
             WHERE l.locktype = 'advisory' AND l.classid = 1162040149 AND l.objsubid = 2 AND l.granted

@@ -21,11 +21,20 @@ extension PostgresClient {
     /// Listens on several channels on one session, as `listen(on:)` does on one. `setup` (with
     /// `setupParameters` bound) runs on the session before `LISTEN`, at every (re)connect, and may
     /// block: for a lock the session must hold while it listens. `.listening` follows both.
+    ///
+    /// `reaction` (with `reactionParameters` bound), if given, is a statement the listener runs on
+    /// its own session, on its own thread, as soon as notifications arrive: once for all that
+    /// arrived together, and again as long as more arrived while it ran (they may announce commits
+    /// its snapshot missed). Each run is reported as `.reacted`, after the `.notification`s that
+    /// caused it; a failed run is not repeated (retrying is the caller's). Reacting where the
+    /// notification is read spares the hops between threads a caller's own statement would take.
     public func listen<R>(
         on channels: [String],
         applicationName: String? = nil,
         setup: String? = nil,
         setupParameters: [any PostgresEncodable] = [],
+        reaction: String? = nil,
+        reactionParameters: [any PostgresEncodable] = [],
         bufferSize: Int = 1024,
         _ body: (AsyncStream<PostgresListenerEvent>) async throws -> R
     ) async throws -> R {
@@ -42,6 +51,7 @@ extension PostgresClient {
             configuration: sessionConfiguration,
             channels: channels,
             setup: setup.map { ($0, setupParameters.map(\.postgresParameter)) },
+            reaction: try reaction.map { ($0, try reactionParameters.map { try $0.postgresParameter.validated() }) },
             continuation: continuation,
             logger: listenerLogger
         )

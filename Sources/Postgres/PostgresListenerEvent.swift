@@ -8,4 +8,7 @@ public enum PostgresListenerEvent: Sendable, Equatable {
     /// The session was lost; the listener is reconnecting (and running its setup again), and
     /// notifications are missed until the next `.listening`.
     case interrupted
+    /// The listener's reaction ran on its session (see `PostgresClient.listen(on:reaction:)`):
+    /// its rows or its error, and how long it took.
+    case reacted(Result<PostgresRows, PostgresError>, elapsed: Duration)
 }

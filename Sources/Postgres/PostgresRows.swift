@@ -5,7 +5,7 @@ public struct PostgresColumn: Sendable, Equatable {
 }
 
 /// The rows of one statement, copied out of libpq as text.
-public struct PostgresRows: Sendable, RandomAccessCollection {
+public struct PostgresRows: Sendable, Equatable, RandomAccessCollection {
     public let columns: [PostgresColumn]
     private let values: [[String?]]
     /// Rows inserted, updated or deleted (libpq's `PQcmdTuples`), or returned by a SELECT.

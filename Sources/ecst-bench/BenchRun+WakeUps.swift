@@ -360,7 +360,7 @@ final class NotificationLog: @unchecked Sendable {
                     switch event {
                     case .listening: log.lock.withLock { log.ready = true }
                     case .notification(let n): log.record(n.payload)
-                    case .interrupted: break
+                    case .interrupted, .reacted: break
                     }
                 }
             }

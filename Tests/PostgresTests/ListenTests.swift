@@ -65,4 +65,45 @@ struct ListenTests {
             }
         }
     }
+
+    /// The reaction runs on the listening session, and again when a notification arrived while it
+    /// ran: here the first run waits for a lock the test holds, with a snapshot taken before the
+    /// second row committed, so only a second run can see that row.
+    @Test func theReactionRunsOnTheListeningSessionAndAgainForWhatArrivedWhileItRan() async throws {
+        try await TestDatabases.shared.withClient { client, _ in
+            try await client.query("CREATE TABLE reacted (n int)")
+            let held = try await OpenTransaction.begin(on: client.configuration) { try await $0.query("SELECT pg_advisory_xact_lock(4242)") }
+            let events = Mailbox<PostgresListenerEvent>()
+            try await client.listen(
+                on: ["reactions"], applicationName: "ecst-test/react",
+                reaction: "SELECT (SELECT count(*) FROM reacted)::int AS rows, pg_backend_pid() AS pid FROM (SELECT pg_advisory_xact_lock($1)) AS l",
+                reactionParameters: [4242]
+            ) { stream in
+                let reader = Task { for await event in stream { await events.append(event) } }
+                try await eventually { await events.count == 1 }
+                try await client.query("WITH i AS (INSERT INTO reacted VALUES (1)) SELECT pg_notify('reactions', 'first')")
+                var listener: Int32?
+                try await eventually("the reaction to wait for the lock") {
+                    listener = try await client.query(
+                        "SELECT pid FROM pg_stat_activity WHERE application_name = 'ecst-test/react' AND wait_event_type = 'Lock'"
+                    ).first.map { try $0.decode(0, as: Int32.self) }
+                    return listener != nil
+                }
+                try await client.query("WITH i AS (INSERT INTO reacted VALUES (2)) SELECT pg_notify('reactions', 'second')")
+                // Its notification is read with the blocked run's result, once the lock is free.
+                try await held.commit()
+                var runs: [(rows: Int, pid: Int32)] = []
+                try await eventually("a run that sees both rows") {
+                    runs = await events.items.compactMap { event in
+                        guard case .reacted(.success(let rows), _) = event else { return nil }
+                        return try? (rows[0].decode("rows"), rows[0].decode("pid"))
+                    }
+                    return runs.last?.rows == 2
+                }
+                #expect(runs.map(\.rows) == [1, 2])
+                #expect(runs.allSatisfy { $0.pid == listener })
+                reader.cancel()
+            }
+        }
+    }
 }

@@ -58,7 +58,15 @@ public struct EventApplier: Sendable {
     /// schema.sql, which documents how. Its statements run with generic plans (the consumer's
     /// sessions force them; see `consumerConfiguration`).
     public func applyNextChunk() async throws -> Outcome {
-        let row = try await database.prepared(Self.applyNextChunk, [consumer, chunkSize, identity])[0]
+        try Self.outcome(of: try await database.prepared(Self.applyNextChunk, applyNextChunkParameters))
+    }
+
+    /// The statement of `applyNextChunk()` and its parameters, for a session that runs it by
+    /// itself (the listening session, at every wake-up), and its outcome read from its rows.
+    var applyNextChunkParameters: [any PostgresEncodable] { [consumer, chunkSize, identity] }
+
+    static func outcome(of rows: PostgresRows) throws -> Outcome {
+        let row = rows[0]
         if try row.decode("busy", as: Bool.self) { return .busy }
         let result = ChunkResult(
             events: try row.decode("events"),

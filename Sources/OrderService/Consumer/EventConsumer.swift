@@ -44,7 +44,7 @@ public struct EventConsumer: Service {
                 await relying.run()
             }
             group.addTask {
-                await self.listenLoop(wake)
+                await self.listenLoop(wake, relying: relying)
                 wake.finish()
             }
             group.addTask {
@@ -65,13 +65,16 @@ public struct EventConsumer: Service {
         logger.info("consumer stopped")
     }
 
-    private func listenLoop(_ wake: AsyncStream<Void>.Continuation) async {
+    private func listenLoop(_ wake: AsyncStream<Void>.Continuation, relying: RelyingWriterWaiter) async {
         do {
             // Only one process of this consumer listens at a time; the others' sessions wait for
             // the lock, and they read on their safety poll meanwhile (docs/design.md#wake-ups).
+            // The listening session applies the events itself at every wake-up, on the listener's
+            // thread, so a notification is answered without a hop to another thread and session
+            // (docs/design.md#applying-where-the-wake-up-arrives).
             try await database.listen(
                 on: [Self.channel], applicationName: Self.listenerName, setup: "SELECT order_service.lead_wake_ups($1)",
-                setupParameters: [applier.consumer]
+                setupParameters: [applier.consumer], reaction: EventApplier.applyNextChunk, reactionParameters: applier.applyNextChunkParameters
             ) { events in
                 for await event in events {
                     switch event {
@@ -80,7 +83,9 @@ public struct EventConsumer: Service {
                         await lead.set(true)
                         wake.yield()
                     case .notification:
-                        wake.yield()
+                        break  // the reaction that follows reads the table
+                    case .reacted(let result, let elapsed):
+                        await reacted(result, elapsed: elapsed, wake: wake, relying: relying)
                     case .interrupted:
                         await lead.set(false)
                     }
@@ -88,6 +93,50 @@ public struct EventConsumer: Service {
             }
         } catch {
             logger.error("listener ended", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// A chunk the listening session applied at a wake-up, kept as the apply loop's own are; what
+    /// it leaves to do (the rest of a large batch, a position another process held, a failure to
+    /// retry) goes to the apply loop.
+    private func reacted(
+        _ result: Result<PostgresRows, PostgresError>, elapsed: Duration, wake: AsyncStream<Void>.Continuation, relying: RelyingWriterWaiter
+    ) async {
+        do {
+            guard case .applied(let chunk, let more, let relyingWriters) = try EventApplier.outcome(of: try result.get()) else {
+                wake.yield()  // the leader reads again once the other holder is done
+                return
+            }
+            record(chunk, elapsed: elapsed)
+            if more {
+                wake.yield()
+            } else {
+                await tokens?.positionStored(appliedEvents: chunk.events > 0)
+                if !relyingWriters.isEmpty { relying.watch(relyingWriters) }
+            }
+        } catch {
+            logger.debug("applying at a wake-up failed; the apply loop retries", metadata: ["error": "\(error)"])
+            wake.yield()
+        }
+    }
+
+    /// Metrics and logs of one applied chunk.
+    private func record(_ chunk: EventApplier.ChunkResult, elapsed: Duration) {
+        if chunk.events > 0 {
+            metrics.applyDuration.recordNanoseconds(
+                elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
+            )
+            metrics.eventsApplied.increment(by: chunk.events)
+            metrics.chunks.increment()
+            metrics.ordersUpdated.increment(by: chunk.ordersUpdated)
+            logger.debug(
+                "applied events",
+                metadata: ["events": "\(chunk.events)", "orders": "\(chunk.ordersUpdated)", "highest_event_id": "\(chunk.highestEventID ?? 0)"]
+            )
+        }
+        for dead in chunk.deadLetters {
+            metrics.deadLetters.increment()
+            logger.error("event sent to the dead-letter table", metadata: ["event_id": "\(dead.eventID)", "reason": "\(dead.reason)"])
         }
     }
 
@@ -144,24 +193,8 @@ public struct EventConsumer: Service {
                 await tokens?.standingBy()
                 return ([], true)
             }
-            if chunk.events > 0 {
-                appliedEvents = true
-                let elapsed = ContinuousClock.now - start
-                metrics.applyDuration.recordNanoseconds(
-                    elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
-                )
-                metrics.eventsApplied.increment(by: chunk.events)
-                metrics.chunks.increment()
-                metrics.ordersUpdated.increment(by: chunk.ordersUpdated)
-                logger.debug(
-                    "applied events",
-                    metadata: ["events": "\(chunk.events)", "orders": "\(chunk.ordersUpdated)", "highest_event_id": "\(chunk.highestEventID ?? 0)"]
-                )
-            }
-            for dead in chunk.deadLetters {
-                metrics.deadLetters.increment()
-                logger.error("event sent to the dead-letter table", metadata: ["event_id": "\(dead.eventID)", "reason": "\(dead.reason)"])
-            }
+            if chunk.events > 0 { appliedEvents = true }
+            record(chunk, elapsed: ContinuousClock.now - start)
             if more {
                 logger.info("catching up", metadata: ["applied": "\(chunk.events)", "highest_event_id": "\(chunk.highestEventID ?? 0)"])
             } else {

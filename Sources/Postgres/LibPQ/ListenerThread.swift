@@ -14,6 +14,8 @@ final class ListenerThread: @unchecked Sendable {
     /// Run before `LISTEN` at every (re)connect; it may block (a lock wait), and `.listening` is
     /// reported after it. Before, so a session waiting in it holds back no notification queue.
     private let setup: (sql: String, parameters: [PostgresParameter])?
+    /// Run on the session itself as soon as notifications arrive (see `PostgresClient.listen`).
+    private let reaction: (sql: String, parameters: [PostgresParameter])?
     private let continuation: AsyncStream<PostgresListenerEvent>.Continuation
     private let logger: Logger
     private let wakePipe = WakePipe()
@@ -25,12 +27,14 @@ final class ListenerThread: @unchecked Sendable {
         configuration: PostgresConfiguration,
         channels: [String],
         setup: (sql: String, parameters: [PostgresParameter])?,
+        reaction: (sql: String, parameters: [PostgresParameter])?,
         continuation: AsyncStream<PostgresListenerEvent>.Continuation,
         logger: Logger
     ) {
         self.configuration = configuration
         self.channels = channels
         self.setup = setup
+        self.reaction = reaction
         self.continuation = continuation
         self.logger = logger
     }
@@ -92,28 +96,59 @@ final class ListenerThread: @unchecked Sendable {
                 wakePipe.drain()
             case .readable:
                 let alive = handle.consumeInput()
-                for notification in handle.drainNotifications() {
-                    continuation.yield(.notification(notification))
-                }
+                let arrived = deliverNotifications(from: handle)
                 if !alive {
                     logger.warning("listener lost its session", metadata: ["error": "\(handle.lastErrorMessage)"])
                     return
                 }
+                if arrived, !react(on: handle) { return }
             case .timeout:
                 do {
                     _ = try handle.execSimple("SELECT 1")
-                    for notification in handle.drainNotifications() {
-                        continuation.yield(.notification(notification))
-                    }
                 } catch {
                     logger.warning("listener probe failed", metadata: ["error": "\(error)"])
                     return
                 }
+                if deliverNotifications(from: handle), !react(on: handle) { return }
             case .error:
                 logger.warning("listener socket failed", metadata: [:])
                 return
             }
         }
+    }
+
+    /// Passes on what libpq has read; true when there was anything.
+    private func deliverNotifications(from handle: ConnectionHandle) -> Bool {
+        let notifications = handle.drainNotifications()
+        for notification in notifications {
+            continuation.yield(.notification(notification))
+        }
+        return !notifications.isEmpty
+    }
+
+    /// Runs the reaction, and again while notifications arrived during its run (they may announce
+    /// commits its snapshot did not see). False when the session was lost.
+    private func react(on handle: ConnectionHandle) -> Bool {
+        guard let reaction else { return true }
+        var again = true
+        while again, !isStopped {
+            let clock = ContinuousClock()
+            let started = clock.now
+            let result: Result<PostgresRows, PostgresError>
+            do {
+                result = .success(try handle.execPrepared(reaction.sql, reaction.parameters))
+            } catch {
+                result = .failure(error)
+            }
+            continuation.yield(.reacted(result, elapsed: clock.now - started))
+            guard handle.isHealthy else {
+                logger.warning("listener lost its session", metadata: ["error": "\(handle.lastErrorMessage)"])
+                return false
+            }
+            // A failed reaction is the caller's to retry; only a successful one is repeated here.
+            again = deliverNotifications(from: handle) && (try? result.get()) != nil
+        }
+        return true
     }
 
     private func waitForStop(milliseconds: Int32) {
