@@ -242,26 +242,36 @@ CREATE CONSTRAINT TRIGGER events_notify AFTER INSERT ON user_service.events
 DROP FUNCTION IF EXISTS user_service.first_event_of_transaction();
 
 -- For consumers: the pending slots held right now by writers that rely on another's NOTIFY and
--- have not finished committing. Read from pg_locks, which takes no lock a writer could meet (a
--- slot found free means its writer has released it, after its commit became visible).
--- Reading pg_locks is the costliest step of a small read (it copies every lock of the server under
--- all lock-partition locks), so it is skipped when no transaction with an id is running: a writer
--- still committing has one, and it is either running in the snapshot taken here or took its id
--- after it, which the id this call takes then shows (xmax would be below it). Giving the caller's
--- transaction an id is harmless to a consumer, which writes in the same transaction anyway.
+-- have not finished committing (a slot found free means its writer has released it, after its
+-- commit became visible). Such a writer is a running transaction with an id: in the snapshot
+-- taken here, or it took its id after it and below the id this call takes. Only those
+-- transactions' slots are tried, each for an instant (held: a relying writer is committing); a
+-- writer that tries its slot in that instant notifies itself, which is correct. This replaced a
+-- read of pg_locks, which copies every lock of the server under all its lock-partition locks:
+-- 0.3-0.6 ms a call, the costliest step of a small read. Giving the caller's transaction an id is
+-- harmless to a consumer, which writes in the same transaction anyway.
 -- (PL/pgSQL rather than SQL so that its plan is cached: the consumer calls it for every chunk.)
 CREATE OR REPLACE FUNCTION user_service.relying_writer_slots() RETURNS int[]
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     now pg_snapshot := pg_current_snapshot();
+    me bigint := pg_current_xact_id()::text::bigint;
+    held int[] := '{}';
+    slot int;
 BEGIN
-    IF NOT EXISTS (SELECT FROM pg_snapshot_xip(now)) AND pg_current_xact_id() = pg_snapshot_xmax(now) THEN
-        RETURN '{}';
-    END IF;
-    RETURN (SELECT coalesce(array_agg(DISTINCT l.objid::integer), '{}')
-            FROM pg_catalog.pg_locks l
-            WHERE l.locktype = 'advisory' AND l.classid = 1162040149 AND l.objsubid = 2 AND l.granted
-              AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = current_database()));
+    FOR slot IN
+        SELECT DISTINCT (running % 1024)::integer
+        FROM (SELECT x::text::bigint AS running FROM pg_snapshot_xip(now) AS x
+              UNION ALL
+              SELECT generate_series(pg_snapshot_xmax(now)::text::bigint, me - 1)) AS candidates
+    LOOP
+        IF pg_try_advisory_lock(1162040149, slot) THEN
+            PERFORM pg_advisory_unlock(1162040149, slot);
+        ELSE
+            held := held || slot;
+        END IF;
+    END LOOP;
+    RETURN held;
 END
 $$;
 
@@ -353,6 +363,14 @@ CREATE TABLE IF NOT EXISTS order_service.purchase_orders (
 );
 CREATE INDEX IF NOT EXISTS purchase_orders_user_id ON order_service.purchase_orders (user_id);
 CREATE INDEX IF NOT EXISTS purchase_orders_product_id ON order_service.purchase_orders (product_id);
+-- The consumer rewrites a replica row and every order of a user at each of the user's changes.
+-- With pages left a quarter empty those rewrites stay on their page and touch no index (HOT
+-- updates): measured at 1,000 updates/s with 10 orders per user, 99.8 % HOT and the orders' update
+-- about a quarter cheaper than with full pages, where 37 % were not HOT and every such rewrite
+-- added an entry to each of the three indexes. (Existing pages keep their layout until rewritten.)
+ALTER TABLE order_service.purchase_orders SET (fillfactor = 75);
+ALTER TABLE order_service.users SET (fillfactor = 75);
+ALTER TABLE order_service.products SET (fillfactor = 75);
 
 -- consumer_positions: where each consumer of user_service.events stands, as PgQ stores a batch.
 -- Everything visible in `snapshot` has been applied. While a batch is being applied in chunks,
@@ -741,10 +759,9 @@ DECLARE
     changed record;
     batch_done boolean;
     written integer := 0;
+    relying integer[];
 BEGIN
-    -- The relying writers are looked up here, before the chunk's snapshot is taken: a slot found
-    -- free means its writer's events are visible in that snapshot.
-    SELECT p.snapshot, p.batch_snapshot, p.cursor_xid, p.cursor_id, user_service.relying_writer_slots() AS relying
+    SELECT p.snapshot, p.batch_snapshot, p.cursor_xid, p.cursor_id
     INTO pos
     FROM order_service.consumer_positions p
     WHERE p.consumer = consumer_name
@@ -753,6 +770,10 @@ BEGIN
         RETURN QUERY SELECT true, 0, 0, false, NULL::bigint, '[]'::jsonb, '{}'::integer[];
         RETURN;
     END IF;
+    -- The relying writers are looked up once the row is ours (a target list would be computed
+    -- for a row SKIP LOCKED passes over) and before the chunk's snapshot is taken: a slot found
+    -- free means its writer's events are visible in that snapshot.
+    relying := user_service.relying_writer_slots();
     upto := coalesce(pos.batch_snapshot, pg_current_snapshot());
 
     WITH batch AS (
@@ -821,7 +842,7 @@ BEGIN
         END IF;
     END IF;
 
-    RETURN QUERY SELECT false, chunk.events, written, NOT batch_done, chunk.max_id, chunk.dead_letters, pos.relying;
+    RETURN QUERY SELECT false, chunk.events, written, NOT batch_done, chunk.max_id, chunk.dead_letters, relying;
 END
 $$;
 

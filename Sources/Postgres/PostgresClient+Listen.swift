@@ -21,22 +21,51 @@ extension PostgresClient {
     /// Listens on several channels on one session, as `listen(on:)` does on one. `setup` (with
     /// `setupParameters` bound) runs on the session before `LISTEN`, at every (re)connect, and may
     /// block: for a lock the session must hold while it listens. `.listening` follows both.
-    ///
-    /// `reaction` (with `reactionParameters` bound), if given, is a statement the listener runs on
-    /// its own session, on its own thread, as soon as notifications arrive: once for all that
-    /// arrived together, and again as long as more arrived while it ran (they may announce commits
-    /// its snapshot missed). Each run is reported as `.reacted`, after the `.notification`s that
-    /// caused it; a failed run is not repeated (retrying is the caller's). Reacting where the
-    /// notification is read spares the hops between threads a caller's own statement would take.
     public func listen<R>(
         on channels: [String],
         applicationName: String? = nil,
         setup: String? = nil,
         setupParameters: [any PostgresEncodable] = [],
-        reaction: String? = nil,
-        reactionParameters: [any PostgresEncodable] = [],
         bufferSize: Int = 1024,
         _ body: (AsyncStream<PostgresListenerEvent>) async throws -> R
+    ) async throws -> R {
+        try await listen(
+            on: channels, applicationName: applicationName, setup: setup, setupParameters: setupParameters, reaction: nil, bufferSize: bufferSize
+        ) { stream, _ in try await body(stream) }
+    }
+
+    /// Listens as `listen(on:applicationName:setup:)` does, and runs `reaction` (with
+    /// `reactionParameters` bound) on the listening session itself, on the listener's thread: as
+    /// soon as notifications arrive (once for all that arrived together), whenever the body asks
+    /// (`PostgresListener.react()`), and again as long as more notifications or requests came while
+    /// it ran (a notification may announce a commit its snapshot missed). Each run is reported as
+    /// `.reacted`, after the `.notification`s that caused it; a failed run is not repeated
+    /// (retrying is the caller's). Reacting where the notification is read spares the hops between
+    /// threads and sessions that a caller's own statement would take.
+    public func listen<R>(
+        on channels: [String],
+        applicationName: String? = nil,
+        setup: String? = nil,
+        setupParameters: [any PostgresEncodable] = [],
+        reaction: String,
+        reactionParameters: [any PostgresEncodable] = [],
+        bufferSize: Int = 1024,
+        _ body: (AsyncStream<PostgresListenerEvent>, PostgresListener) async throws -> R
+    ) async throws -> R {
+        try await listen(
+            on: channels, applicationName: applicationName, setup: setup, setupParameters: setupParameters,
+            reaction: (reaction, try reactionParameters.map { try $0.postgresParameter.validated() }), bufferSize: bufferSize, body
+        )
+    }
+
+    private func listen<R>(
+        on channels: [String],
+        applicationName: String?,
+        setup: String?,
+        setupParameters: [any PostgresEncodable],
+        reaction: (sql: String, parameters: [PostgresParameter])?,
+        bufferSize: Int,
+        _ body: (AsyncStream<PostgresListenerEvent>, PostgresListener) async throws -> R
     ) async throws -> R {
         let (stream, continuation) = AsyncStream.makeStream(
             of: PostgresListenerEvent.self,
@@ -51,13 +80,13 @@ extension PostgresClient {
             configuration: sessionConfiguration,
             channels: channels,
             setup: setup.map { ($0, setupParameters.map(\.postgresParameter)) },
-            reaction: try reaction.map { ($0, try reactionParameters.map { try $0.postgresParameter.validated() }) },
+            reaction: reaction,
             continuation: continuation,
             logger: listenerLogger
         )
         continuation.onTermination = { _ in listener.stop() }
         listener.start()
         defer { listener.stop() }
-        return try await body(stream)
+        return try await body(stream, PostgresListener(thread: listener))
     }
 }

@@ -78,7 +78,7 @@ struct ListenTests {
                 on: ["reactions"], applicationName: "ecst-test/react",
                 reaction: "SELECT (SELECT count(*) FROM reacted)::int AS rows, pg_backend_pid() AS pid FROM (SELECT pg_advisory_xact_lock($1)) AS l",
                 reactionParameters: [4242]
-            ) { stream in
+            ) { stream, _ in
                 let reader = Task { for await event in stream { await events.append(event) } }
                 try await eventually { await events.count == 1 }
                 try await client.query("WITH i AS (INSERT INTO reacted VALUES (1)) SELECT pg_notify('reactions', 'first')")
@@ -102,6 +102,22 @@ struct ListenTests {
                 }
                 #expect(runs.map(\.rows) == [1, 2])
                 #expect(runs.allSatisfy { $0.pid == listener })
+                reader.cancel()
+            }
+        }
+    }
+
+    @Test func theBodyCanAskForAReactionWithoutANotification() async throws {
+        try await TestDatabases.shared.withClient { client, _ in
+            let events = Mailbox<PostgresListenerEvent>()
+            try await client.listen(on: ["asked"], reaction: "SELECT $1::int AS asked", reactionParameters: [7]) { stream, listener in
+                let reader = Task { for await event in stream { await events.append(event) } }
+                try await eventually { await events.count == 1 }
+                #expect(await events.items.allSatisfy { if case .reacted = $0 { false } else { true } })
+                listener.react()
+                try await eventually("the reaction") {
+                    await events.items.contains { if case .reacted(.success(let rows), _) = $0 { (try? rows[0].decode(0, as: Int.self)) == 7 } else { false } }
+                }
                 reader.cancel()
             }
         }

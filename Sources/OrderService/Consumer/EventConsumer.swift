@@ -66,28 +66,42 @@ public struct EventConsumer: Service {
     }
 
     private func listenLoop(_ wake: AsyncStream<Void>.Continuation, relying: RelyingWriterWaiter) async {
+        var failures = 0
+        var retry: Task<Void, Never>?
+        defer { retry?.cancel() }
         do {
             // Only one process of this consumer listens at a time; the others' sessions wait for
             // the lock, and they read on their safety poll meanwhile (docs/design.md#wake-ups).
-            // The listening session applies the events itself at every wake-up, on the listener's
-            // thread, so a notification is answered without a hop to another thread and session
-            // (docs/design.md#applying-where-the-wake-up-arrives).
+            // The listening session is also where the leader reads: at every notification, and
+            // whenever the apply loop asks (docs/design.md#applying-where-the-wake-up-arrives).
             try await database.listen(
                 on: [Self.channel], applicationName: Self.listenerName, setup: "SELECT order_service.lead_wake_ups($1)",
                 setupParameters: [applier.consumer], reaction: EventApplier.applyNextChunk, reactionParameters: applier.applyNextChunkParameters
-            ) { events in
+            ) { events, listener in
                 for await event in events {
                     switch event {
                     case .listening(let reconnected):
                         if reconnected { logger.info("listener reconnected; replaying from the stored position") }
-                        await lead.set(true)
+                        await lead.lead(with: listener)
                         wake.yield()
                     case .notification:
                         break  // the reaction that follows reads the table
                     case .reacted(let result, let elapsed):
-                        await reacted(result, elapsed: elapsed, wake: wake, relying: relying)
+                        retry?.cancel()
+                        do {
+                            try await reacted(try result.get(), elapsed: elapsed, listener: listener, wake: wake, relying: relying)
+                            failures = 0
+                        } catch {
+                            failures += 1
+                            metrics.failures.increment()
+                            let delay = Self.retryDelay(failures: failures)
+                            logger.warning("applying events failed; will retry", metadata: ["error": "\(error)", "retry_in": "\(delay)"])
+                            retry = Task {
+                                if (try? await Task.sleep(for: delay)) != nil { wake.yield() }
+                            }
+                        }
                     case .interrupted:
-                        await lead.set(false)
+                        await lead.stepDown()
                     }
                 }
             }
@@ -96,27 +110,25 @@ public struct EventConsumer: Service {
         }
     }
 
-    /// A chunk the listening session applied at a wake-up, kept as the apply loop's own are; what
-    /// it leaves to do (the rest of a large batch, a position another process held, a failure to
-    /// retry) goes to the apply loop.
+    /// A read the listening session ran, kept as the apply loop's own are. The rest of a large
+    /// batch is read there at once; a position another process held goes to the apply loop, which
+    /// waits for that process and asks for another read.
     private func reacted(
-        _ result: Result<PostgresRows, PostgresError>, elapsed: Duration, wake: AsyncStream<Void>.Continuation, relying: RelyingWriterWaiter
-    ) async {
-        do {
-            guard case .applied(let chunk, let more, let relyingWriters) = try EventApplier.outcome(of: try result.get()) else {
-                wake.yield()  // the leader reads again once the other holder is done
-                return
-            }
-            record(chunk, elapsed: elapsed)
-            if more {
-                wake.yield()
-            } else {
-                await tokens?.positionStored(appliedEvents: chunk.events > 0)
-                if !relyingWriters.isEmpty { relying.watch(relyingWriters) }
-            }
-        } catch {
-            logger.debug("applying at a wake-up failed; the apply loop retries", metadata: ["error": "\(error)"])
+        _ rows: PostgresRows, elapsed: Duration, listener: PostgresListener, wake: AsyncStream<Void>.Continuation, relying: RelyingWriterWaiter
+    ) async throws {
+        guard case .applied(let chunk, let more, let relyingWriters) = try EventApplier.outcome(of: rows) else {
+            await tokens?.standingBy()
+            await lead.positionWasBusy()
             wake.yield()
+            return
+        }
+        record(chunk, elapsed: elapsed)
+        if more {
+            logger.info("catching up", metadata: ["applied": "\(chunk.events)", "highest_event_id": "\(chunk.highestEventID ?? 0)"])
+            listener.react()
+        } else {
+            await tokens?.positionStored(appliedEvents: chunk.events > 0)
+            if !relyingWriters.isEmpty { relying.watch(relyingWriters) }
         }
     }
 
@@ -157,13 +169,16 @@ public struct EventConsumer: Service {
                     try await applier.register()
                     registered = true
                 }
-                var drained = try await drain()
-                // Another process held the position: what committed while it applied may have woken
-                // only the leader (one listener per consumer), so the leader reads again once the
-                // holder has finished, as often as it finds the position held.
-                while drained.positionBusy, await lead.isLeading, !Task.isCancelled, try await applier.waitForPosition() {
-                    drained = try await drain()
+                // The leader reads on its listening session, so that its reads never meet on the
+                // position row. What committed while another process held the row may have woken
+                // only the leader, so after finding it held the leader waits for that process.
+                if let listener = await lead.listener {
+                    if await lead.takePositionBusy() { _ = try await applier.waitForPosition() }
+                    listener.react()
+                    failures = 0
+                    continue
                 }
+                let drained = try await drain()
                 if !drained.relyingWriters.isEmpty { relying.watch(drained.relyingWriters) }
                 failures = 0
             } catch {
@@ -180,9 +195,10 @@ public struct EventConsumer: Service {
         retry?.cancel()
     }
 
-    /// Applies chunks until the batch is done (or another consumer holds the position). Returns
-    /// the slots of writers that were still committing in reliance on another's NOTIFY when the
-    /// last chunk was read: once they commit, read again.
+    /// Applies chunks on the pooled sessions (a process that does not lead the wake-ups) until the
+    /// batch is done or another consumer holds the position. Returns the slots of writers that were
+    /// still committing in reliance on another's NOTIFY when the last chunk was read: once they
+    /// commit, read again.
     func drain() async throws -> (relyingWriters: [Int32], positionBusy: Bool) {
         var appliedEvents = false
         while true {

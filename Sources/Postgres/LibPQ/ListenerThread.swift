@@ -20,6 +20,7 @@ final class ListenerThread: @unchecked Sendable {
     private let logger: Logger
     private let wakePipe = WakePipe()
     private let stopped = NIOLockedValueBox(false)
+    private let reactionRequested = NIOLockedValueBox(false)
     /// An idle session is probed this often, to notice a silently dead network.
     private let idleProbeMilliseconds: Int32 = 5_000
 
@@ -52,6 +53,20 @@ final class ListenerThread: @unchecked Sendable {
     }
 
     private var isStopped: Bool { stopped.withLockedValue { $0 } }
+
+    /// Asks the thread to run the reaction (see `PostgresListener.react()`); returns at once.
+    func requestReaction() {
+        reactionRequested.withLockedValue { $0 = true }
+        wakePipe.wake()
+    }
+
+    /// Whether a run was asked for since the last call.
+    private func takeReactionRequest() -> Bool {
+        reactionRequested.withLockedValue { requested in
+            defer { requested = false }
+            return requested
+        }
+    }
 
     private func run() {
         var failures = 0
@@ -91,6 +106,7 @@ final class ListenerThread: @unchecked Sendable {
     /// Reads notifications until the session is lost or the listener is stopped.
     private func listen(on handle: ConnectionHandle) {
         while !isStopped {
+            if reaction != nil, takeReactionRequest(), !react(on: handle) { return }
             switch SocketWaiter.readable(handle.socket, wake: wakePipe.readEnd, timeoutMilliseconds: idleProbeMilliseconds) {
             case .woken:
                 wakePipe.drain()
@@ -126,8 +142,8 @@ final class ListenerThread: @unchecked Sendable {
         return !notifications.isEmpty
     }
 
-    /// Runs the reaction, and again while notifications arrived during its run (they may announce
-    /// commits its snapshot did not see). False when the session was lost.
+    /// Runs the reaction, and again while notifications (they may announce commits its snapshot
+    /// did not see) or requests arrived during its run. False when the session was lost.
     private func react(on handle: ConnectionHandle) -> Bool {
         guard let reaction else { return true }
         var again = true
@@ -146,7 +162,8 @@ final class ListenerThread: @unchecked Sendable {
                 return false
             }
             // A failed reaction is the caller's to retry; only a successful one is repeated here.
-            again = deliverNotifications(from: handle) && (try? result.get()) != nil
+            let arrived = deliverNotifications(from: handle)
+            again = (takeReactionRequest() || arrived) && (try? result.get()) != nil
         }
         return true
     }
