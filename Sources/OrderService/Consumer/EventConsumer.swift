@@ -7,7 +7,8 @@ import ServiceLifecycle
 /// position at start-up, after every notification on `ecst_events`, after every reconnect of its
 /// listener (notifications may have been missed), after writers that relied on another's NOTIFY
 /// have committed, and on a slow safety poll, so a lost notification only delays an event, never
-/// loses it. The wake-up protocol is described in docs/design.md#wake-ups.
+/// loses it. The process that leads the wake-ups reads on its listening session; another reads on
+/// the pool. The wake-up protocol is described in docs/design.md#wake-ups.
 public struct EventConsumer: Service {
     public static let channel = "ecst_events"
     /// `application_name` of the listening session.
