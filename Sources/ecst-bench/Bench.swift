@@ -29,6 +29,7 @@ struct Bench: AsyncParsableCommand {
         var phases: Set<String>
         var shapes: [BenchRun.Shape]
         var skipOnOff: Bool
+        var onOffRounds: Int
         var readYourWritesRates: [Int]
     }
 
@@ -54,6 +55,8 @@ struct Bench: AsyncParsableCommand {
     var shapes = "0,0s,1,1s,10,10s"
     @Flag(help: "Wake-ups phase: measure propagation only, not NOTIFY's on/off cost.")
     var skipOnOff = false
+    @Option(help: "Wake-ups phase: rounds of on/off runs per shape (each: on, 20 ms ticker, matched ticker; reversed every other round).")
+    var onOffRounds = 2
     @Option(help: "Read-your-writes phase: offered rates of PUT-then-GET pairs per second, comma-separated.")
     var readYourWritesRates = "100,1000"
     @Flag(help: "Skip the catch-up phase.")
@@ -63,7 +66,8 @@ struct Bench: AsyncParsableCommand {
 
     func validate() throws {
         for (name, value) in [
-            ("--seconds", seconds), ("--users", users), ("--catch-up-users", catchUpUsers), ("--rounds", rounds), ("--idle-seconds", idleSeconds),
+            ("--seconds", seconds), ("--users", users), ("--on-off-rounds", onOffRounds), ("--catch-up-users", catchUpUsers), ("--rounds", rounds),
+            ("--idle-seconds", idleSeconds),
         ]
         where value < 1 {
             throw ValidationError("\(name) must be at least 1, got \(value)")
@@ -117,7 +121,7 @@ struct Bench: AsyncParsableCommand {
         let options = Options(
             seconds: seconds, users: users, catchUpUsers: catchUpUsers, ordersPerUser: ordersPerUser, rounds: rounds,
             clients: try parsedClients(), output: output, skipCatchUp: skipCatchUp, idleSeconds: idleSeconds, phases: try parsedPhases(),
-            shapes: try parsedShapes(), skipOnOff: skipOnOff, readYourWritesRates: try parsedRates()
+            shapes: try parsedShapes(), skipOnOff: skipOnOff, onOffRounds: onOffRounds, readYourWritesRates: try parsedRates()
         )
         var results = BenchResults()
         let run = try await BenchRun(options: options)

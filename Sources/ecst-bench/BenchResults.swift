@@ -15,10 +15,12 @@ struct BenchResults: Codable {
         /// The load shape: orders per user, order-services running.
         var shape: String
         var clients: Int
-        /// The mean of the two "on" runs, one before and one after the "off" runs.
+        /// The mean of the "on" runs (`--on-off-rounds`, in rotating order with the "off" runs).
         var withNotifyTPS: Double
         var withNotifyRunsTPS: [Double]
+        /// Trigger disabled, a ticker notifying every 20 ms: the mean of its runs.
         var withoutNotifyTPS: Double
+        var withoutNotifyRunsTPS: [Double]
         var ratio: Double
         /// Of the active writer samples (every 10 ms), the share waiting on NOTIFY's commit lock.
         var lockObjectShareOn: Double
@@ -28,6 +30,7 @@ struct BenchResults: Codable {
         var wakeUpsPerSecondOn: Double
         /// Trigger disabled, a ticker notifying as often as the "on" run's writers did.
         var withoutNotifyMatchedTickerTPS: Double
+        var withoutNotifyMatchedTickerRunsTPS: [Double]
         var ratioMatched: Double
         var lockObjectShareOffMatched: Double
     }

@@ -77,17 +77,18 @@ extension BenchRun {
         try await waitForLagZero(timeout: .seconds(600))
     }
 
-    /// pgbench at full speed with the trigger on, then disabled twice with a ticker sending
+    /// pgbench at full speed with the trigger on, and disabled with a ticker sending
     /// `NOTIFY ecst_events` from another session: every 20 ms (the consumers apply the same events
     /// in fewer, larger batches), and as often as the writers' notifications arrived in the "on"
-    /// run (the consumers wake as often as with the trigger on), so that the last pair differs
+    /// runs (the consumers wake as often as with the trigger on), so that the last pair differs
     /// only in what writers do at commit. Writer wait events sampled every 10 ms in each.
+    /// Successive runs on these machines drift by 10-20 % and scatter more, so the three kinds run
+    /// in rounds (`--on-off-rounds`), in reverse order every other round (on, 20 ms, matched,
+    /// matched, 20 ms, on, ...), and each figure is the mean of its runs.
     func notifyOnOff(shape: String, consumerRunning: Bool) async throws -> BenchResults.NotifyRow {
         let clients = Self.wakeUpClients
         let sampler = WaitSampler(url: url)
         let admin = self.admin
-        // On, off, off, on: successive runs on this machine drift by 10-20 %, so "on" is the mean of
-        // a run before and a run after the two "off" runs.
         func runOn() async throws -> (tps: Double, waits: WaitSampler.Waits, wakeUpsPerSecond: Double) {
             let (counted, counter) = try await NotificationLog.listening(on: "ecst_events", as: "ecst-bench/count", client: admin)
             // Each run starts right after a checkpoint, so none pays more full-page writes than another.
@@ -100,11 +101,7 @@ extension BenchRun {
             if consumerRunning { try await waitForLagZero(timeout: .seconds(600)) }
             return (tps, waits, Double(counted.count) / Double(options.seconds))
         }
-        let first = try await runOn()
-        let wakeUpsPerSecond = first.wakeUpsPerSecond
-
-        var off: [(tps: Double, waits: WaitSampler.Waits)] = []
-        for interval in [Duration.milliseconds(20), .microseconds(Int64(1_000_000 / max(1, wakeUpsPerSecond)))] {
+        func runOff(ticking interval: Duration) async throws -> (tps: Double, waits: WaitSampler.Waits) {
             try await admin.query("ALTER TABLE user_service.events DISABLE TRIGGER events_notify")
             let ticker =
                 consumerRunning
@@ -125,25 +122,50 @@ extension BenchRun {
             _ = await ticker?.value
             try await admin.query("ALTER TABLE user_service.events ENABLE TRIGGER events_notify")
             if consumerRunning { try await waitForLagZero(timeout: .seconds(600)) }
-            off.append((tps, waits))
-            if !consumerRunning { break }
+            return (tps, waits)
         }
-        let second = try await runOn()
+
+        enum Kind { case on, everyTwentyMilliseconds, matched }
+        // Without a consumer there is nothing for a ticker to wake: one kind of "off" run.
+        let kinds: [Kind] = consumerRunning ? [.on, .everyTwentyMilliseconds, .matched] : [.on, .everyTwentyMilliseconds]
+        var on: [(tps: Double, waits: WaitSampler.Waits, wakeUpsPerSecond: Double)] = []
+        var everyTwenty: [(tps: Double, waits: WaitSampler.Waits)] = []
+        var matched: [(tps: Double, waits: WaitSampler.Waits)] = []
+        for round in 0..<options.onOffRounds {
+            for kind in round % 2 == 0 ? kinds : kinds.reversed() {
+                switch kind {
+                case .on: on.append(try await runOn())
+                case .everyTwentyMilliseconds: everyTwenty.append(try await runOff(ticking: .milliseconds(20)))
+                case .matched:
+                    // The "on" runs so far: one always precedes the first matched run.
+                    let wakeUpsPerSecond = on.map(\.wakeUpsPerSecond).reduce(0, +) / Double(max(1, on.count))
+                    matched.append(try await runOff(ticking: .microseconds(Int64(1_000_000 / max(1, wakeUpsPerSecond)))))
+                }
+            }
+        }
         await sampler.close()
-        let on = (first.tps + second.tps) / 2
-        let onWaits = WaitSampler.Waits(active: first.waits.active + second.waits.active, lockObject: first.waits.lockObject + second.waits.lockObject)
-        let matched = off.count > 1 ? off[1] : off[0]
+        if matched.isEmpty { matched = everyTwenty }
+        func mean(_ values: [Double]) -> Double { values.reduce(0, +) / Double(max(1, values.count)) }
+        func waits(_ all: [WaitSampler.Waits]) -> WaitSampler.Waits {
+            WaitSampler.Waits(active: all.map(\.active).reduce(0, +), lockObject: all.map(\.lockObject).reduce(0, +))
+        }
+        let onTPS = mean(on.map(\.tps))
+        let offTPS = mean(everyTwenty.map(\.tps))
+        let matchedTPS = mean(matched.map(\.tps))
+        let onWaits = waits(on.map(\.waits))
+        let wakeUpsPerSecond = mean(on.map(\.wakeUpsPerSecond))
+        func runs(_ values: [Double]) -> String { values.map { "\(Int($0))" }.joined(separator: ", ") }
         log(
-            "    \(clients) clients: notify on \(Int(on)) tps (\(Int(first.tps)), \(Int(second.tps)); Lock:object \(onWaits.percent), \(Int(wakeUpsPerSecond)) wake-ups/s), "
-                + "off \(Int(off[0].tps)) tps with a 20 ms ticker (\(String(format: "%.2f", on / off[0].tps))x), "
-                + "\(Int(matched.tps)) with a matched ticker (\(String(format: "%.2f", on / matched.tps))x)"
+            "    \(clients) clients: notify on \(Int(onTPS)) tps (\(runs(on.map(\.tps))); Lock:object \(onWaits.percent), \(Int(wakeUpsPerSecond)) wake-ups/s), "
+                + "off \(Int(offTPS)) tps with a 20 ms ticker (\(runs(everyTwenty.map(\.tps))); \(String(format: "%.2f", onTPS / offTPS))x), "
+                + "\(Int(matchedTPS)) with a matched ticker (\(runs(matched.map(\.tps))); \(String(format: "%.2f", onTPS / matchedTPS))x)"
         )
         return .init(
-            shape: shape, clients: clients, withNotifyTPS: on, withNotifyRunsTPS: [first.tps, second.tps], withoutNotifyTPS: off[0].tps, ratio: on / off[0].tps,
-            lockObjectShareOn: onWaits.share, lockObjectShareOff: off[0].waits.share, activeWriterSamplesOn: onWaits.active,
-            wakeUpsPerSecondOn: (first.wakeUpsPerSecond + second.wakeUpsPerSecond) / 2, withoutNotifyMatchedTickerTPS: matched.tps,
-            ratioMatched: on / matched.tps,
-            lockObjectShareOffMatched: matched.waits.share
+            shape: shape, clients: clients, withNotifyTPS: onTPS, withNotifyRunsTPS: on.map(\.tps), withoutNotifyTPS: offTPS,
+            withoutNotifyRunsTPS: everyTwenty.map(\.tps), ratio: onTPS / offTPS,
+            lockObjectShareOn: onWaits.share, lockObjectShareOff: waits(everyTwenty.map(\.waits)).share, activeWriterSamplesOn: onWaits.active,
+            wakeUpsPerSecondOn: wakeUpsPerSecond, withoutNotifyMatchedTickerTPS: matchedTPS, withoutNotifyMatchedTickerRunsTPS: matched.map(\.tps),
+            ratioMatched: onTPS / matchedTPS, lockObjectShareOffMatched: waits(matched.map(\.waits)).share
         )
     }
 
