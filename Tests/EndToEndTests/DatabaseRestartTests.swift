@@ -39,7 +39,8 @@ struct DatabaseRestartTests {
                     if reply?.status == 200 { await acknowledged.append((user, email)) }
                 }
             }
-            try await eventually { await acknowledged.count >= 20 }
+            // A deadline for a CI machine running every suite at once, not a speed requirement.
+            try await eventually(timeout: .seconds(30), "20 acknowledged updates") { await acknowledged.count >= 20 }
 
             try cluster.stopServer()
             for service in [users, orders] {
