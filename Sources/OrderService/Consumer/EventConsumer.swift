@@ -94,12 +94,7 @@ public struct EventConsumer: Service {
                             failures = 0
                         } catch {
                             failures += 1
-                            metrics.failures.increment()
-                            let delay = Self.retryDelay(failures: failures)
-                            logger.warning("applying events failed; will retry", metadata: ["error": "\(error)", "retry_in": "\(delay)"])
-                            retry = Task {
-                                if (try? await Task.sleep(for: delay)) != nil { wake.yield() }
-                            }
+                            retry = retryLater(after: error, failures: failures, wake: wake)
                         }
                     case .interrupted:
                         await lead.stepDown()
@@ -153,6 +148,17 @@ public struct EventConsumer: Service {
         }
     }
 
+    /// Counts and logs a failed read, and wakes the apply loop after the back-off (cancel the task
+    /// when another read comes first).
+    private func retryLater(after error: any Error, failures: Int, wake: AsyncStream<Void>.Continuation) -> Task<Void, Never> {
+        metrics.failures.increment()
+        let delay = Self.retryDelay(failures: failures)
+        logger.warning("applying events failed; will retry", metadata: ["error": "\(error)", "retry_in": "\(delay)"])
+        return Task {
+            if (try? await Task.sleep(for: delay)) != nil { wake.yield() }
+        }
+    }
+
     /// After a failure the next attempt comes after this back-off, or at once on the next wake-up
     /// (a reconnected listener means the database is back).
     static func retryDelay(failures: Int) -> Duration {
@@ -185,12 +191,7 @@ public struct EventConsumer: Service {
             } catch {
                 if Task.isCancelled { break }
                 failures += 1
-                metrics.failures.increment()
-                let delay = Self.retryDelay(failures: failures)
-                logger.warning("applying events failed; will retry", metadata: ["error": "\(error)", "retry_in": "\(delay)"])
-                retry = Task {
-                    if (try? await Task.sleep(for: delay)) != nil { wake.yield() }
-                }
+                retry = retryLater(after: error, failures: failures, wake: wake)
             }
         }
         retry?.cancel()
