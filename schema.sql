@@ -690,10 +690,26 @@ $$;
 -- (1162040151, hashtext(name)), session-level) LISTENs; the others' listening sessions wait here
 -- before their LISTEN, so a standby sleeps instead of waking and querying at every notification,
 -- and takes over the moment that session ends (docs/design.md#wake-ups). Waiting before LISTEN holds
--- back no notification queue.
-CREATE OR REPLACE FUNCTION order_service.lead_wake_ups(consumer_name text) RETURNS void
-LANGUAGE sql AS $$
-    SELECT pg_advisory_lock(1162040151, hashtext(consumer_name))
+-- back no notification queue. It waits a second at a time and answers false when it did not get
+-- the lock, to be called again: a statement that waits holds its snapshot, and with it the whole
+-- server's xmin horizon, for as long as it waits (a standby waiting in one call kept vacuum and HOT
+-- pruning from removing anything for as long as it stood by, and a stopped standby's session waited
+-- on, unnoticed, until the lock came free).
+DO $$
+BEGIN
+    IF (SELECT prorettype = 'void'::regtype FROM pg_proc WHERE oid = to_regprocedure('order_service.lead_wake_ups(text)')) THEN
+        DROP FUNCTION order_service.lead_wake_ups(text);
+    END IF;
+END
+$$;
+CREATE OR REPLACE FUNCTION order_service.lead_wake_ups(consumer_name text) RETURNS boolean
+LANGUAGE plpgsql SET lock_timeout = '1s' AS $$
+BEGIN
+    PERFORM pg_advisory_lock(1162040151, hashtext(consumer_name));
+    RETURN true;
+EXCEPTION WHEN lock_not_available THEN
+    RETURN false;
+END
 $$;
 
 -- For the consumer that leads the wake-ups and found the position row held by another process

@@ -20,7 +20,9 @@ extension PostgresClient {
 
     /// Listens on several channels on one session, as `listen(on:)` does on one. `setup` (with
     /// `setupParameters` bound) runs on the session before `LISTEN`, at every (re)connect, and may
-    /// block: for a lock the session must hold while it listens. `.listening` follows both.
+    /// block: for a lock the session must hold while it listens. While it answers `false` it is run
+    /// again: wait in slices (a statement holds its snapshot, and the server's xmin horizon, for
+    /// as long as it waits). `.listening` follows both.
     public func listen<R>(
         on channels: [String],
         applicationName: String? = nil,

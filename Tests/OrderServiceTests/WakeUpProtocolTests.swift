@@ -173,6 +173,30 @@ struct WakeUpProtocolTests {
         }
     }
 
+    /// A statement that waits holds its snapshot: a standby waiting for the lead in one call held
+    /// the server's xmin horizon for as long as it stood by, and vacuum and HOT pruning removed
+    /// nothing newer (the benchmark's later shapes slowed down by milliseconds per apply).
+    @Test func aStandbyWaitingForTheLeadDoesNotHoldBackTheXminHorizon() async throws {
+        try await withOrderWorld { world in
+            await world.startConsumer(identity: "first")
+            try await world.waitUntilCaughtUp()
+            await world.startConsumer(identity: "second")
+            try await eventually { try await listeners(world) == (1, 1) }
+            // A transaction id handed out after the standby began to wait: its snapshot moves past it.
+            let later: Int64 = try await world.admin.scalar("SELECT (txid_current() % 4294967296)::bigint")
+            try await eventually(timeout: .seconds(30), "the waiting standby's snapshot to move past a later transaction") {
+                try await world.admin.scalar(
+                    """
+                    SELECT count(*)::int FROM pg_stat_activity
+                    WHERE application_name = $1 AND datname = current_database() AND wait_event_type = 'Lock'
+                      AND backend_xmin::text::bigint > $2
+                    """,
+                    [EventConsumer.listenerName, later], as: Int.self
+                ) > 0
+            }
+        }
+    }
+
     @Test func theLeaderReadsAgainAfterAnotherProcessHeldThePosition() async throws {
         try await withOrderWorld { world in
             await world.startConsumer()

@@ -11,8 +11,9 @@ import NIOConcurrencyHelpers
 final class ListenerThread: @unchecked Sendable {
     private let configuration: PostgresConfiguration
     private let channels: [String]
-    /// Run before `LISTEN` at every (re)connect; it may block (a lock wait), and `.listening` is
-    /// reported after it. Before, so a session waiting in it holds back no notification queue.
+    /// Run before `LISTEN` at every (re)connect, again as long as it answers false; it may block
+    /// (a lock wait), and `.listening` is reported after it. Before, so a session waiting in it
+    /// holds back no notification queue.
     private let setup: (sql: String, parameters: [PostgresParameter])?
     /// Run on the session itself as soon as notifications arrive (see `PostgresClient.listen`).
     private let reaction: (sql: String, parameters: [PostgresParameter])?
@@ -75,7 +76,9 @@ final class ListenerThread: @unchecked Sendable {
             let handle: ConnectionHandle
             do {
                 handle = try ConnectionHandle(configuration: configuration)
-                if let setup { _ = try handle.exec(setup.sql, setup.parameters) }
+                // A setup answering false is run again: a wait in slices, since a statement
+                // that waits holds a snapshot (and the server's xmin horizon) while it waits.
+                while let setup, !isStopped, try handle.exec(setup.sql, setup.parameters).first?.values.first == "f" {}
                 for channel in channels {
                     _ = try handle.execSimple("LISTEN \(try handle.escapeIdentifier(channel))")
                 }
