@@ -172,6 +172,8 @@ let package = Package(
                 "PostgresTestSupport",
                 "ServiceTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         // The configuration the services read and their OpenAPI documents against the router.

@@ -20,6 +20,7 @@ extension Router where Context == AppRequestContext {
             LogRequestsMiddleware(.debug)
             MetricsMiddleware()
             JSONErrorMiddleware()
+            DeclaredBodySizeMiddleware()
             methodNotAllowed
         }
         router.addOperationalRoutes(database: database, registry: registry, openAPIDocument: openAPIDocument)

@@ -13,6 +13,7 @@ struct ServiceConfigurationTests {
         let configuration = try read([:])
         #expect(configuration.port == 8081)
         #expect(configuration.poolSize == 10)
+        #expect(configuration.idleTimeoutSeconds == 30)
         #expect(configuration.consumer == .init(name: nil, chunkSize: 5_000, pollSeconds: 5))
     }
 
@@ -21,9 +22,14 @@ struct ServiceConfigurationTests {
         #expect(configuration.consumer == .init(name: "replica-b", chunkSize: 500, pollSeconds: 60))
     }
 
+    @Test func idleTimeout() throws {
+        #expect(try read(["HTTP_IDLE_TIMEOUT_SECONDS": "5"]).idleTimeoutSeconds == 5)
+    }
+
     @Test(arguments: [
         ("PORT", "0"), ("PORT", "http"), ("LOG_LEVEL", "loud"), ("DATABASE_POOL_SIZE", "0"),
         ("CONSUMER_CHUNK_SIZE", "many"), ("CONSUMER_CHUNK_SIZE", "0"), ("CONSUMER_POLL_SECONDS", "-1"), ("CONSUMER_POLL_SECONDS", "1.5"),
+        ("HTTP_IDLE_TIMEOUT_SECONDS", "0"), ("HTTP_IDLE_TIMEOUT_SECONDS", "forever"),
     ])
     func aWrongValueIsRefusedByName(_ name: String, _ value: String) {
         #expect {

@@ -18,10 +18,12 @@ let runsProcesses = externalStack == nil
 final class RunningService: Sendable {
     let process: ChildProcess
     let http: HTTP
+    let port: Int
 
-    init(process: ChildProcess, http: HTTP) {
+    init(process: ChildProcess, http: HTTP, port: Int) {
         self.process = process
         self.http = http
+        self.port = port
     }
 
     static func start(_ executable: String, databaseURL: String, role: String, extra: [String: String] = [:]) async throws -> RunningService {
@@ -29,7 +31,7 @@ final class RunningService: Sendable {
         var environment = ["DATABASE_URL": databaseURL, "DATABASE_USER": role, "HOST": "127.0.0.1", "PORT": "\(port)", "LOG_LEVEL": "info"]
         environment.merge(extra) { _, new in new }
         let process = try ChildProcess(executable: executable, environment: environment)
-        let service = RunningService(process: process, http: HTTP(port: port))
+        let service = RunningService(process: process, http: HTTP(port: port), port: port)
         try await eventually(timeout: .seconds(30), "\(executable) to answer /health") {
             if let code = process.exitCode { throw EndToEndError("\(executable) exited with \(code): \(process.log)") }
             return await service.http.healthy()
