@@ -8,6 +8,9 @@ struct BenchResults: Codable {
         var httpP50ms: Double
         var httpP99ms: Double
         var httpErrors: Int
+        /// CPU time (user + system) of the user-service process per successful request, from its
+        /// /proc stat over the run.
+        var serviceCPUMicrosecondsPerRequest: Double
         var pgbenchTPS: Double
         var ratio: Double
     }
@@ -114,13 +117,14 @@ struct BenchResults: Codable {
         func f(_ x: Double, _ digits: Int = 0) -> String { String(format: "%.\(digits)f", x) }
         var lines = [
             "", "Write path (PUT /user-service/update vs pgbench, same UPDATE)",
-            "clients   http req/s   p50 ms   p99 ms   errors   pgbench tps   http/pgbench",
+            "clients   http req/s   p50 ms   p99 ms   errors   service CPU us/req   pgbench tps   http/pgbench",
         ]
         for r in writePath {
             lines.append(
                 [
                     f(Double(r.clients)).padding(7), f(r.httpRPS).padding(12), f(r.httpP50ms, 2).padding(8), f(r.httpP99ms, 2).padding(8),
-                    "\(r.httpErrors)".padding(8), f(r.pgbenchTPS).padding(13), f(r.ratio, 2).padding(12),
+                    "\(r.httpErrors)".padding(8), f(r.serviceCPUMicrosecondsPerRequest).padding(19),
+                    f(r.pgbenchTPS).padding(13), f(r.ratio, 2).padding(12),
                 ].joined(separator: "  ")
             )
         }

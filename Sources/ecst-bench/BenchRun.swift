@@ -113,14 +113,18 @@ final class BenchRun {
     func writePath(into results: inout BenchResults) async throws {
         try await startUserService()
         for clients in options.clients {
+            guard let pid = userService?.pid else { throw EndToEndError("the user-service is not running") }
+            let cpuBefore = ProcessUsage.read(pid: pid).cpuSeconds
             let http = try Tools.wrk(url: "http://127.0.0.1:18080", script: scripts + "/update.lua", clients: clients, seconds: options.seconds)
+            let cpuPerRequest = (ProcessUsage.read(pid: pid).cpuSeconds - cpuBefore) / Double(max(http.requests - http.errors, 1)) * 1e6
             let tps = try Tools.pgbench(pgBin, url: url, script: scripts + "/update.sql", clients: clients, seconds: options.seconds)
             results.writePath.append(
                 .init(
                     clients: clients, httpRPS: http.requestsPerSecond, httpP50ms: http.p50ms, httpP99ms: http.p99ms,
-                    httpErrors: http.errors, pgbenchTPS: tps, ratio: http.requestsPerSecond / tps)
+                    httpErrors: http.errors, serviceCPUMicrosecondsPerRequest: cpuPerRequest, pgbenchTPS: tps,
+                    ratio: http.requestsPerSecond / tps)
             )
-            log("  \(clients) clients: http \(Int(http.requestsPerSecond)) req/s, pgbench \(Int(tps)) tps")
+            log("  \(clients) clients: http \(Int(http.requestsPerSecond)) req/s (\(Int(cpuPerRequest)) us of service CPU each), pgbench \(Int(tps)) tps")
         }
     }
 

@@ -14,6 +14,8 @@ enum Tools {
 
     struct WrkResult: Codable {
         var requestsPerSecond: Double
+        /// Responses counted by wrk over the run (errors included).
+        var requests: Int
         var p50ms: Double
         var p99ms: Double
         var errors: Int
@@ -28,8 +30,12 @@ enum Tools {
         let errors =
             Int(firstNumber(after: "Non-2xx or 3xx responses:", in: output) ?? 0)
             + Int(firstNumber(after: "Socket errors: connect", in: output) ?? 0)
+        // "  12345 requests in 10.00s, ..." (the line's first number).
+        let requests = output.split(separator: "\n").first { $0.contains(" requests in ") }
+            .flatMap { Int($0.split(separator: " ").first ?? "") } ?? 0
         return WrkResult(
             requestsPerSecond: rps,
+            requests: requests,
             p50ms: latency(" 50%", in: output) ?? .nan,
             p99ms: latency(" 99%", in: output) ?? .nan,
             errors: errors
