@@ -31,7 +31,8 @@ enum Tools {
             Int(firstNumber(after: "Non-2xx or 3xx responses:", in: output) ?? 0)
             + Int(firstNumber(after: "Socket errors: connect", in: output) ?? 0)
         // "  12345 requests in 10.00s, ..." (the line's first number).
-        let requests = output.split(separator: "\n").first { $0.contains(" requests in ") }
+        let requests =
+            output.split(separator: "\n").first { $0.contains(" requests in ") }
             .flatMap { Int($0.split(separator: " ").first ?? "") } ?? 0
         return WrkResult(
             requestsPerSecond: rps,
