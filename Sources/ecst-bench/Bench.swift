@@ -31,6 +31,7 @@ struct Bench: AsyncParsableCommand {
         var skipOnOff: Bool
         var onOffRounds: Int
         var readYourWritesRates: [Int]
+        var peer: String
     }
 
     static let allPhases: Set<String> = ["write", "wake-ups", "read-your-writes", "catch-up", "idle"]
@@ -63,6 +64,8 @@ struct Bench: AsyncParsableCommand {
     var skipCatchUp = false
     @Option(help: "Folder for results.json.")
     var output = "bench-results"
+    @Option(help: "Write phase: the peer executable (Hummingbird + postgres-nio) measured beside the service; skipped when missing.")
+    var peer = "benchmarks/peers/hummingbird-postgres-nio/.build/release/peer"
 
     func validate() throws {
         for (name, value) in [
@@ -121,14 +124,15 @@ struct Bench: AsyncParsableCommand {
         let options = Options(
             seconds: seconds, users: users, catchUpUsers: catchUpUsers, ordersPerUser: ordersPerUser, rounds: rounds,
             clients: try parsedClients(), output: output, skipCatchUp: skipCatchUp, idleSeconds: idleSeconds, phases: try parsedPhases(),
-            shapes: try parsedShapes(), skipOnOff: skipOnOff, onOffRounds: onOffRounds, readYourWritesRates: try parsedRates()
+            shapes: try parsedShapes(), skipOnOff: skipOnOff, onOffRounds: onOffRounds, readYourWritesRates: try parsedRates(),
+            peer: peer
         )
         var results = BenchResults()
         let run = try await BenchRun(options: options)
         defer { run.stopAll() }
 
         if options.phases.contains("write") {
-            log("1/5 write path: PUT /user-service/update (wrk) vs pgbench, same SQL")
+            log("1/5 write path: PUT /user-service/update (wrk) vs pgbench, same SQL, and vs the Hummingbird + postgres-nio peer")
             try await run.writePath(into: &results)
         }
         if options.phases.contains("wake-ups") {

@@ -13,6 +13,12 @@ struct BenchResults: Codable {
         var serviceCPUMicrosecondsPerRequest: Double
         var pgbenchTPS: Double
         var ratio: Double
+        /// The same endpoint written with Hummingbird 2 and postgres-nio (benchmarks/peers), when built.
+        var peerRPS: Double?
+        var peerP50ms: Double?
+        var peerP99ms: Double?
+        var peerCPUMicrosecondsPerRequest: Double?
+        var ratioToPeer: Double?
     }
     struct NotifyRow: Codable {
         /// The load shape: orders per user, order-services running.
@@ -117,7 +123,7 @@ struct BenchResults: Codable {
         func f(_ x: Double, _ digits: Int = 0) -> String { String(format: "%.\(digits)f", x) }
         var lines = [
             "", "Write path (PUT /user-service/update vs pgbench, same UPDATE)",
-            "clients   http req/s   p50 ms   p99 ms   errors   service CPU us/req   pgbench tps   http/pgbench",
+            "clients   http req/s   p50 ms   p99 ms   errors   service CPU us/req   pgbench tps   http/pgbench   peer req/s   peer p50/p99 ms   peer CPU us/req   http/peer",
         ]
         for r in writePath {
             lines.append(
@@ -125,6 +131,10 @@ struct BenchResults: Codable {
                     f(Double(r.clients)).padding(7), f(r.httpRPS).padding(12), f(r.httpP50ms, 2).padding(8), f(r.httpP99ms, 2).padding(8),
                     "\(r.httpErrors)".padding(8), f(r.serviceCPUMicrosecondsPerRequest).padding(19),
                     f(r.pgbenchTPS).padding(13), f(r.ratio, 2).padding(12),
+                    r.peerRPS.map { f($0) }?.padding(10) ?? "-".padding(10),
+                    (r.peerP50ms.map { f($0, 2) + " / " } ?? "- / ") + (r.peerP99ms.map { f($0, 2) } ?? "-"),
+                    r.peerCPUMicrosecondsPerRequest.map { f($0) }?.padding(15) ?? "-".padding(15),
+                    r.ratioToPeer.map { f($0, 2) } ?? "-",
                 ].joined(separator: "  ")
             )
         }

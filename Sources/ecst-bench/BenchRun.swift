@@ -112,20 +112,59 @@ final class BenchRun {
 
     func writePath(into results: inout BenchResults) async throws {
         try await startUserService()
+        guard let pid = userService?.pid else { throw EndToEndError("the user-service is not running") }
+        let peer = try await startPeer()
+        defer { peer?.signal(SIGKILL) }
         for clients in options.clients {
-            guard let pid = userService?.pid else { throw EndToEndError("the user-service is not running") }
-            let cpuBefore = ProcessUsage.read(pid: pid).cpuSeconds
-            let http = try Tools.wrk(url: "http://127.0.0.1:18080", script: scripts + "/update.lua", clients: clients, seconds: options.seconds)
-            let cpuPerRequest = (ProcessUsage.read(pid: pid).cpuSeconds - cpuBefore) / Double(max(http.requests - http.errors, 1)) * 1e6
+            let (http, cpuPerRequest) = try Self.measure(port: 18080, pid: pid, script: scripts + "/update.lua", clients: clients, seconds: options.seconds)
             let tps = try Tools.pgbench(pgBin, url: url, script: scripts + "/update.sql", clients: clients, seconds: options.seconds)
-            results.writePath.append(
-                .init(
-                    clients: clients, httpRPS: http.requestsPerSecond, httpP50ms: http.p50ms, httpP99ms: http.p99ms,
-                    httpErrors: http.errors, serviceCPUMicrosecondsPerRequest: cpuPerRequest, pgbenchTPS: tps,
-                    ratio: http.requestsPerSecond / tps)
-            )
-            log("  \(clients) clients: http \(Int(http.requestsPerSecond)) req/s (\(Int(cpuPerRequest)) us of service CPU each), pgbench \(Int(tps)) tps")
+            var row = BenchResults.WriteRow(
+                clients: clients, httpRPS: http.requestsPerSecond, httpP50ms: http.p50ms, httpP99ms: http.p99ms,
+                httpErrors: http.errors, serviceCPUMicrosecondsPerRequest: cpuPerRequest, pgbenchTPS: tps,
+                ratio: http.requestsPerSecond / tps)
+            if let peer {
+                let (measured, peerCPU) = try Self.measure(
+                    port: 18090, pid: peer.pid, script: scripts + "/update.lua", clients: clients, seconds: options.seconds)
+                guard measured.errors == 0 else { throw EndToEndError("the peer answered \(measured.errors) requests with errors") }
+                row.peerRPS = measured.requestsPerSecond
+                row.peerP50ms = measured.p50ms
+                row.peerP99ms = measured.p99ms
+                row.peerCPUMicrosecondsPerRequest = peerCPU
+                row.ratioToPeer = http.requestsPerSecond / measured.requestsPerSecond
+            }
+            results.writePath.append(row)
+            log(
+                "  \(clients) clients: http \(Int(http.requestsPerSecond)) req/s (\(Int(cpuPerRequest)) us of service CPU each), pgbench \(Int(tps)) tps"
+                    + (row.peerRPS.map { ", peer \(Int($0)) req/s (\(Int(row.peerCPUMicrosecondsPerRequest ?? 0)) us each)" } ?? ""))
         }
+    }
+
+    /// wrk against a service on `port`, with the CPU time the process `pid` spent per successful request.
+    static func measure(port: Int, pid: Int32, script: String, clients: Int, seconds: Int) throws -> (Tools.WrkResult, Double) {
+        let cpuBefore = ProcessUsage.read(pid: pid).cpuSeconds
+        let result = try Tools.wrk(url: "http://127.0.0.1:\(port)", script: script, clients: clients, seconds: seconds)
+        let cpu = (ProcessUsage.read(pid: pid).cpuSeconds - cpuBefore) / Double(max(result.requests - result.errors, 1)) * 1e6
+        return (result, cpu)
+    }
+
+    /// The Hummingbird + postgres-nio peer on :18090 with the service's pool size, when it is built.
+    func startPeer() async throws -> ChildProcess? {
+        let path = URL(fileURLWithPath: options.peer).standardizedFileURL.path
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            log("  no peer at \(options.peer) (scripts/bench builds it): measuring without it")
+            return nil
+        }
+        let process = try ChildProcess(
+            executable: URL(fileURLWithPath: path).lastPathComponent, in: URL(fileURLWithPath: path).deletingLastPathComponent().path,
+            environment: [
+                "PGHOST": "127.0.0.1", "PGPORT": "\(cluster.port)", "PGUSER": "user_service", "PGDATABASE": "ecst", "POOL_SIZE": "16", "PORT": "18090",
+            ]
+        )
+        try await eventually(timeout: .seconds(30), "the peer to start") {
+            if let code = process.exitCode { throw EndToEndError("the peer exited with \(code): \(process.log)") }
+            return (try? LocalCluster.run("/usr/bin/env", ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/18090"])) != nil
+        }
+        return process
     }
 
     /// Order documents rewritten so far, from the table's statistics.
