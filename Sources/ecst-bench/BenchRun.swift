@@ -76,11 +76,16 @@ final class BenchRun {
         var environment = ["DATABASE_URL": url, "DATABASE_USER": role, "PORT": "\(port)", "LOG_LEVEL": "warning"]
         environment.merge(extra) { _, new in new }
         let process = try ChildProcess(executable: name, environment: environment)
+        try await Self.waitUntilListening(process, name, port: port)
+        return process
+    }
+
+    /// Returns once `process` accepts connections on `port`; throws with its log if it exits first.
+    static func waitUntilListening(_ process: ChildProcess, _ name: String, port: Int) async throws {
         try await eventually(timeout: .seconds(30), "\(name) to start") {
             if let code = process.exitCode { throw EndToEndError("\(name) exited with \(code): \(process.log)") }
             return (try? LocalCluster.run("/usr/bin/env", ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/\(port)"])) != nil
         }
-        return process
     }
 
     func stop(_ process: ChildProcess?, as name: String) async throws {
@@ -160,10 +165,7 @@ final class BenchRun {
                 "PGHOST": "127.0.0.1", "PGPORT": "\(cluster.port)", "PGUSER": "user_service", "PGDATABASE": "ecst", "POOL_SIZE": "16", "PORT": "18090",
             ]
         )
-        try await eventually(timeout: .seconds(30), "the peer to start") {
-            if let code = process.exitCode { throw EndToEndError("the peer exited with \(code): \(process.log)") }
-            return (try? LocalCluster.run("/usr/bin/env", ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/18090"])) != nil
-        }
+        try await Self.waitUntilListening(process, "the peer", port: 18090)
         return process
     }
 
