@@ -96,7 +96,7 @@ let package = Package(
         // Operating the system: status, dead letters, rebuilding the replica, pruning the log.
         .target(
             name: "Operations",
-            dependencies: ["Postgres", "OrderService"]
+            dependencies: ["Postgres", "OrderService", "ServiceSupport"]
         ),
         // `ecst`, the operators' command line over Operations.
         .executableTarget(

@@ -6,6 +6,11 @@ import Postgres
 ///
 /// It never deletes an entity's latest applicable event, nor an event a dead letter refers to:
 /// the log keeps, for every user and product, the state a rebuild needs (log compaction).
+///
+/// In a database per service (docs/replication.md) each server's log has its own retention. The
+/// orders' copy is pruned as above. The users' server has no consumers: there it deletes by age and
+/// compaction alone once the events are published (a delete is not replicated, and the slot keeps
+/// the WAL of every insert its subscriber has yet to receive, so nothing it needs goes).
 public struct EventLogPruner: Sendable {
     public struct Report: Codable, Sendable, Equatable {
         public var deleted: Int
@@ -37,17 +42,28 @@ public struct EventLogPruner: Sendable {
             throw OperationsError(
                 .notSuperuser, "prune deletes from the append-only event log: connect as the database owner (a superuser), not as a service role")
         }
-        let consumers: Int = try await database.query("SELECT count(*) FROM order_service.consumer_positions")[0].decode(0)
-        guard consumers > 0 else {
-            throw OperationsError(.noConsumers, "no consumer is registered, so no event is known to be applied: nothing to prune")
+        let scope = try await database.query(
+            """
+            SELECT to_regclass('order_service.consumer_positions') IS NOT NULL,
+                   EXISTS (SELECT FROM pg_publication WHERE pubname = 'ecst_events')
+            """)[0]
+        let (hasConsumers, published): (Bool, Bool) = (try scope.decode(0), try scope.decode(1))
+        if hasConsumers {
+            let consumers: Int = try await database.query("SELECT count(*) FROM order_service.consumer_positions")[0].decode(0)
+            guard consumers > 0 else {
+                throw OperationsError(.noConsumers, "no consumer is registered, so no event is known to be applied: nothing to prune")
+            }
+        } else if !published {
+            throw OperationsError(.noConsumers, "neither a consumer nor a publication of the events is here: nothing is known to be delivered")
         }
+        let (count, delete) = hasConsumers ? (Self.count, Self.delete) : (Self.countPublished, Self.deletePublished)
         let bounds = try await database.query("SELECT coalesce(min(id), 1), coalesce(max(id), 0) FROM user_service.events")[0]
         let (low, high): (Int64, Int64) = (try bounds.decode(0), try bounds.decode(1))
         var deleted = 0
         var from = low
         while from <= high {
             let to = from + idsPerStep
-            let count: Int = try await database.query(dryRun ? Self.count : Self.delete, [from, to, keepSeconds])[0].decode(0)
+            let count: Int = try await database.query(dryRun ? count : delete, [from, to, keepSeconds])[0].decode(0)
             deleted += count
             progress(min(to, high + 1) - low, high + 1 - low, deleted)
             from = to
@@ -78,4 +94,21 @@ public struct EventLogPruner: Sendable {
         """
 
     static let count = "SELECT count(*) FROM (\(doomed)) d"
+
+    /// The users' server of a database per service: by age and compaction only (the orders' copy
+    /// has its own retention, and its dead letters live there).
+    static let doomedPublished = """
+        SELECT e.id FROM user_service.events e
+        WHERE e.id >= $1 AND e.id < $2
+          AND e.created_at < now() - make_interval(secs => $3)
+          AND EXISTS (
+              SELECT FROM user_service.events l
+              WHERE l.aggregate_type = e.aggregate_type AND l.aggregate_id = e.aggregate_id AND l.version > e.version)
+        """
+    static let deletePublished = """
+        WITH doomed AS (\(doomedPublished)),
+        gone AS (DELETE FROM user_service.events e USING doomed WHERE e.id = doomed.id RETURNING 1)
+        SELECT count(*) FROM gone
+        """
+    static let countPublished = "SELECT count(*) FROM (\(doomedPublished)) d"
 }

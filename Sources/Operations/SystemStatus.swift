@@ -1,7 +1,9 @@
 import OrderService
 import Postgres
+import ServiceSupport
 
-/// What `ecst status` shows: every consumer's position and the event log's size.
+/// What `ecst status` shows: every consumer's position and the event log's size, and in a database
+/// per service the replication's state on whichever server it asks (docs/replication.md).
 public struct SystemStatus: Codable, Sendable {
     public struct EventLog: Codable, Sendable {
         public var events: Int64
@@ -21,21 +23,42 @@ public struct SystemStatus: Codable, Sendable {
         }
     }
 
+    /// Empty on the users' server of a database per service, which has no consumers.
     public var consumers: [ConsumerStatus]
     public var eventLog: EventLog
+    /// Which server this is: "single" (both services), "users" or "orders" (a database per service).
+    public var server: String
+    /// The users' server: its subscribers' slots.
+    public var replicationSlots: [EventReplicationStatus.SlotStatus]
+    /// The orders' server: the subscription feeding its copy of the events.
+    public var subscription: EventReplicationStatus.SubscriptionStatus?
 
     enum CodingKeys: String, CodingKey {
-        case consumers
+        case consumers, server, subscription
         case eventLog = "event_log"
+        case replicationSlots = "replication_slots"
     }
 
     public static func read(from database: PostgresClient) async throws -> SystemStatus {
-        let names = try await database.query("SELECT consumer FROM order_service.consumer_positions ORDER BY consumer")
-        let query = ConsumerStatusQuery(database: database)
+        // The slots are the users' side's to read (and a superuser's): as order_service in a
+        // single database, status shows the consumers only.
+        let parts = try await database.query(
+            """
+            SELECT to_regclass('order_service.consumer_positions') IS NOT NULL, to_regclass('user_service.users') IS NOT NULL,
+                   to_regprocedure('user_service.events_publication_status()') IS NOT NULL
+                   AND has_function_privilege('user_service.events_publication_status()', 'EXECUTE')
+            """)[0]
+        let (hasOrders, hasUsers, mayReadSlots): (Bool, Bool, Bool) = (try parts.decode(0), try parts.decode(1), try parts.decode(2))
         var consumers: [ConsumerStatus] = []
-        for row in names {
-            if let status = try await query.status(consumer: try row.decode(0, as: String.self)) { consumers.append(status) }
+        if hasOrders {
+            let names = try await database.query("SELECT consumer FROM order_service.consumer_positions ORDER BY consumer")
+            let query = ConsumerStatusQuery(database: database)
+            for row in names {
+                if let status = try await query.status(consumer: try row.decode(0, as: String.self)) { consumers.append(status) }
+            }
         }
+        let slots = mayReadSlots ? try await EventReplicationStatus.slots(on: database) : []
+        let subscription = hasOrders ? try await EventReplicationStatus.subscription(on: database) : nil
         let log = try await database.query(
             """
             SELECT count(*) AS events, min(id) AS first_id, max(id) AS last_id,
@@ -55,7 +78,10 @@ public struct SystemStatus: Codable, Sendable {
                 newest: try log.decode("newest"),
                 totalBytes: try log.decode("total_bytes"),
                 totalSize: try log.decode("total_size")
-            )
+            ),
+            server: hasUsers && hasOrders ? "single" : hasUsers ? "users" : "orders",
+            replicationSlots: slots,
+            subscription: subscription
         )
     }
 }

@@ -21,7 +21,10 @@ public func buildOrderServiceRouter(
     tokens: TokenWatch? = nil
 ) -> Router<AppRequestContext> {
     let tokens = tokens ?? TokenWatch(database: database, consumer: consumer, logger: Logger(label: "order-service"))
-    return Router.service(database: database, registry: registry, openAPIDocument: orderServiceOpenAPIDocument) { router in
+    return Router.service(
+        database: database, registry: registry, openAPIDocument: orderServiceOpenAPIDocument,
+        replication: ReplicationMetrics(database: database, side: .subscriber)
+    ) { router in
         OrderController(
             repository: OrderRepository(database: database), status: ConsumerStatusQuery(database: database), consumer: consumer, tokens: tokens
         )

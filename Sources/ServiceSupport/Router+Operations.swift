@@ -10,6 +10,7 @@ extension Router where Context == AppRequestContext {
         database: PostgresClient,
         registry: PrometheusCollectorRegistry,
         openAPIDocument: [UInt8],
+        replication: ReplicationMetrics? = nil,
         routes: (Router<AppRequestContext>) -> Void
     ) -> Router<AppRequestContext> {
         // HEAD wherever GET is, as HTTP expects.
@@ -23,7 +24,7 @@ extension Router where Context == AppRequestContext {
             DeclaredBodySizeMiddleware()
             methodNotAllowed
         }
-        router.addOperationalRoutes(database: database, registry: registry, openAPIDocument: openAPIDocument)
+        router.addOperationalRoutes(database: database, registry: registry, openAPIDocument: openAPIDocument, replication: replication)
         routes(router)
         methodNotAllowed.learnRoutes(of: router)
         return router
@@ -32,9 +33,12 @@ extension Router where Context == AppRequestContext {
 
 extension Router {
     /// `GET /health`: 200 when the database answers a `SELECT 1`, 503 otherwise.
-    /// `GET /metrics`: the Prometheus text format of `registry`.
+    /// `GET /metrics`: the Prometheus text format of `registry`, with `replication`'s gauges read
+    /// first.
     /// `GET /openapi.json`: the service's OpenAPI document.
-    public func addOperationalRoutes(database: PostgresClient, registry: PrometheusCollectorRegistry, openAPIDocument: [UInt8]) {
+    public func addOperationalRoutes(
+        database: PostgresClient, registry: PrometheusCollectorRegistry, openAPIDocument: [UInt8], replication: ReplicationMetrics? = nil
+    ) {
         get("/health") { _, _ -> Response in
             let reachable = await Self.databaseAnswers(database)
             let status: HTTPResponse.Status = reachable ? .ok : .serviceUnavailable
@@ -48,6 +52,7 @@ extension Router {
             return ErrorBody(status: status, message: "the database is unreachable").response(status: status)
         }
         get("/metrics") { _, _ -> Response in
+            await replication?.refresh()
             var buffer: [UInt8] = []
             buffer.reserveCapacity(8192)
             registry.emit(into: &buffer)

@@ -18,7 +18,10 @@ public func buildUserServiceRouter(
     database: PostgresClient,
     registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
 ) -> Router<AppRequestContext> {
-    Router.service(database: database, registry: registry, openAPIDocument: userServiceOpenAPIDocument) { router in
+    Router.service(
+        database: database, registry: registry, openAPIDocument: userServiceOpenAPIDocument,
+        replication: ReplicationMetrics(database: database, side: .publisher)
+    ) { router in
         // Products first: "products" is a constant path and wins over the user-id parameter anyway.
         ProductController(repository: ProductRepository(database: database))
             .addRoutes(to: router.group("user-service/products"))

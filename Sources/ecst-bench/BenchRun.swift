@@ -29,8 +29,7 @@ final class BenchRun {
         await bootstrap.close()
         url = "postgresql://postgres@127.0.0.1:\(cluster.port)/ecst"
         admin = PostgresClient(configuration: .init(connectionString: url, maximumConnections: 4).named("ecst-bench"))
-        let schema = try String(contentsOfFile: repositoryFile("schema.sql"), encoding: .utf8)
-        _ = try await admin.withConnection { try await $0.execute(script: schema) }
+        try SQLFile.apply(repositoryFile("schema.sql"), connectionString: url)
         try await admin.query(
             """
             INSERT INTO user_service.users (firstname, lastname, email)

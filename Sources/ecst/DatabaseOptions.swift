@@ -12,9 +12,9 @@ struct DatabaseOptions: ParsableArguments {
     @Flag(help: "Print the result as JSON on stdout.")
     var json = false
 
-    /// `body` with a client whose first query already succeeded (or a clear error naming the
-    /// server), closed afterwards.
-    func withConnectedClient(_ body: (PostgresClient) async throws -> Void) async throws {
+    /// `body` with a client whose first query (of `probe`, a table every use of it needs) already
+    /// succeeded (or a clear error naming the server), closed afterwards.
+    func withConnectedClient(probe: String, _ body: (PostgresClient) async throws -> Void) async throws {
         guard let url = databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"], !url.isEmpty else {
             throw ValidationError("no database: set DATABASE_URL or pass --database-url")
         }
@@ -24,7 +24,7 @@ struct DatabaseOptions: ParsableArguments {
         let configuration = PostgresConfiguration(connectionString: url, maximumConnections: 2, connectTimeoutSeconds: 5).named("ecst")
         try await PostgresClient.withClient(configuration: configuration, logger: logger) { client in
             do {
-                _ = try await client.query("SELECT 1 FROM order_service.consumer_positions LIMIT 1")
+                _ = try await client.query("SELECT 1 FROM \(probe) LIMIT 1")
             } catch let error as PostgresError {
                 let schemaMissing = [PostgresError.SQLState.undefinedTable, PostgresError.SQLState.invalidSchemaName].contains(error.sqlState)
                 throw CommandFailure(
@@ -52,10 +52,14 @@ struct CommandFailure: Error, CustomStringConvertible {
 
 extension AsyncParsableCommand {
     /// Runs `body` with a connected client, closing it afterwards; operation errors become one
-    /// line on stderr and exit status 1.
-    func withDatabase(_ options: DatabaseOptions, _ body: (PostgresClient) async throws -> Void) async throws {
+    /// line on stderr and exit status 1. `probe`: the table the command needs (the consumers' by
+    /// default; the events' for commands that also run on the users' server of a database per
+    /// service, which has no order_service).
+    func withDatabase(
+        _ options: DatabaseOptions, probe: String = "order_service.consumer_positions", _ body: (PostgresClient) async throws -> Void
+    ) async throws {
         do {
-            try await options.withConnectedClient(body)
+            try await options.withConnectedClient(probe: probe, body)
         } catch let error as CommandFailure {
             Self.fail(error.description)
         } catch let error as OperationsError {

@@ -11,6 +11,8 @@ struct Ecst: AsyncParsableCommand {
             `dead-letters` and `rebuild` work as the order_service role or the database owner; `prune` \
             needs the owner (a superuser), since the event log is append-only for the services.
             """,
-        subcommands: [StatusCommand.self, TokenCommand.self, DeadLettersCommand.self, RebuildCommand.self, PruneCommand.self]
+        subcommands: [
+            StatusCommand.self, TokenCommand.self, DeadLettersCommand.self, RebuildCommand.self, PruneCommand.self, ReplicationCommand.self,
+        ]
     )
 }

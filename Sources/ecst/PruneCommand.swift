@@ -23,7 +23,7 @@ struct PruneCommand: AsyncParsableCommand {
 
     func run() async throws {
         let seconds = try KeepDuration.seconds(from: keep)
-        try await withDatabase(database) { client in
+        try await withDatabase(database, probe: "user_service.events") { client in
             let line = ProgressLine()
             let report = try await EventLogPruner(database: client, keepSeconds: seconds).run(dryRun: dryRun) { done, total, deleted in
                 line.update(

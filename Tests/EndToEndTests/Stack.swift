@@ -69,10 +69,8 @@ func withStackOnItsOwnCluster(_ body: (Stack, LocalCluster) async throws -> Void
         try await bootstrap.query("CREATE DATABASE ecst")
     }
     let url = "postgresql://postgres@127.0.0.1:\(cluster.port)/ecst"
+    try SQLFile.apply(schemaPath, connectionString: url)
     try await PostgresClient.withClient(configuration: .init(connectionString: url)) { database in
-        _ = try await database.withConnection { connection in
-            try await connection.execute(script: try String(contentsOfFile: schemaPath, encoding: .utf8))
-        }
         try await body(Stack(admin: database, databaseURL: url), cluster)
     }
 }

@@ -78,8 +78,8 @@ struct PrivilegeTests {
 
     @Test func applyingTheSchemaTwiceIsHarmless() async throws {
         try await withRoles { admin, userService, _ in
-            let sql = try String(contentsOfFile: schemaPath, encoding: .utf8)
-            _ = try await admin.withConnection { connection in try await connection.execute(script: sql) }
+            let database: String = try await admin.scalar("SELECT current_database()")
+            try SQLFile.apply(schemaPath, connectionString: try await TestCluster.shared.adminConnectionString(), database: database)
             let counts = try await admin.query(
                 "SELECT (SELECT count(*) FROM user_service.users), (SELECT count(*) FROM user_service.events), (SELECT count(*) FROM order_service.purchase_orders)"
             )[0]
