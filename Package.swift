@@ -116,6 +116,7 @@ let package = Package(
                 "Postgres",
                 "PostgresTestSupport",
                 "OrderService",
+                "Operations",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]

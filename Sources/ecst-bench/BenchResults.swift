@@ -108,6 +108,9 @@ struct BenchResults: Codable {
     /// Writer commit to a bare LISTEN session waking, at the same offered rates.
     var floor: [LatencyRow] = []
     var readYourWrites: [ReadYourWritesRow] = []
+    /// A database per service: the single database's propagation, then per rate the replication
+    /// hop and the whole way, measured in the same run.
+    var split: [LatencyRow] = []
     var idle: Idle?
     var catchUp: CatchUp?
     var usage: [String: ProcessUsage] = [:]
@@ -165,6 +168,19 @@ struct BenchResults: Codable {
                     r.lockObjectShare.map { f($0 * 100, 2) } ?? "-",
                 ].joined(separator: "  ")
             )
+        }
+        if !split.isEmpty {
+            lines += [
+                "", "A database per service: writer commit (users' server) -> copy commit and -> order-service commit (orders' server), ms",
+                "shape                                    offered   tps     samples   p50     p90     p99     p99.9   max",
+            ]
+            for r in split {
+                lines.append(
+                    [
+                        r.shape.padding(39), r.offeredRate.padding(8), f(r.achievedTPS).padding(6), "\(r.samples)".padding(8),
+                        f(r.p50ms, 2).padding(6), f(r.p90ms, 2).padding(6), f(r.p99ms, 2).padding(6), f(r.p999ms, 2).padding(6), f(r.maxms, 2),
+                    ].joined(separator: "  "))
+            }
         }
         if !readYourWrites.isEmpty {
             lines += [

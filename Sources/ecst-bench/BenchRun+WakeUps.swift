@@ -173,6 +173,21 @@ extension BenchRun {
     /// transaction: the consumer's commit timestamp is when the update became visible to orders
     /// (replica and orders change in one transaction), with or without orders.
     func installLatencyProbes() async throws {
+        try await Self.installAppliedProbe(on: admin)
+        try await admin.query("CREATE TABLE IF NOT EXISTS public.bench_floor (id int PRIMARY KEY, n bigint NOT NULL DEFAULT 0)")
+        try await admin.query("INSERT INTO public.bench_floor (id) SELECT generate_series(1, 64) ON CONFLICT DO NOTHING")
+        try """
+        \\set id random(1, 64)
+        BEGIN;
+        UPDATE public.bench_floor SET n = n + 1 WHERE id = :id;
+        SELECT pg_notify('bench_floor', pg_current_xact_id()::text);
+        COMMIT;
+        """.write(toFile: scripts + "/floor.sql", atomically: true, encoding: .utf8)
+        if geteuid() == 0 { _ = try? LocalCluster.run("/bin/chmod", ["-R", "a+rX", scripts]) }
+    }
+
+    /// The per-update probe on a server running an order-service: `public.bench_applied`.
+    static func installAppliedProbe(on admin: PostgresClient) async throws {
         try await admin.query("CREATE TABLE IF NOT EXISTS public.bench_applied (email text, xid xid8, started timestamptz)")
         try await admin.query(
             """
@@ -189,16 +204,6 @@ extension BenchRun {
             FOR EACH ROW EXECUTE FUNCTION public.bench_record_applied()
             """
         )
-        try await admin.query("CREATE TABLE IF NOT EXISTS public.bench_floor (id int PRIMARY KEY, n bigint NOT NULL DEFAULT 0)")
-        try await admin.query("INSERT INTO public.bench_floor (id) SELECT generate_series(1, 64) ON CONFLICT DO NOTHING")
-        try """
-        \\set id random(1, 64)
-        BEGIN;
-        UPDATE public.bench_floor SET n = n + 1 WHERE id = :id;
-        SELECT pg_notify('bench_floor', pg_current_xact_id()::text);
-        COMMIT;
-        """.write(toFile: scripts + "/floor.sql", atomically: true, encoding: .utf8)
-        if geteuid() == 0 { _ = try? LocalCluster.run("/bin/chmod", ["-R", "a+rX", scripts]) }
     }
 
     /// The floor: an UPDATE and a NOTIFY committed, to a bare LISTEN session (this client's

@@ -14,7 +14,7 @@ struct EcstCommandTests {
     @Test(.enabled(if: runsProcesses)) func helpAndClearErrors() async throws {
         let help = try await ecst(["--help"], databaseURL: nil)
         #expect(help.status == 0)
-        for command in ["status", "token", "dead-letters", "rebuild", "prune"] { #expect(help.output.contains(command)) }
+        for command in ["status", "token", "dead-letters", "rebuild", "prune", "replication"] { #expect(help.output.contains(command)) }
         let badToken = try await ecst(["token", "x12"], databaseURL: nil)
         #expect(badToken.status != 0)
         #expect(badToken.output.contains("'x12' is not a consistency token"))
@@ -62,6 +62,15 @@ struct EcstCommandTests {
 
             let status = try await ecst(["status", "--json"], databaseURL: stack.databaseURL)
             #expect(status.status == 0, "\(status.output)")
+            #expect(status.output.contains(#""server" : "single""#))
+            // A server without logical decoding cannot publish, and says why (a DATABASE_URL server
+            // with it is left alone: publishing there would leave a slot behind).
+            let walLevel: String = try await stack.admin.scalar("SELECT current_setting('wal_level')")
+            if walLevel != "logical" {
+                let publish = try await ecst(["replication", "publish", "--replication-password", "x"], databaseURL: stack.databaseURL)
+                #expect(publish.status == 1)
+                #expect(publish.output.contains("set wal_level = logical"), "\(publish.output)")
+            }
             #expect(status.output.contains(#""consumer" : "order-service""#))
             #expect(status.output.contains(#""lag" : 0"#))
 

@@ -98,6 +98,11 @@ struct SplitDeploymentTests {
             #expect(try await stack.inconsistentOrders() > 0)
             try await SplitStack.ecst(["rebuild", "--database-url", stack.ordersURL])
             #expect(try await stack.inconsistentOrders() == 0)
+            // The copy has its own retention: pruned there, compacted, and still enough to rebuild.
+            try await SplitStack.ecst(["prune", "--keep", "0s", "--database-url", stack.ordersURL])
+            #expect(try await stack.orders.scalar("SELECT count(*)::int FROM user_service.events") < copied)
+            try await SplitStack.ecst(["rebuild", "--database-url", stack.ordersURL])
+            #expect(try await stack.inconsistentOrders() == 0)
         }
     }
 

@@ -1,0 +1,122 @@
+import Foundation
+import Operations
+import Postgres
+import PostgresTestSupport
+
+/// A database per service (docs/replication.md): an update's way from the writer's commit on the
+/// users' server to the order-service's commit on the orders' server, with the replication hop
+/// (writer commit to the commit of the copy's transaction) apart, beside the single database's
+/// propagation measured in the same run at the same rates and shape (one order per user).
+extension BenchRun {
+    func split(into results: inout BenchResults) async throws {
+        try await installLatencyProbes()
+        try await setUp(Shape(ordersPerUser: 1, standby: false))
+        for rate in [100, 1_000] {
+            let row = try await propagation(rate: rate, shape: "single database, 1 orders/user")
+            results.split.append(row)
+        }
+        try await stop(orderService, as: "order-service")
+        orderService = nil
+        try await admin.query("DROP TRIGGER bench_applied ON order_service.users")
+
+        let settings = ["track_commit_timestamp=on", "max_wal_size=4GB"]
+        let usersCluster = try LocalCluster.start(durable: true, extraSettings: settings + ["wal_level=logical"])
+        let ordersCluster = try LocalCluster.start(durable: true, extraSettings: settings)
+        var urls: [String] = []
+        for (cluster, part) in [(usersCluster, "users"), (ordersCluster, "orders")] {
+            try await PostgresClient.withClient(configuration: .init(connectionString: cluster.url, maximumConnections: 1)) {
+                try await $0.query("CREATE DATABASE ecst")
+            }
+            try SQLFile.apply(repositoryFile("schema.sql"), connectionString: cluster.url, database: "ecst", variables: ["part": part])
+            urls.append("postgresql://postgres@127.0.0.1:\(cluster.port)/ecst")
+        }
+        let users = PostgresClient(configuration: .init(connectionString: urls[0], maximumConnections: 2).named("ecst-bench"))
+        let orders = PostgresClient(configuration: .init(connectionString: urls[1], maximumConnections: 2).named("ecst-bench"))
+        defer {
+            Task {
+                await users.close()
+                await orders.close()
+            }
+        }
+        try await users.query(
+            "INSERT INTO user_service.users (firstname, lastname, email) SELECT 'F', 'L', 'u' || i || '@bench.io' FROM generate_series(5, $1::int) AS i",
+            [options.users])
+        _ = try await EventReplication.publish(on: users, replicationPassword: "bench", slot: "ecst_events")
+        _ = try await EventReplication.subscribe(
+            on: orders, publisher: "host=127.0.0.1 port=\(usersCluster.port) dbname=ecst user=ecst_replication password=bench", slot: "ecst_events")
+        let split = try await start("order-service", port: 18083, role: "order_service", extra: ["DATABASE_URL": urls[1]])
+        try await waitUntilCopied(users: users, orders: orders)
+        try await orders.query(
+            "INSERT INTO order_service.purchase_orders (user_id, product_id, doc) SELECT id, 1, '{\"price\": 300}' FROM order_service.users WHERE id > 1")
+        try await orders.query("VACUUM ANALYZE order_service.purchase_orders")
+        try await Self.installAppliedProbe(on: orders)
+
+        for rate in [100, 1_000] {
+            let (hop, total) = try await splitPropagation(rate: rate, usersURL: urls[0], users: users, orders: orders)
+            log(
+                "    split at \(rate)/s: writer -> orders p50 \(total.p50ms) ms, p99 \(total.p99ms) ms; of it the replication hop p50 \(hop.p50ms) ms, p99 \(hop.p99ms) ms"
+            )
+            results.split += [hop, total]
+        }
+        try await stop(split, as: "order-service (split)")
+    }
+
+    /// The orders' copy holds every event of the users' server and the consumer has applied it.
+    func waitUntilCopied(users: PostgresClient, orders: PostgresClient) async throws {
+        try await eventually(timeout: .seconds(600), "the orders' copy to catch up") {
+            let published: Int64 = try await users.scalar("SELECT coalesce(max(id), 0) FROM user_service.events")
+            let copied: Int64 = try await orders.scalar("SELECT coalesce(max(id), 0) FROM user_service.events")
+            guard published == copied else { return false }
+            let lag: Int = try await orders.scalar("SELECT coalesce(max(lag), 0)::int FROM order_service.consumer_lag")
+            return lag == 0
+        }
+    }
+
+    /// pgbench's UPDATE on the users' server at an offered rate; per update, writer commit to the
+    /// copy's commit (the hop) and to the order-service's commit, both on the orders' server.
+    /// Both servers run on this machine, so their commit timestamps share one clock.
+    func splitPropagation(
+        rate: Int, usersURL: String, users: PostgresClient, orders: PostgresClient
+    ) async throws -> (hop: BenchResults.LatencyRow, total: BenchResults.LatencyRow) {
+        try await orders.query("TRUNCATE public.bench_applied")
+        let start: Int64 = try await users.scalar("SELECT coalesce(max(id), 0) FROM user_service.events")
+        try await users.query("CHECKPOINT")
+        let tps = try Tools.pgbench(pgBin, url: usersURL, script: scripts + "/update.sql", clients: Self.wakeUpClients, seconds: options.seconds, rate: rate)
+        try await waitUntilCopied(users: users, orders: orders)
+        let written = try await users.query(
+            """
+            SELECT coalesce(array_agg(payload ->> 'email'), '{}'),
+                   coalesce(array_agg(extract(epoch FROM pg_xact_commit_timestamp(xid::text::xid))::float8), '{}')
+            FROM user_service.events WHERE id > $1 AND type = 'UserUpdated'
+            """, [start])[0]
+        let (emails, committed): ([String], [Double]) = (try written.decode(0), try written.decode(1))
+        let row = try await orders.query(
+            """
+            WITH written AS (SELECT * FROM unnest($1::text[], $2::float8[]) AS w(email, committed)),
+            copied AS (
+                SELECT payload ->> 'email' AS email, extract(epoch FROM pg_xact_commit_timestamp(xid::text::xid))::float8 AS copied
+                FROM user_service.events WHERE id > $3 AND type = 'UserUpdated'
+            ), applied AS (
+                SELECT DISTINCT ON (email) email, extract(epoch FROM pg_xact_commit_timestamp(xid::text::xid))::float8 AS applied
+                FROM public.bench_applied ORDER BY email, 2
+            ),
+            hop AS (SELECT c.copied - w.committed AS seconds FROM written w JOIN copied c USING (email)),
+            latency AS (SELECT a.applied - w.committed AS seconds FROM written w JOIN applied a USING (email))
+            SELECT (SELECT count(*)::int FROM latency) AS samples,
+                   (SELECT count(*)::int FROM written) - (SELECT count(*)::int FROM latency) AS superseded,
+                   (SELECT percentile_disc(ARRAY[0.5, 0.9, 0.99, 0.999]) WITHIN GROUP (ORDER BY seconds) FROM latency) AS quantiles,
+                   (SELECT coalesce(max(seconds), 0) FROM latency) AS max,
+                   (SELECT count(*)::int FROM hop) AS hop_samples,
+                   (SELECT percentile_disc(ARRAY[0.5, 0.9, 0.99, 0.999]) WITHIN GROUP (ORDER BY seconds) FROM hop) AS hop_quantiles,
+                   (SELECT coalesce(max(seconds), 0) FROM hop) AS hop_max
+            """, [emails, committed, start])[0]
+        let total = try latencyRow(
+            row, offered: "\(rate)/s", tps: tps, superseded: try row.decode("superseded"), shape: "split: writer -> orders", lockObjectShare: nil)
+        let hopQuantiles = try row.decode("hop_quantiles", as: [Double].self).map { $0 * 1000 }
+        let hop = BenchResults.LatencyRow(
+            shape: "split: writer -> copy (the hop)", offeredRate: "\(rate)/s", achievedTPS: tps, samples: try row.decode("hop_samples"),
+            superseded: 0, p50ms: hopQuantiles[0], p90ms: hopQuantiles[1], p99ms: hopQuantiles[2], p999ms: hopQuantiles[3],
+            maxms: (try row.decode("hop_max", as: Double.self)) * 1000, lockObjectShare: nil)
+        return (hop, total)
+    }
+}
