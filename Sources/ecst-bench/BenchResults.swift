@@ -171,7 +171,7 @@ struct BenchResults: Codable {
         }
         if !split.isEmpty {
             lines += [
-                "", "A database per service: writer commit (users' server) -> copy commit and -> order-service commit (orders' server), ms",
+                "", "A database per service: writer commit (users' server) -> the copied row written and -> order-service commit (orders' server), ms",
                 "shape                                    offered   tps     samples   p50     p90     p99     p99.9   max",
             ]
             for r in split {
