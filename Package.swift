@@ -105,6 +105,7 @@ let package = Package(
                 "Operations",
                 "OrderService",
                 "Postgres",
+                "ServiceSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -39,7 +39,10 @@ public struct SystemStatus: Codable, Sendable {
         case replicationSlots = "replication_slots"
     }
 
-    public static func read(from database: PostgresClient) async throws -> SystemStatus {
+    /// `warnAboveRetainedBytes`: the WAL a slot with no subscriber connected may hold before a warning.
+    public static func read(
+        from database: PostgresClient, warnAboveRetainedBytes: Int64 = EventReplicationStatus.retainedBytesWarning
+    ) async throws -> SystemStatus {
         // The slots are the users' side's to read (and a superuser's): as order_service in a
         // single database, status shows the consumers only.
         let parts = try await database.query(
@@ -57,7 +60,7 @@ public struct SystemStatus: Codable, Sendable {
                 if let status = try await query.status(consumer: try row.decode(0, as: String.self)) { consumers.append(status) }
             }
         }
-        let slots = mayReadSlots ? try await EventReplicationStatus.slots(on: database) : []
+        let slots = mayReadSlots ? try await EventReplicationStatus.slots(on: database, warnAboveRetainedBytes: warnAboveRetainedBytes) : []
         let subscription = hasOrders ? try await EventReplicationStatus.subscription(on: database) : nil
         let log = try await database.query(
             """

@@ -42,11 +42,12 @@ public enum EventReplicationStatus {
         }
     }
 
-    /// Retained WAL of a slot nobody is connected to beyond which a warning is given (1 GiB).
+    /// Retained WAL of a slot nobody is connected to beyond which a warning is given, by default
+    /// (1 GiB; `ecst status --warn-retained-mib` sets another).
     public static let retainedBytesWarning: Int64 = 1 << 30
 
     /// The users' side: one entry per subscriber's slot; empty without a publication.
-    public static func slots(on database: PostgresClient) async throws -> [SlotStatus] {
+    public static func slots(on database: PostgresClient, warnAboveRetainedBytes: Int64 = retainedBytesWarning) async throws -> [SlotStatus] {
         try await database.query("SELECT * FROM user_service.events_publication_status()").map { row in
             var status = SlotStatus(
                 slot: try row.decode("slot"),
@@ -57,7 +58,7 @@ public enum EventReplicationStatus {
                 safeWALBytes: try row.decode("safe_wal_bytes"),
                 replayLagSeconds: try row.decode("replay_lag_seconds")
             )
-            status.warning = warning(for: status)
+            status.warning = warning(for: status, aboveRetainedBytes: warnAboveRetainedBytes)
             return status
         }
     }
@@ -77,8 +78,8 @@ public enum EventReplicationStatus {
 
     /// A slot threatens the disk when the server may already be dropping its WAL (`wal_status`
     /// unreserved or lost), or when nobody is connected to it and it holds more than
-    /// `retainedBytesWarning` (growing with every write until the subscriber returns).
-    public static func warning(for slot: SlotStatus) -> String? {
+    /// `aboveRetainedBytes` (growing with every write until the subscriber returns).
+    public static func warning(for slot: SlotStatus, aboveRetainedBytes: Int64 = retainedBytesWarning) -> String? {
         let retained = slot.retainedBytes ?? 0
         switch slot.walStatus {
         case "lost":
@@ -86,7 +87,7 @@ public enum EventReplicationStatus {
         case "unreserved":
             return "the slot's WAL is past max_slot_wal_keep_size and will be removed at the next checkpoint unless the orders' server returns"
         default:
-            guard !slot.connected, retained > retainedBytesWarning else { return nil }
+            guard !slot.connected, retained > aboveRetainedBytes else { return nil }
             return
                 "no subscriber is connected and the slot holds \(retained / (1 << 20)) MiB of WAL on this server's disk, growing with every write: "
                 + "bring the orders' server back, or bound it with max_slot_wal_keep_size (docs/replication.md#operations)"

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Operations
+import ServiceSupport
 
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -14,9 +15,16 @@ struct StatusCommand: AsyncParsableCommand {
 
     @OptionGroup var database: DatabaseOptions
 
+    @Option(help: "Warn when a replication slot with no subscriber connected keeps more WAL than this many MiB.")
+    var warnRetainedMib: Int64 = EventReplicationStatus.retainedBytesWarning >> 20
+
+    func validate() throws {
+        guard warnRetainedMib >= 0 else { throw ValidationError("--warn-retained-mib must be 0 or more") }
+    }
+
     func run() async throws {
         try await withDatabase(database, probe: "user_service.events") { client in
-            let status = try await SystemStatus.read(from: client)
+            let status = try await SystemStatus.read(from: client, warnAboveRetainedBytes: warnRetainedMib << 20)
             if database.json { return try printJSON(status) }
             let log = status.eventLog
             print(

@@ -11,6 +11,7 @@ struct SplitDeploymentTests {
         struct Slot: Decodable {
             var connected: Bool
             var retained_bytes: Int64?
+            var warning: String?
         }
         struct Subscription: Decodable { var worker_running: Bool }
         var server: String
@@ -18,8 +19,8 @@ struct SplitDeploymentTests {
         var subscription: Subscription?
     }
 
-    func status(_ url: String) async throws -> Status {
-        let output = try await SplitStack.ecst(["status", "--json", "--database-url", url])
+    func status(_ url: String, _ more: [String] = []) async throws -> Status {
+        let output = try await SplitStack.ecst(["status", "--json", "--database-url", url] + more)
         return try JSONDecoder().decode(Status.self, from: Data(output.utf8))
     }
 
@@ -143,6 +144,11 @@ struct SplitDeploymentTests {
             let away = try await status(stack.usersURL)
             #expect(away.replication_slots.map(\.connected) == [false])
             #expect((away.replication_slots.first?.retained_bytes ?? 0) > 0)
+            #expect(away.replication_slots.first?.warning == nil)  // far below 1 GiB
+            let warned = try await status(stack.usersURL, ["--warn-retained-mib", "0"])
+            #expect(warned.replication_slots.first?.warning?.contains("no subscriber is connected") == true)
+            let text = try await SplitStack.ecst(["status", "--warn-retained-mib", "0", "--database-url", stack.usersURL])
+            #expect(text.contains("NO SUBSCRIBER CONNECTED") && text.contains("WARNING"))
             #expect(try await users.http.get("/metrics").body.contains(#"ecst_replication_slot_connected{slot="ecst_events"} 0"#))
             try stack.ordersCluster.startServer()
             try await flowing("with the orders' server back")
