@@ -13,9 +13,12 @@ extension Response {
     }
 
     /// The same JSON without the whitespace between tokens; strings are copied as they are.
+    /// Gathered in an array, copied into the buffer once: written byte by byte into a ByteBuffer,
+    /// each byte paid for its capacity and exclusivity checks, 85 % of the service's CPU for
+    /// `GET /user-service` with 10,000 users (13.7 ms a request, now 4.4; BENCHMARKS.md).
     static func compactJSON(_ text: String) -> ByteBuffer {
-        var buffer = ByteBuffer()
-        buffer.reserveCapacity(text.utf8.count)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count)
         var inString = false
         var escaped = false
         for byte in text.utf8 {
@@ -32,8 +35,8 @@ extension Response {
             } else if byte == UInt8(ascii: "\"") {
                 inString = true
             }
-            buffer.writeInteger(byte)
+            bytes.append(byte)
         }
-        return buffer
+        return ByteBuffer(bytes: bytes)
     }
 }

@@ -34,7 +34,7 @@ struct Bench: AsyncParsableCommand {
         var peer: String
     }
 
-    static let allPhases: Set<String> = ["write", "wake-ups", "split", "read-your-writes", "catch-up", "idle"]
+    static let allPhases: Set<String> = ["write", "read", "wake-ups", "split", "read-your-writes", "catch-up", "idle"]
 
     @Option(help: "Seconds per measured run.")
     var seconds = 20
@@ -50,8 +50,8 @@ struct Bench: AsyncParsableCommand {
     var clients = "1,4,16,64"
     @Option(help: "Idle phase length in seconds.")
     var idleSeconds = 60
-    @Option(help: "Phases to run, comma-separated: write, wake-ups, split, read-your-writes, catch-up, idle.")
-    var phases = "write,wake-ups,split,read-your-writes,catch-up,idle"
+    @Option(help: "Phases to run, comma-separated: write, read, wake-ups, split, read-your-writes, catch-up, idle.")
+    var phases = "write,read,wake-ups,split,read-your-writes,catch-up,idle"
     @Option(help: "Wake-up shapes, comma-separated: orders per user, 's' for an active + standby order-service (0,0s,1,1s,10,10s).")
     var shapes = "0,0s,1,1s,10,10s"
     @Flag(help: "Wake-ups phase: measure propagation only, not NOTIFY's on/off cost.")
@@ -134,6 +134,10 @@ struct Bench: AsyncParsableCommand {
         if options.phases.contains("write") {
             log("1/5 write path: PUT /user-service/update (wrk) vs pgbench, same SQL, and vs the Hummingbird + postgres-nio peer")
             try await run.writePath(into: &results)
+        }
+        if options.phases.contains("read") {
+            log("1b/5 read path: GET endpoints (wrk) vs pgbench running the same statements")
+            try await run.readPath(into: &results)
         }
         if options.phases.contains("wake-ups") {
             log("2/5 wake-ups: NOTIFY's cost to writers and propagation against its floor, in \(options.shapes.count) shapes")

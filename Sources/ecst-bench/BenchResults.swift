@@ -20,6 +20,18 @@ struct BenchResults: Codable {
         var peerCPUMicrosecondsPerRequest: Double?
         var ratioToPeer: Double?
     }
+    struct ReadRow: Codable {
+        var endpoint: String
+        var clients: Int
+        var httpRPS: Double
+        var httpP50ms: Double
+        var httpP99ms: Double
+        var httpErrors: Int
+        var serviceCPUMicrosecondsPerRequest: Double
+        /// pgbench running the statement the service runs for the endpoint.
+        var pgbenchTPS: Double
+        var ratio: Double
+    }
     struct NotifyRow: Codable {
         /// The load shape: orders per user, order-services running.
         var shape: String
@@ -103,6 +115,7 @@ struct BenchResults: Codable {
     var date = ISO8601DateFormatter().string(from: Date())
     var machine = "\(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory >> 30) GiB"
     var writePath: [WriteRow] = []
+    var readPath: [ReadRow] = []
     var notify: [NotifyRow] = []
     var propagation: [LatencyRow] = []
     /// Writer commit to a bare LISTEN session waking, at the same offered rates.
@@ -140,6 +153,20 @@ struct BenchResults: Codable {
                     r.ratioToPeer.map { f($0, 2) } ?? "-",
                 ].joined(separator: "  ")
             )
+        }
+        if !readPath.isEmpty {
+            lines += [
+                "", "Read path (GET under wrk vs pgbench running the service's statement)",
+                "endpoint                                   clients  http req/s  p50 ms  p99 ms  errors  service CPU us/req  pgbench tps  http/pgbench",
+            ]
+            for r in readPath {
+                lines.append(
+                    [
+                        r.endpoint.padding(41), "\(r.clients)".padding(7), f(r.httpRPS).padding(10), f(r.httpP50ms, 2).padding(6),
+                        f(r.httpP99ms, 2).padding(6), "\(r.httpErrors)".padding(6), f(r.serviceCPUMicrosecondsPerRequest).padding(18),
+                        f(r.pgbenchTPS).padding(11), f(r.ratio, 2),
+                    ].joined(separator: "  "))
+            }
         }
         lines += [
             "",
