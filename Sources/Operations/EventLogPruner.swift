@@ -37,7 +37,7 @@ public struct EventLogPruner: Sendable {
 
     public func run(dryRun: Bool = false, progress: @Sendable (_ examined: Int64, _ of: Int64, _ deleted: Int) -> Void = { _, _, _ in }) async throws -> Report
     {
-        let isSuperuser: Bool = try await database.query("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")[0].decode(0)
+        let isSuperuser = try await database.isSuperuser()
         guard isSuperuser || dryRun else {
             throw OperationsError(
                 .notSuperuser, "prune deletes from the append-only event log: connect as the database owner (a superuser), not as a service role")
@@ -56,14 +56,15 @@ public struct EventLogPruner: Sendable {
         } else if !published {
             throw OperationsError(.noConsumers, "neither a consumer nor a publication of the events is here: nothing is known to be delivered")
         }
-        let (count, delete) = hasConsumers ? (Self.count, Self.delete) : (Self.countPublished, Self.deletePublished)
+        let doomed = hasConsumers ? Self.doomedApplied : Self.doomedPublished
+        let statement = dryRun ? Self.count(doomed) : Self.delete(doomed)
         let bounds = try await database.query("SELECT coalesce(min(id), 1), coalesce(max(id), 0) FROM user_service.events")[0]
         let (low, high): (Int64, Int64) = (try bounds.decode(0), try bounds.decode(1))
         var deleted = 0
         var from = low
         while from <= high {
             let to = from + idsPerStep
-            let count: Int = try await database.query(dryRun ? count : delete, [from, to, keepSeconds])[0].decode(0)
+            let count: Int = try await database.query(statement, [from, to, keepSeconds])[0].decode(0)
             deleted += count
             progress(min(to, high + 1) - low, high + 1 - low, deleted)
             from = to
@@ -72,43 +73,42 @@ public struct EventLogPruner: Sendable {
         return Report(deleted: deleted, examined: Int(max(0, high + 1 - low)), remaining: remaining - (dryRun ? deleted : 0))
     }
 
-    /// $1..$2 an id range, $3 seconds to keep.
-    static let doomed = """
+    /// The events of the id range $1..$2 older than $3 seconds that a later event of the same
+    /// entity supersedes (`applicable`: a condition on that later event `l`) and that meet `also`
+    /// (a condition on the event `e`).
+    static func doomed(applicable: String, also: String) -> String {
+        """
         SELECT e.id FROM user_service.events e
         WHERE e.id >= $1 AND e.id < $2
           AND e.created_at < now() - make_interval(secs => $3)
-          -- applied by every registered consumer
-          AND NOT EXISTS (SELECT FROM order_service.consumer_positions c WHERE NOT pg_visible_in_snapshot(e.xid, c.snapshot))
-          -- superseded by a later applicable event of the same entity
           AND EXISTS (
               SELECT FROM user_service.events l
               WHERE l.aggregate_type = e.aggregate_type AND l.aggregate_id = e.aggregate_id AND l.version > e.version
-                AND order_service.event_problem(l.type, l.aggregate_type, l.payload) IS NULL)
-          AND NOT EXISTS (SELECT FROM order_service.dead_letters d WHERE d.event_id = e.id)
+                AND \(applicable))
+          AND \(also)
         """
+    }
 
-    static let delete = """
+    /// The log of a consumer's server: applied by every registered consumer, superseded by an event
+    /// the consumer can apply, and no dead letter refers to it.
+    static let doomedApplied = doomed(
+        applicable: "order_service.event_problem(l.type, l.aggregate_type, l.payload) IS NULL",
+        also: """
+            NOT EXISTS (SELECT FROM order_service.consumer_positions c WHERE NOT pg_visible_in_snapshot(e.xid, c.snapshot))
+              AND NOT EXISTS (SELECT FROM order_service.dead_letters d WHERE d.event_id = e.id)
+            """)
+
+    /// The users' server of a database per service: by age and compaction only (the orders' copy
+    /// has its own retention, and its dead letters live there).
+    static let doomedPublished = doomed(applicable: "true", also: "true")
+
+    static func delete(_ doomed: String) -> String {
+        """
         WITH doomed AS (\(doomed)),
         gone AS (DELETE FROM user_service.events e USING doomed WHERE e.id = doomed.id RETURNING 1)
         SELECT count(*) FROM gone
         """
+    }
 
-    static let count = "SELECT count(*) FROM (\(doomed)) d"
-
-    /// The users' server of a database per service: by age and compaction only (the orders' copy
-    /// has its own retention, and its dead letters live there).
-    static let doomedPublished = """
-        SELECT e.id FROM user_service.events e
-        WHERE e.id >= $1 AND e.id < $2
-          AND e.created_at < now() - make_interval(secs => $3)
-          AND EXISTS (
-              SELECT FROM user_service.events l
-              WHERE l.aggregate_type = e.aggregate_type AND l.aggregate_id = e.aggregate_id AND l.version > e.version)
-        """
-    static let deletePublished = """
-        WITH doomed AS (\(doomedPublished)),
-        gone AS (DELETE FROM user_service.events e USING doomed WHERE e.id = doomed.id RETURNING 1)
-        SELECT count(*) FROM gone
-        """
-    static let countPublished = "SELECT count(*) FROM (\(doomedPublished)) d"
+    static func count(_ doomed: String) -> String { "SELECT count(*) FROM (\(doomed)) d" }
 }

@@ -37,8 +37,7 @@ public enum EventReplication {
     }
 
     private static func requireSuperuser(_ database: PostgresClient, _ what: String) async throws {
-        let isSuperuser: Bool = try await database.query("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")[0].decode(0)
-        guard isSuperuser else {
+        guard try await database.isSuperuser() else {
             throw OperationsError(.notSuperuser, "\(what) creates replication objects: connect as the server's superuser, not as a service role")
         }
     }

@@ -252,3 +252,21 @@ extension String {
         count >= width ? self : self + String(repeating: " ", count: width - count)
     }
 }
+
+extension BenchResults.WriteRow {
+    init(clients: Int, _ measured: BenchRun.PgbenchComparison) {
+        self.init(
+            clients: clients, httpRPS: measured.http.requestsPerSecond, httpP50ms: measured.http.p50ms, httpP99ms: measured.http.p99ms,
+            httpErrors: measured.http.errors, serviceCPUMicrosecondsPerRequest: measured.cpu, pgbenchTPS: measured.pgbenchTPS,
+            ratio: measured.ratio)
+    }
+}
+
+extension BenchResults.ReadRow {
+    init(endpoint: String, clients: Int, _ measured: BenchRun.PgbenchComparison) {
+        self.init(
+            endpoint: endpoint, clients: clients, httpRPS: measured.http.requestsPerSecond, httpP50ms: measured.http.p50ms,
+            httpP99ms: measured.http.p99ms, httpErrors: measured.http.errors, serviceCPUMicrosecondsPerRequest: measured.cpu,
+            pgbenchTPS: measured.pgbenchTPS, ratio: measured.ratio)
+    }
+}

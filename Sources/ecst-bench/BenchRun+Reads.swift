@@ -52,16 +52,9 @@ extension BenchRun {
             if geteuid() == 0 { _ = try? LocalCluster.run("/bin/chmod", ["-R", "a+rX", scripts]) }
             guard let pid = pids[endpoint.port] ?? nil else { throw EndToEndError("no service on \(endpoint.port)") }
             for clients in [1, 16] {
-                let (http, cpu) = try Self.measure(port: endpoint.port, pid: pid, script: lua, clients: clients, seconds: options.seconds)
-                let tps = try Tools.pgbench(pgBin, url: url, script: sql, clients: clients, seconds: options.seconds)
-                results.readPath.append(
-                    .init(
-                        endpoint: endpoint.label, clients: clients, httpRPS: http.requestsPerSecond, httpP50ms: http.p50ms,
-                        httpP99ms: http.p99ms, httpErrors: http.errors, serviceCPUMicrosecondsPerRequest: cpu, pgbenchTPS: tps,
-                        ratio: http.requestsPerSecond / tps))
-                log(
-                    "  \(endpoint.label), \(clients) clients: http \(Int(http.requestsPerSecond)) req/s (\(Int(cpu)) us of service CPU each), pgbench \(Int(tps)) tps"
-                )
+                let measured = try compare(port: endpoint.port, pid: pid, lua: lua, sql: sql, clients: clients)
+                results.readPath.append(.init(endpoint: endpoint.label, clients: clients, measured))
+                log("  \(endpoint.label), \(clients) clients: \(measured.summary)")
             }
         }
     }

@@ -120,27 +120,41 @@ final class BenchRun {
         let peer = try await startPeer()
         defer { peer?.signal(SIGKILL) }
         for clients in options.clients {
-            let (http, cpuPerRequest) = try Self.measure(port: 18080, pid: pid, script: scripts + "/update.lua", clients: clients, seconds: options.seconds)
-            let tps = try Tools.pgbench(pgBin, url: url, script: scripts + "/update.sql", clients: clients, seconds: options.seconds)
-            var row = BenchResults.WriteRow(
-                clients: clients, httpRPS: http.requestsPerSecond, httpP50ms: http.p50ms, httpP99ms: http.p99ms,
-                httpErrors: http.errors, serviceCPUMicrosecondsPerRequest: cpuPerRequest, pgbenchTPS: tps,
-                ratio: http.requestsPerSecond / tps)
+            let measured = try compare(port: 18080, pid: pid, lua: scripts + "/update.lua", sql: scripts + "/update.sql", clients: clients)
+            var row = BenchResults.WriteRow(clients: clients, measured)
             if let peer {
-                let (measured, peerCPU) = try Self.measure(
+                let (peerHTTP, peerCPU) = try Self.measure(
                     port: 18090, pid: peer.pid, script: scripts + "/update.lua", clients: clients, seconds: options.seconds)
-                guard measured.errors == 0 else { throw EndToEndError("the peer answered \(measured.errors) requests with errors") }
-                row.peerRPS = measured.requestsPerSecond
-                row.peerP50ms = measured.p50ms
-                row.peerP99ms = measured.p99ms
+                guard peerHTTP.errors == 0 else { throw EndToEndError("the peer answered \(peerHTTP.errors) requests with errors") }
+                row.peerRPS = peerHTTP.requestsPerSecond
+                row.peerP50ms = peerHTTP.p50ms
+                row.peerP99ms = peerHTTP.p99ms
                 row.peerCPUMicrosecondsPerRequest = peerCPU
-                row.ratioToPeer = http.requestsPerSecond / measured.requestsPerSecond
+                row.ratioToPeer = measured.http.requestsPerSecond / peerHTTP.requestsPerSecond
             }
             results.writePath.append(row)
             log(
-                "  \(clients) clients: http \(Int(http.requestsPerSecond)) req/s (\(Int(cpuPerRequest)) us of service CPU each), pgbench \(Int(tps)) tps"
+                "  \(clients) clients: \(measured.summary)"
                     + (row.peerRPS.map { ", peer \(Int($0)) req/s (\(Int(row.peerCPUMicrosecondsPerRequest ?? 0)) us each)" } ?? ""))
         }
+    }
+
+    /// An endpoint under wrk, then pgbench running the statement it runs, for as long.
+    struct PgbenchComparison {
+        var http: Tools.WrkResult
+        /// Microseconds of the service's CPU per successful request.
+        var cpu: Double
+        var pgbenchTPS: Double
+        var ratio: Double { http.requestsPerSecond / pgbenchTPS }
+        var summary: String {
+            "http \(Int(http.requestsPerSecond)) req/s (\(Int(cpu)) us of service CPU each), pgbench \(Int(pgbenchTPS)) tps"
+        }
+    }
+
+    func compare(port: Int, pid: Int32, lua: String, sql: String, clients: Int) throws -> PgbenchComparison {
+        let (http, cpu) = try Self.measure(port: port, pid: pid, script: lua, clients: clients, seconds: options.seconds)
+        let tps = try Tools.pgbench(pgBin, url: url, script: sql, clients: clients, seconds: options.seconds)
+        return PgbenchComparison(http: http, cpu: cpu, pgbenchTPS: tps)
     }
 
     /// wrk against a service on `port`, with the CPU time the process `pid` spent per successful request.
