@@ -800,6 +800,14 @@ EXCEPTION WHEN invalid_parameter_value THEN    -- "transaction ID ... is in the 
 END
 $$;
 
+-- Whether a token's transaction has committed, as far as this server can say: the order-service
+-- asks it of the tokens still pending, and answers those as applied as soon as a position of its
+-- consumer includes them, with no query of its own (docs/design.md#read-your-writes).
+CREATE OR REPLACE FUNCTION order_service.token_committed(token xid8) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT token >= '3'::xid8 AND order_service.transaction_status_or_unknown(token) = 'committed'
+$$;
+
 CREATE OR REPLACE FUNCTION order_service.token_states(consumer_name text, tokens xid8[])
 RETURNS TABLE (token xid8, state text) LANGUAGE sql STABLE AS $$
     SELECT t.token,
@@ -841,6 +849,11 @@ RETURNS TABLE (token xid8, state text) LANGUAGE sql STABLE AS $$
            END
     FROM unnest(tokens) AS t(token)
     LEFT JOIN order_service.consumer_positions pos ON pos.consumer = consumer_name
+$$;
+-- A token here names a transaction of the users' server: this one cannot say it committed.
+CREATE OR REPLACE FUNCTION order_service.token_committed(token xid8) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT false
 $$;
 \endif
 
@@ -913,19 +926,23 @@ $$;
 -- highest event id of the chunk (ids are taken at insert, so not necessarily its last in commit
 -- order), the dead letters written ([{"event_id", "reason"}]), and the pending
 -- slots of writers that were still committing in reliance on another's NOTIFY before the chunk was
--- read (docs/design.md#wake-ups): if no chunk follows, wait for them and call again.
--- (Its result columns changed once; a database from before gets the new one.)
+-- read (docs/design.md#wake-ups): if no chunk follows, wait for them and call again. And the state
+-- of each of `tokens` ({"<token>": "<state>"}, token_states' states) as of this transaction, once
+-- the batch is done: true at its commit, so the order-service answers the requests waiting for
+-- them without a query of their own; and then too the snapshot everything visible in which is
+-- applied (docs/design.md#read-your-writes).
+-- (Its signature changed; a database from before gets the new one.)
 DO $$
 BEGIN
-    IF (SELECT 'last_event_id' = ANY (proargnames) FROM pg_proc
-        WHERE oid = to_regprocedure('order_service.apply_next_chunk(text, integer, text)')) THEN
+    IF to_regprocedure('order_service.apply_next_chunk(text, integer, text)') IS NOT NULL THEN
         DROP FUNCTION order_service.apply_next_chunk(text, integer, text);
     END IF;
 END
 $$;
-CREATE OR REPLACE FUNCTION order_service.apply_next_chunk(consumer_name text, chunk_size integer DEFAULT 5000, applier text DEFAULT NULL)
+CREATE OR REPLACE FUNCTION order_service.apply_next_chunk(
+    consumer_name text, chunk_size integer DEFAULT 5000, applier text DEFAULT NULL, tokens xid8[] DEFAULT '{}')
 RETURNS TABLE (busy boolean, events integer, orders_updated integer, more boolean, highest_event_id bigint,
-               dead_letters jsonb, relying_writers integer[])
+               dead_letters jsonb, relying_writers integer[], token_states jsonb, position_snapshot text)
 LANGUAGE plpgsql AS $$
 DECLARE
     pos record;
@@ -942,7 +959,7 @@ BEGIN
     WHERE p.consumer = consumer_name
     FOR UPDATE SKIP LOCKED;
     IF NOT FOUND THEN
-        RETURN QUERY SELECT true, 0, 0, false, NULL::bigint, '[]'::jsonb, '{}'::integer[];
+        RETURN QUERY SELECT true, 0, 0, false, NULL::bigint, '[]'::jsonb, '{}'::integer[], '{}'::jsonb, NULL::text;
         RETURN;
     END IF;
     -- The relying writers are looked up once the row is ours (a target list would be computed
@@ -1017,7 +1034,11 @@ BEGIN
         END IF;
     END IF;
 
-    RETURN QUERY SELECT false, chunk.events, written, NOT batch_done, chunk.max_id, chunk.dead_letters, relying;
+    RETURN QUERY SELECT false, chunk.events, written, NOT batch_done, chunk.max_id, chunk.dead_letters, relying,
+        CASE WHEN batch_done AND cardinality(tokens) > 0 THEN
+            (SELECT jsonb_object_agg(t.token::text, t.state) FROM order_service.token_states(consumer_name, tokens) t)
+        ELSE '{}'::jsonb END,
+        CASE WHEN batch_done THEN upto::text END;
 END
 $$;
 
@@ -1043,14 +1064,14 @@ GRANT EXECUTE ON FUNCTION order_service.events_subscription_status() TO order_se
 REVOKE ALL ON FUNCTION order_service.user_document(bigint, text, text, text), order_service.product_document(bigint, text),
     order_service.order_document(bigint, jsonb), order_service.pending_events(pg_snapshot, pg_snapshot, xid8, bigint, integer),
     order_service.refresh_replica(pg_snapshot, bigint[], bigint[], boolean), order_service.embed_orders(bigint[], bigint[]),
-    order_service.apply_next_chunk(text, integer, text), order_service.token_states(text, xid8[]),
-    order_service.transaction_status_or_unknown(xid8), order_service.watch_applied(), order_service.lead_wake_ups(text),
+    order_service.apply_next_chunk(text, integer, text, xid8[]), order_service.token_states(text, xid8[]),
+    order_service.transaction_status_or_unknown(xid8), order_service.token_committed(xid8), order_service.watch_applied(), order_service.lead_wake_ups(text),
     order_service.wait_for_position(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION order_service.user_document(bigint, text, text, text), order_service.product_document(bigint, text),
     order_service.order_document(bigint, jsonb), order_service.pending_events(pg_snapshot, pg_snapshot, xid8, bigint, integer),
     order_service.refresh_replica(pg_snapshot, bigint[], bigint[], boolean), order_service.embed_orders(bigint[], bigint[]),
-    order_service.apply_next_chunk(text, integer, text), order_service.token_states(text, xid8[]),
-    order_service.transaction_status_or_unknown(xid8), order_service.watch_applied(), order_service.lead_wake_ups(text),
+    order_service.apply_next_chunk(text, integer, text, xid8[]), order_service.token_states(text, xid8[]),
+    order_service.transaction_status_or_unknown(xid8), order_service.token_committed(xid8), order_service.watch_applied(), order_service.lead_wake_ups(text),
     order_service.wait_for_position(text) TO order_service;
 
 REVOKE ALL ON ALL TABLES IN SCHEMA order_service FROM PUBLIC, user_service;

@@ -54,10 +54,42 @@ extension PostgresClient {
         bufferSize: Int = 1024,
         _ body: (AsyncStream<PostgresListenerEvent>, PostgresListener) async throws -> R
     ) async throws -> R {
+        let bound = try Self.bound(reactionParameters)
+        return try await listen(
+            on: channels, applicationName: applicationName, setup: setup, setupParameters: setupParameters,
+            reaction: Reaction(sql: reaction, parameters: { bound }), bufferSize: bufferSize, body
+        )
+    }
+
+    /// The same, with parameters that may change from one run to the next: `reactionParameters` is
+    /// called on the listener's thread before each run, so it must be quick and must not block.
+    public func listen<R>(
+        on channels: [String],
+        applicationName: String? = nil,
+        setup: String? = nil,
+        setupParameters: [any PostgresEncodable] = [],
+        reaction: String,
+        reactionParameters: @escaping @Sendable () -> [any PostgresEncodable],
+        bufferSize: Int = 1024,
+        _ body: (AsyncStream<PostgresListenerEvent>, PostgresListener) async throws -> R
+    ) async throws -> R {
         try await listen(
             on: channels, applicationName: applicationName, setup: setup, setupParameters: setupParameters,
-            reaction: (reaction, try reactionParameters.map { try $0.postgresParameter.validated() }), bufferSize: bufferSize, body
+            reaction: Reaction(sql: reaction, parameters: { () throws(PostgresError) in try Self.bound(reactionParameters()) }),
+            bufferSize: bufferSize, body
         )
+    }
+
+    private static func bound(_ parameters: [any PostgresEncodable]) throws(PostgresError) -> [PostgresParameter] {
+        var bound: [PostgresParameter] = []
+        for parameter in parameters { bound.append(try parameter.postgresParameter.validated()) }
+        return bound
+    }
+
+    /// A listener's reaction: its statement, and its parameters as of each run.
+    struct Reaction: Sendable {
+        let sql: String
+        let parameters: @Sendable () throws(PostgresError) -> [PostgresParameter]
     }
 
     private func listen<R>(
@@ -65,7 +97,7 @@ extension PostgresClient {
         applicationName: String?,
         setup: String?,
         setupParameters: [any PostgresEncodable],
-        reaction: (sql: String, parameters: [PostgresParameter])?,
+        reaction: Reaction?,
         bufferSize: Int,
         _ body: (AsyncStream<PostgresListenerEvent>, PostgresListener) async throws -> R
     ) async throws -> R {

@@ -1,7 +1,7 @@
 import Postgres
 
-/// A transaction on a session of its own, left open after its first statements until `commit()`:
-/// a writer caught in the middle, as tests need it to provoke a race.
+/// A transaction on a session of its own, left open after its first statements until `commit()`
+/// or `rollback()`: a writer caught in the middle, as tests need it to provoke a race.
 public final class OpenTransaction: Sendable {
     private let client: PostgresClient
     private let task: Task<Void, any Error>
@@ -26,7 +26,8 @@ public final class OpenTransaction: Sendable {
                 try await client.withTransaction { tx in
                     try await body(tx)
                     await ran.append(true)
-                    try await eventually(timeout: .seconds(60), "the test to let the transaction commit") { await mayCommit.count > 0 }
+                    try await eventually(timeout: .seconds(60), "the test to let the transaction end") { await mayCommit.count > 0 }
+                    if await mayCommit.items.first == false { throw RolledBack() }
                 }
             } catch {
                 await ran.append(false)
@@ -40,6 +41,21 @@ public final class OpenTransaction: Sendable {
         }
         return open
     }
+
+    /// Rolls back and closes the session.
+    public func rollback() async throws {
+        await mayCommit.append(false)
+        do {
+            try await task.value
+        } catch is RolledBack {
+        } catch {
+            await client.close()
+            throw error
+        }
+        await client.close()
+    }
+
+    private struct RolledBack: Error {}
 
     /// Commits and closes the session.
     public func commit() async throws {

@@ -217,6 +217,66 @@ struct ReadYourWritesTests {
         }
     }
 
+    @Test func theApplyingConsumerAnswersItsWaitersWithoutAQueryOfTheirOwn() async throws {
+        try await withOrderWorld { world in
+            // No recheck within the test: only the consumer's own statement can answer.
+            let tokens = watch(world, recheck: .seconds(600))
+            await world.startConsumer(tokens: tokens)
+            try await world.waitUntilCaughtUp()
+            let (open, token) = try await openUpdate(world, user: 4, email: "direct@example.com")
+            try await withRouter(world, tokens: tokens) { client in
+                let request = Task {
+                    try await client.execute(uri: "/order-service/all", method: .get, headers: headers(after: token, wait: "30")) { $0.status }
+                }
+                try await eventually { await tokens.waiting == 1 }
+                // The arrival's own check (pending) has run once it waits with nothing to do.
+                try await eventually { await tokens.checks >= 1 }
+                let checksBefore = await tokens.checks
+                try await open.commit()
+                #expect(try await request.value == .ok)
+                #expect(await tokens.checks == checksBefore, "the answer came from token_states() rather than the consumer's statement")
+                #expect(try await world.admin.scalar("SELECT email FROM order_service.users WHERE id = 4", as: String.self) == "direct@example.com")
+            }
+        }
+    }
+
+    @Test func aTokenKnownCommittedIsAnsweredByThePositionThatSeesItAndARolledBackOneIsNot() async throws {
+        try await withOrderWorld { world in
+            // The test applies by hand and tells the watch, as the consumer would; no recheck.
+            let tokens = watch(world, recheck: .seconds(600))
+            let applier = EventApplier(database: world.service, consumer: defaultConsumerName, identity: "test")
+            try await applier.register()
+            @Sendable func applyAll() async throws -> PostgresSnapshot? {
+                while true {
+                    guard case .applied(let chunk, let more, _) = try await applier.applyNextChunk() else { throw EndToEndError("the position is busy") }
+                    if !more { return chunk.position }
+                }
+            }
+            // This process applies, so the watch does not listen for another's positions.
+            await tokens.positionStored(appliedEvents: true, position: try await applyAll())
+
+            // Committed before anyone waits for it, as a token from an HTTP answer always is.
+            let committed = ConsistencyToken(try await write(world, "UPDATE user_service.users SET email = 'seen@example.com' WHERE id = 1"))!
+            let answer = Task { try await tokens.wait(for: committed, timeout: .seconds(30)) }
+            try await eventually { await tokens.waitingKnownCommitted == 1 }
+            let checksBefore = await tokens.checks
+            await tokens.positionStored(appliedEvents: true, position: try #require(try await applyAll()))
+            #expect(try await answer.value == .applied)
+            #expect(await tokens.checks == checksBefore, "answered by a query rather than by the position")
+
+            // Running when checked, then rolled back: a position sees it finished, but only the
+            // query can tell a rollback from a commit.
+            let (open, token) = try await openUpdate(world, user: 2, email: "never@example.com")
+            let rolledBack = ConsistencyToken(token)!
+            let second = Task { try await tokens.wait(for: rolledBack, timeout: .seconds(30)) }
+            try await eventually { await tokens.waiting == 1 }
+            try await eventually { await tokens.checks > checksBefore }
+            try await open.rollback()
+            await tokens.positionStored(appliedEvents: true, position: try #require(try await applyAll()))
+            #expect(try await second.value == .rolledBack)
+        }
+    }
+
     @Test func aStandbyAnswersOnTheApplyingConsumersNotification() async throws {
         try await withOrderWorld { world in
             // The consumer runs elsewhere (no watch of its own here): only its ecst_applied

@@ -14,6 +14,9 @@ public struct ConsistencyToken: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String { text }
 
+    /// The transaction id it names.
+    public var xid: UInt64 { UInt64(text)! }
+
     /// Where a token's transaction stands for a consumer (`order_service.token_states()`).
     public enum State: String, Sendable, Codable {
         /// It and everything committed before it are applied.

@@ -34,6 +34,11 @@ public struct EventApplier: Sendable {
         public var deadLetters: [DeadLetter]
         /// The chunk's highest event id (not necessarily its last: ids do not follow commit order).
         public var highestEventID: Int64?
+        /// The state, as of this chunk's commit, of the tokens it was asked about (when it ended a
+        /// batch; none otherwise).
+        public var tokenStates: [ConsistencyToken: ConsistencyToken.State] = [:]
+        /// When it ended a batch: the snapshot everything visible in which is applied.
+        public var position: PostgresSnapshot?
     }
 
     public struct DeadLetter: Sendable, Equatable, Decodable {
@@ -57,13 +62,16 @@ public struct EventApplier: Sendable {
     /// Applies at most one chunk, in one statement: `order_service.apply_next_chunk()` in
     /// schema.sql, which documents how. Its statements run with generic plans (the consumer's
     /// sessions force them; see `consumerConfiguration`).
-    public func applyNextChunk() async throws -> Outcome {
-        try Self.outcome(of: try await database.prepared(Self.applyNextChunk, applyNextChunkParameters))
+    /// `tokens`: consistency tokens to say the state of, if the chunk ends a batch.
+    public func applyNextChunk(tokens: [ConsistencyToken] = []) async throws -> Outcome {
+        try Self.outcome(of: try await database.prepared(Self.applyNextChunk, applyNextChunkParameters(tokens: tokens)))
     }
 
     /// The statement of `applyNextChunk()` and its parameters, for a session that runs it by
     /// itself (the listening session, at every wake-up), and its outcome read from its rows.
-    var applyNextChunkParameters: [any PostgresEncodable] { [consumer, chunkSize, identity] }
+    func applyNextChunkParameters(tokens: [ConsistencyToken]) -> [any PostgresEncodable] {
+        [consumer, chunkSize, identity, tokens.map(\.text)]
+    }
 
     static func outcome(of rows: PostgresRows) throws -> Outcome {
         let row = rows[0]
@@ -72,9 +80,22 @@ public struct EventApplier: Sendable {
             events: try row.decode("events"),
             ordersUpdated: try row.decode("orders_updated"),
             deadLetters: try row.decode("dead_letters", as: PostgresJSON.self).decoded(as: [DeadLetter].self),
-            highestEventID: try row.decode("highest_event_id")
+            highestEventID: try row.decode("highest_event_id"),
+            tokenStates: try Self.tokenStates(try row.decode("token_states", as: PostgresJSON.self).decoded(as: [String: String].self)),
+            position: try row.decode("position_snapshot", as: String?.self).flatMap(PostgresSnapshot.init)
         )
         return .applied(result, more: try row.decode("more"), relyingWriters: try row.decode("relying_writers"))
+    }
+
+    private static func tokenStates(_ states: [String: String]) throws -> [ConsistencyToken: ConsistencyToken.State] {
+        var decided: [ConsistencyToken: ConsistencyToken.State] = [:]
+        for (text, state) in states {
+            guard let token = ConsistencyToken(text), let state = ConsistencyToken.State(rawValue: state) else {
+                throw PostgresError(code: .decoding, message: "apply_next_chunk answered a token state it should not: \(state)")
+            }
+            decided[token] = state
+        }
+        return decided
     }
 
     /// Waits (up to a second) for another consumer's transaction on the position row to end; true
@@ -84,7 +105,8 @@ public struct EventApplier: Sendable {
     }
 
     static let applyNextChunk = """
-        SELECT busy, events, orders_updated, more, highest_event_id, dead_letters, relying_writers
-        FROM order_service.apply_next_chunk($1, $2::integer, $3)
+        SELECT busy, events, orders_updated, more, highest_event_id, dead_letters, relying_writers, token_states,
+               position_snapshot
+        FROM order_service.apply_next_chunk($1, $2::integer, $3, $4::text[]::xid8[])
         """
 }

@@ -77,7 +77,8 @@ public struct EventConsumer: Service {
             // whenever the apply loop asks (docs/design.md#applying-where-the-wake-up-arrives).
             try await database.listen(
                 on: [Self.channel], applicationName: Self.listenerName, setup: "SELECT order_service.lead_wake_ups($1)",
-                setupParameters: [applier.consumer], reaction: EventApplier.applyNextChunk, reactionParameters: applier.applyNextChunkParameters
+                setupParameters: [applier.consumer], reaction: EventApplier.applyNextChunk,
+                reactionParameters: { [applier, tokens] in applier.applyNextChunkParameters(tokens: tokens?.tokensWaiting ?? []) }
             ) { events, listener in
                 for await event in events {
                     switch event {
@@ -123,7 +124,7 @@ public struct EventConsumer: Service {
             logger.info("catching up", metadata: ["applied": "\(chunk.events)", "highest_event_id": "\(chunk.highestEventID ?? 0)"])
             listener.react()
         } else {
-            await tokens?.positionStored(appliedEvents: chunk.events > 0)
+            await tokens?.positionStored(appliedEvents: chunk.events > 0, decided: chunk.tokenStates, position: chunk.position)
             if !relyingWriters.isEmpty { relying.watch(relyingWriters) }
         }
     }
@@ -205,7 +206,7 @@ public struct EventConsumer: Service {
         var appliedEvents = false
         while true {
             let start = ContinuousClock.now
-            let outcome = try await applier.applyNextChunk()
+            let outcome = try await applier.applyNextChunk(tokens: tokens?.tokensWaiting ?? [])
             guard case .applied(let chunk, let more, let relyingWriters) = outcome else {
                 logger.debug("another consumer is applying; standing by")
                 await tokens?.standingBy()
@@ -216,7 +217,7 @@ public struct EventConsumer: Service {
             if more {
                 logger.info("catching up", metadata: ["applied": "\(chunk.events)", "highest_event_id": "\(chunk.highestEventID ?? 0)"])
             } else {
-                await tokens?.positionStored(appliedEvents: appliedEvents)
+                await tokens?.positionStored(appliedEvents: appliedEvents, decided: chunk.tokenStates, position: chunk.position)
                 // No second read: whatever committed after this one's snapshot has notified, or
                 // relies on a notification still to come, or is among these relying writers.
                 return (relyingWriters, false)

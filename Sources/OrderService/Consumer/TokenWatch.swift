@@ -1,9 +1,11 @@
 import Logging
+import NIOConcurrencyHelpers
 import Postgres
 
 /// Says whether consistency tokens are applied, and lets requests wait for theirs without a query
 /// per request: every waiting token is checked in one query (`order_service.token_states()`), when
-/// this process's consumer has stored a new position, when another process's has (its
+/// this process's consumer has stored a new position (which its own statement answers for the
+/// tokens waiting when it ran, so those need no query at all), when another process's has (its
 /// `ecst_applied` notification, listened for only while tokens wait here and this process is not
 /// the one applying), and every `recheckInterval` (a write that changed nothing has no event, so no
 /// new position announces it). Nothing runs while nobody waits. docs/design.md#read-your-writes.
@@ -24,9 +26,16 @@ public actor TokenWatch {
         let token: ConsistencyToken
         let deadline: ContinuousClock.Instant
         let continuation: CheckedContinuation<ConsistencyToken.State, any Error>
+        /// Known committed (`order_service.token_committed()`): applied once a position of this
+        /// process's consumer sees it finished.
+        var committed = false
     }
 
+    /// Changed only through `add` and `remove`, which keep `waitingTokens` in step.
     private var waiters: [Int: Waiter] = [:]
+    /// The tokens waited for (and by how many requests), readable from any thread without a hop to
+    /// the actor: the consumer's statement (run on the listener's thread too) asks for their states.
+    private let waitingTokens = NIOLockedValueBox([ConsistencyToken: Int]())
     private var nextWaiter = 0
     private var checker: Task<Void, Never>?
     private var listener: Task<Void, Never>?
@@ -42,6 +51,8 @@ public actor TokenWatch {
     /// Queries issued so far (each checks every token waiting then), and requests waiting now.
     public private(set) var checks = 0
     public var waiting: Int { waiters.count }
+    /// Of those, the ones whose token is known to have committed.
+    public var waitingKnownCommitted: Int { waiters.values.count(where: \.committed) }
 
     public init(
         database: PostgresClient, consumer: String, logger: Logger, recheckInterval: Duration = .milliseconds(50),
@@ -58,6 +69,28 @@ public actor TokenWatch {
     public func states(of tokens: [ConsistencyToken]) async throws -> [ConsistencyToken: ConsistencyToken.State] {
         checks += 1
         return try await Self.states(of: tokens, consumer: consumer, database: database)
+    }
+
+    /// The waiters' check: each token's state, and for those pending whether they committed.
+    private func statesAndCommits(
+        of tokens: [ConsistencyToken]
+    ) async throws -> [ConsistencyToken: (state: ConsistencyToken.State, committed: Bool)] {
+        checks += 1
+        let rows = try await database.prepared(
+            """
+            SELECT t.token::text, t.state, t.state = 'pending' AND order_service.token_committed(t.token)
+            FROM order_service.token_states($1, $2::text[]::xid8[]) t
+            """,
+            [consumer, tokens.map(\.text)]
+        )
+        var states: [ConsistencyToken: (state: ConsistencyToken.State, committed: Bool)] = [:]
+        for row in rows {
+            guard let token = ConsistencyToken(try row.decode(0, as: String.self)),
+                let state = ConsistencyToken.State(rawValue: try row.decode(1, as: String.self))
+            else { continue }
+            states[token] = (state, try row.decode(2, as: Bool.self))
+        }
+        return states
     }
 
     /// `order_service.token_states()`: also what `ecst token` asks.
@@ -88,7 +121,7 @@ public actor TokenWatch {
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 guard !Task.isCancelled, !stopped else { return continuation.resume(throwing: CancellationError()) }
-                waiters[id] = Waiter(token: token, deadline: deadline, continuation: continuation)
+                add(id, Waiter(token: token, deadline: deadline, continuation: continuation))
                 if checker == nil { checker = Task { await self.checkWhileWaiting() } }
                 wakeChecker()
                 updateListener()
@@ -98,12 +131,33 @@ public actor TokenWatch {
         }
     }
 
-    /// This process's consumer stored a new position (or found nothing new): check the waiters.
-    /// Only a read that applied events shows that this process is the one applying: a standby's
-    /// reads find the position row free between the active one's transactions, and nothing new.
-    public func positionStored(appliedEvents: Bool) {
+    /// The tokens requests wait for now, for the consumer's next statement to answer.
+    public nonisolated var tokensWaiting: [ConsistencyToken] { waitingTokens.withLockedValue { Array($0.keys) } }
+
+    /// This process's consumer stored a new position (or found nothing new), and its statement said
+    /// the state of the tokens in `decided` (those waiting when it ran) and the snapshot `position`
+    /// everything visible in which is applied: answer the tokens no longer pending, and those known
+    /// committed that `position` sees, and check the others in one query. Only a read that applied events shows
+    /// that this process is the one applying: a standby's reads find the position row free between
+    /// the active one's transactions, and nothing new.
+    public func positionStored(
+        appliedEvents: Bool, decided: [ConsistencyToken: ConsistencyToken.State] = [:], position: PostgresSnapshot? = nil
+    ) {
         if appliedEvents { appliesHere = true }
-        wakeChecker()
+        var undecided = false
+        for (id, waiter) in waiters {
+            switch decided[waiter.token] {
+            case nil where waiter.committed && position?.isVisible(waiter.token.xid) == true:
+                remove(id)?.continuation.resume(returning: .applied)
+            case nil:
+                undecided = true
+            case .pending?:
+                break  // as of that commit; the next position, or the timer, checks it again
+            case let state?:
+                remove(id)?.continuation.resume(returning: state)
+            }
+        }
+        if undecided { wakeChecker() }
     }
 
     /// This process's consumer found another one applying: listen for its positions.
@@ -118,15 +172,27 @@ public actor TokenWatch {
         stopped = true
         listener?.cancel()
         checker?.cancel()
-        for waiter in waiters.values { waiter.continuation.resume(throwing: CancellationError()) }
-        waiters = [:]
+        for id in Array(waiters.keys) { remove(id)?.continuation.resume(throwing: CancellationError()) }
         wakeChecker()
+    }
+
+    private func add(_ id: Int, _ waiter: Waiter) {
+        waiters[id] = waiter
+        waitingTokens.withLockedValue { $0[waiter.token, default: 0] += 1 }
+    }
+
+    private func remove(_ id: Int) -> Waiter? {
+        guard let waiter = waiters.removeValue(forKey: id) else { return nil }
+        waitingTokens.withLockedValue { counts in
+            counts[waiter.token] = counts[waiter.token].flatMap { $0 > 1 ? $0 - 1 : nil }
+        }
+        return waiter
     }
 
     private var isListenerNeeded: Bool { !stopped && !waiters.isEmpty && !appliesHere }
 
     private func cancel(_ id: Int) {
-        waiters.removeValue(forKey: id)?.continuation.resume(throwing: CancellationError())
+        remove(id)?.continuation.resume(throwing: CancellationError())
     }
 
     private func wakeChecker() {
@@ -173,24 +239,24 @@ public actor TokenWatch {
         guard !tokens.isEmpty else { return }
         // Waiters arriving during the query are decided by the next check (the arrival asked for one).
         let checkedBelow = nextWaiter
-        let states: [ConsistencyToken: ConsistencyToken.State]
+        let states: [ConsistencyToken: (state: ConsistencyToken.State, committed: Bool)]
         do {
-            states = try await self.states(of: tokens)
+            states = try await statesAndCommits(of: tokens)
         } catch {
             // The requests fail as any query of theirs would (503 when the database is away).
             logger.warning("checking consistency tokens failed", metadata: ["error": "\(error)", "waiting": "\(waiters.count)"])
-            for (id, waiter) in waiters where id < checkedBelow {
-                waiters[id] = nil
-                waiter.continuation.resume(throwing: error)
+            for (id, _) in waiters where id < checkedBelow {
+                remove(id)?.continuation.resume(throwing: error)
             }
             return
         }
         let now = ContinuousClock.now
         for (id, waiter) in waiters where id < checkedBelow {
-            let state = states[waiter.token] ?? .pending
+            let (state, committed) = states[waiter.token] ?? (.pending, false)
             if state != .pending || waiter.deadline <= now {
-                waiters[id] = nil
-                waiter.continuation.resume(returning: state)
+                remove(id)?.continuation.resume(returning: state)
+            } else if committed {
+                waiters[id]?.committed = true
             }
         }
     }

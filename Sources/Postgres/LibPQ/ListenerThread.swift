@@ -15,8 +15,9 @@ final class ListenerThread: @unchecked Sendable {
     /// (a lock wait), and `.listening` is reported after it. Before, so a session waiting in it
     /// holds back no notification queue.
     private let setup: (sql: String, parameters: [PostgresParameter])?
-    /// Run on the session itself as soon as notifications arrive (see `PostgresClient.listen`).
-    private let reaction: (sql: String, parameters: [PostgresParameter])?
+    /// Run on the session itself as soon as notifications arrive (see `PostgresClient.listen`),
+    /// with the parameters its closure gives at each run.
+    private let reaction: PostgresClient.Reaction?
     private let continuation: AsyncStream<PostgresListenerEvent>.Continuation
     private let logger: Logger
     private let wakePipe = WakePipe()
@@ -29,7 +30,7 @@ final class ListenerThread: @unchecked Sendable {
         configuration: PostgresConfiguration,
         channels: [String],
         setup: (sql: String, parameters: [PostgresParameter])?,
-        reaction: (sql: String, parameters: [PostgresParameter])?,
+        reaction: PostgresClient.Reaction?,
         continuation: AsyncStream<PostgresListenerEvent>.Continuation,
         logger: Logger
     ) {
@@ -155,7 +156,7 @@ final class ListenerThread: @unchecked Sendable {
             let started = clock.now
             let result: Result<PostgresRows, PostgresError>
             do {
-                result = .success(try handle.execPrepared(reaction.sql, reaction.parameters))
+                result = .success(try handle.execPrepared(reaction.sql, try reaction.parameters()))
             } catch {
                 result = .failure(error)
             }
