@@ -1029,8 +1029,12 @@ BEGIN
         WHERE p.consumer = consumer_name;
         -- Token waiters elsewhere (watch_applied) hear of a new snapshot; the try takes the watch
         -- lock until commit when nobody waits, so a watcher arriving now waits for this commit.
+        -- The payload, '<snapshot> <consumer>', lets them answer tokens known committed without a
+        -- query; empty when it would not fit NOTIFY's 8000 bytes (they query then).
         IF batch_done AND NOT pg_try_advisory_xact_lock(1162040150, 0) THEN
-            PERFORM pg_notify('ecst_applied', '');
+            PERFORM pg_notify('ecst_applied',
+                CASE WHEN octet_length(upto::text) + octet_length(consumer_name) < 7900
+                     THEN upto::text || ' ' || consumer_name ELSE '' END);
         END IF;
     END IF;
 

@@ -277,6 +277,32 @@ struct ReadYourWritesTests {
         }
     }
 
+    @Test func aStandbyAnswersATokenKnownCommittedFromTheNotificationAlone() async throws {
+        try await withOrderWorld { world in
+            let consumer = await world.startConsumer()
+            try await world.waitUntilCaughtUp()
+            await consumer.stop()
+            // Committed, not yet applied: the consumer is away.
+            let token = ConsistencyToken(try await write(world, "UPDATE user_service.users SET email = 'heard@example.com' WHERE id = 3"))!
+            let tokens = watch(world, recheck: .seconds(600))
+            let answer = Task { try await tokens.wait(for: token, timeout: .seconds(30)) }
+            try await eventually { await tokens.waitingKnownCommitted == 1 }
+            try await eventually {
+                let watching: Int = try await world.admin.scalar(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND state = 'idle' AND datname = current_database()",
+                    [TokenWatch.listenerName])
+                return watching == 1
+            }
+            // The arrival's check and the one after the LISTEN.
+            try await eventually { await tokens.checks >= 2 }
+            let checksBefore = await tokens.checks
+            await world.startConsumer()
+            #expect(try await answer.value == .applied)
+            #expect(await tokens.checks == checksBefore, "answered by a query rather than by the notification's position")
+            await tokens.stop()
+        }
+    }
+
     @Test func aStandbyAnswersOnTheApplyingConsumersNotification() async throws {
         try await withOrderWorld { world in
             // The consumer runs elsewhere (no watch of its own here): only its ecst_applied

@@ -278,7 +278,7 @@ public actor TokenWatch {
                     group.addTask {
                         // `.listening` comes once the watch lock is held (after any apply in
                         // flight committed): check then, and at every notification.
-                        for await _ in events { await self.wakeChecker() }
+                        for await event in events { await self.heard(event) }
                     }
                     group.addTask { await self.lingerWhileNeeded() }
                     await group.next()
@@ -289,6 +289,17 @@ public actor TokenWatch {
             logger.warning("listening for positions failed", metadata: ["error": "\(error)"])
         }
         await listenerEnded()
+    }
+
+    /// Another process's consumer stored a position (its notification says which, when it fits),
+    /// or the listening began: answer what that position decides, check the rest.
+    private func heard(_ event: PostgresListenerEvent) {
+        guard case .notification(let notification) = event,
+            let space = notification.payload.firstIndex(of: " "),
+            notification.payload[notification.payload.index(after: space)...] == consumer,
+            let position = PostgresSnapshot(String(notification.payload[..<space]))
+        else { return wakeChecker() }
+        positionStored(appliedEvents: false, position: position)
     }
 
     private func listenerEnded() {
