@@ -14,7 +14,6 @@ struct Bench: AsyncParsableCommand {
         discussion: "Build first: swift build -c release (the services are started from the same folder). scripts/bench does both."
     )
 
-    /// What a run measures and how long, as the phases read it.
     /// What a run measures and how long, as the phases read it (the defaults are the options').
     struct Options: Sendable {
         var seconds: Int
@@ -32,6 +31,8 @@ struct Bench: AsyncParsableCommand {
         var onOffRounds: Int
         var readYourWritesRates: [Int]
         var peer: String
+        /// Settings of the main cluster beyond the benchmark's own (`name=value`).
+        var postgresSettings: [String] = []
     }
 
     static let allPhases: Set<String> = ["write", "read", "wake-ups", "split", "read-your-writes", "catch-up", "idle"]
@@ -64,10 +65,15 @@ struct Bench: AsyncParsableCommand {
     var skipCatchUp = false
     @Option(help: "Folder for results.json.")
     var output = "bench-results"
+    @Option(help: "A setting for the benchmark's PostgreSQL cluster, as name=value (repeatable), e.g. shared_buffers=1GB.")
+    var postgresSetting: [String] = []
     @Option(help: "Write phase: the peer executable (Hummingbird + postgres-nio) measured beside the service; skipped when missing.")
     var peer = "benchmarks/peers/hummingbird-postgres-nio/.build/release/peer"
 
     func validate() throws {
+        for setting in postgresSetting where !setting.contains("=") || setting.hasPrefix("=") {
+            throw ValidationError("--postgres-setting takes name=value, got '\(setting)'")
+        }
         for (name, value) in [
             ("--seconds", seconds), ("--users", users), ("--on-off-rounds", onOffRounds), ("--catch-up-users", catchUpUsers), ("--rounds", rounds),
             ("--idle-seconds", idleSeconds),
@@ -125,7 +131,7 @@ struct Bench: AsyncParsableCommand {
             seconds: seconds, users: users, catchUpUsers: catchUpUsers, ordersPerUser: ordersPerUser, rounds: rounds,
             clients: try parsedClients(), output: output, skipCatchUp: skipCatchUp, idleSeconds: idleSeconds, phases: try parsedPhases(),
             shapes: try parsedShapes(), skipOnOff: skipOnOff, onOffRounds: onOffRounds, readYourWritesRates: try parsedRates(),
-            peer: peer
+            peer: peer, postgresSettings: postgresSetting
         )
         var results = BenchResults()
         let run = try await BenchRun(options: options)

@@ -23,7 +23,7 @@ final class BenchRun {
         try Self.ensureWrk()
         pgBin = try LocalCluster.binDirectory()
         // Production durability; commit timestamps to measure propagation from commit to commit.
-        cluster = try LocalCluster.start(durable: true, extraSettings: ["track_commit_timestamp=on", "max_wal_size=4GB"])
+        cluster = try LocalCluster.start(durable: true, extraSettings: ["track_commit_timestamp=on", "max_wal_size=4GB"] + options.postgresSettings)
         let bootstrap = PostgresClient(configuration: .init(connectionString: cluster.url, maximumConnections: 1))
         try await bootstrap.query("CREATE DATABASE ecst")
         await bootstrap.close()
