@@ -72,10 +72,24 @@ public actor TokenWatch {
     }
 
     /// The waiters' check: each token's state, and for those pending whether they committed.
-    private func statesAndCommits(
-        of tokens: [ConsistencyToken]
-    ) async throws -> [ConsistencyToken: (state: ConsistencyToken.State, committed: Bool)] {
+    private func statesAndCommits(of tokens: [ConsistencyToken]) async throws -> [ConsistencyToken: TokenCheck] {
         checks += 1
+        return try await Self.check(tokens, consumer: consumer, database: database)
+    }
+
+    /// `order_service.token_states()`: also what `ecst token` asks.
+    public static func states(
+        of tokens: [ConsistencyToken], consumer: String, database: PostgresClient
+    ) async throws -> [ConsistencyToken: ConsistencyToken.State] {
+        try await check(tokens, consumer: consumer, database: database).mapValues(\.state)
+    }
+
+    /// A token's state, and whether it is known committed (`order_service.token_committed()`,
+    /// asked of the pending ones).
+    typealias TokenCheck = (state: ConsistencyToken.State, committed: Bool)
+
+    /// Every token's state in one query.
+    static func check(_ tokens: [ConsistencyToken], consumer: String, database: PostgresClient) async throws -> [ConsistencyToken: TokenCheck] {
         let rows = try await database.prepared(
             """
             SELECT t.token::text, t.state, t.state = 'pending' AND order_service.token_committed(t.token)
@@ -83,32 +97,14 @@ public actor TokenWatch {
             """,
             [consumer, tokens.map(\.text)]
         )
-        var states: [ConsistencyToken: (state: ConsistencyToken.State, committed: Bool)] = [:]
+        var checked: [ConsistencyToken: TokenCheck] = [:]
         for row in rows {
             guard let token = ConsistencyToken(try row.decode(0, as: String.self)),
                 let state = ConsistencyToken.State(rawValue: try row.decode(1, as: String.self))
             else { continue }
-            states[token] = (state, try row.decode(2, as: Bool.self))
+            checked[token] = (state, try row.decode(2, as: Bool.self))
         }
-        return states
-    }
-
-    /// `order_service.token_states()`: also what `ecst token` asks.
-    public static func states(
-        of tokens: [ConsistencyToken], consumer: String, database: PostgresClient
-    ) async throws -> [ConsistencyToken: ConsistencyToken.State] {
-        let rows = try await database.prepared(
-            "SELECT token::text, state FROM order_service.token_states($1, $2::text[]::xid8[])",
-            [consumer, tokens.map(\.text)]
-        )
-        var states: [ConsistencyToken: ConsistencyToken.State] = [:]
-        for row in rows {
-            guard let token = ConsistencyToken(try row.decode(0, as: String.self)),
-                let state = ConsistencyToken.State(rawValue: try row.decode(1, as: String.self))
-            else { continue }
-            states[token] = state
-        }
-        return states
+        return checked
     }
 
     /// Returns once `token` is no longer pending, or `.pending` when `timeout` has passed.
@@ -239,7 +235,7 @@ public actor TokenWatch {
         guard !tokens.isEmpty else { return }
         // Waiters arriving during the query are decided by the next check (the arrival asked for one).
         let checkedBelow = nextWaiter
-        let states: [ConsistencyToken: (state: ConsistencyToken.State, committed: Bool)]
+        let states: [ConsistencyToken: TokenCheck]
         do {
             states = try await statesAndCommits(of: tokens)
         } catch {
