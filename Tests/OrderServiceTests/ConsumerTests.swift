@@ -253,6 +253,57 @@ struct ConsumerTests {
         }
     }
 
+    /// The consumer's generic plans are made once per session, from the statistics of that moment.
+    /// Made while the replica and the orders are small (here: analyzed with the seed only, and not
+    /// analyzed again, as within autovacuum's first minute), they must still reach an entity and its
+    /// orders through their indexes once the tables have grown: a sequential scan per entity
+    /// there cost 12 ms a call at 10,000 users, and grows with the tables.
+    @Test func plansMadeWhileTheReplicaWasSmallStillUseItsIndexesOnceItHasGrown() async throws {
+        try await withOrderWorld { world in
+            for table in ["users", "products", "purchase_orders"] {
+                try await world.admin.query("ALTER TABLE order_service.\(table) SET (autovacuum_enabled = false)")
+            }
+            await world.startConsumer()
+            try await world.waitUntilCaughtUp()
+            try await world.admin.query("VACUUM ANALYZE order_service.users, order_service.products, order_service.purchase_orders")
+            // Every statement of the consumer planned once, with those statistics.
+            try await world.admin.query("UPDATE user_service.users SET email = 'planned@example.com' WHERE id = 1")
+            try await world.waitUntilCaughtUp()
+
+            try await addUsersWithOrders(world, count: 2_000)
+            try await world.waitUntilCaughtUp()
+            let scans = """
+                SELECT coalesce(sum(seq_tup_read), 0)::bigint, coalesce(sum(idx_scan), 0)::bigint FROM pg_stat_user_tables
+                WHERE schemaname = 'order_service' AND relname IN ('users', 'purchase_orders')
+                """
+            // Statistics reach pg_stat_user_tables when a backend flushes them (within seconds).
+            func counters() async throws -> (rowsScanned: Int64, indexScans: Int64) {
+                let row = try await world.admin.query(scans)[0]
+                return (try row.decode(0), try row.decode(1))
+            }
+            try await eventually(timeout: .seconds(30), "the catch-up's statistics flushed") {
+                let now = try await counters()
+                return now.indexScans > 0 || now.rowsScanned > 2_000
+            }
+            let before = try await counters()
+            for n in 1...20 {
+                try await world.admin.query("UPDATE user_service.users SET email = 'grown-\(n)@example.com' WHERE id = 4 + $1 * 50", [n])
+                try await world.waitUntilCaughtUp()
+            }
+            try await eventually(timeout: .seconds(30), "the updates' statistics flushed") {
+                let now = try await counters()
+                return now.indexScans >= before.indexScans + 20 || now.rowsScanned > before.rowsScanned + 2_000
+            }
+            let after = try await counters()
+            // 20 updates of one user with 2 orders each: a few rows each through the indexes, where a
+            // sequential scan reads all 2,004 users or 4,001 orders per update.
+            #expect(after.rowsScanned - before.rowsScanned < 2_000, "the consumer scanned the replica or the orders sequentially")
+            let updatedOrders: Int = try await world.admin.scalar(
+                "SELECT count(*) FROM order_service.purchase_orders WHERE doc -> 'user' ->> 'email' LIKE 'grown-%'")
+            #expect(updatedOrders == 40)
+        }
+    }
+
     /// The consumer's calls plan generically and must not JIT-compile (their generic estimates pass
     /// jit_above_cost: 45 ms of compiling per call, measured); the document builders must be inlined
     /// into the statements that embed them, not called once per order (docs/design.md#reading-the-log-in-commit-order).
@@ -260,11 +311,13 @@ struct ConsumerTests {
         try await withOrderWorld { world in
             let running = await world.startConsumer()
             let settings = try await running.client.query(
-                "SELECT current_setting('jit') AS jit, current_setting('plan_cache_mode') AS plans, current_setting('synchronous_commit') AS sync"
+                "SELECT current_setting('jit') AS jit, current_setting('plan_cache_mode') AS plans, current_setting('synchronous_commit') AS sync, "
+                    + "current_setting('enable_seqscan') AS seqscan"
             )[0]
             #expect(try settings.decode("jit", as: String.self) == "off")
             #expect(try settings.decode("plans", as: String.self) == "force_generic_plan")
             #expect(try settings.decode("sync", as: String.self) == "off")
+            #expect(try settings.decode("seqscan", as: String.self) == "off")
             for call in ["order_service.user_document(u.id, u.firstname, u.lastname, u.email)", "order_service.product_document(u.id, u.email)"] {
                 let plan = try await world.admin.query("EXPLAIN (VERBOSE) SELECT \(call) FROM order_service.users u")
                     .map { try $0.decode(0, as: String.self) }.joined(separator: "\n")
