@@ -277,6 +277,29 @@ struct ReadYourWritesTests {
         }
     }
 
+    /// A check reads the stored position as of its own snapshot; a consumer that stores a newer one
+    /// meanwhile (a request arriving while the consumer's statement runs) tells the watch first.
+    /// The check then finds the token committed and pending, and the newer position the watch
+    /// already heard of answers it at once, where it used to wait for the next check or position.
+    @Test func aTokenACheckFindsCommittedIsAnsweredByAPositionHeardWhileItRan() async throws {
+        try await withOrderWorld { world in
+            let tokens = watch(world, recheck: .seconds(600))
+            let applier = EventApplier(database: world.service, consumer: defaultConsumerName, identity: "test")
+            try await applier.register()
+            guard case .applied(let chunk, _, _) = try await applier.applyNextChunk() else { throw EndToEndError("the position is busy") }
+            await tokens.positionStored(appliedEvents: true, position: chunk.position)
+
+            let committed = ConsistencyToken(try await write(world, "UPDATE user_service.users SET email = 'heard@example.com' WHERE id = 3"))!
+            // A position that sees the write, which the stored one (read by the check) does not: as
+            // if the consumer had committed it after the check took its snapshot.
+            let newer = try #require(PostgresSnapshot(try await world.admin.scalar("SELECT pg_current_snapshot()::text", as: String.self)))
+            await tokens.positionStored(appliedEvents: true, position: newer)
+            let answer = try await tokens.wait(for: committed, timeout: .seconds(5))
+            #expect(answer == .applied)
+            #expect(await tokens.checks == 1)
+        }
+    }
+
     @Test func aStandbyAnswersATokenKnownCommittedFromTheNotificationAlone() async throws {
         try await withOrderWorld { world in
             let consumer = await world.startConsumer()

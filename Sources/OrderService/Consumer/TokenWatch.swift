@@ -48,6 +48,10 @@ public actor TokenWatch {
     private var pause: CheckedContinuation<Void, Never>?
     private var pauseGeneration = 0
     private var advancedMeanwhile = false
+    /// The newest stored position heard of (from this process's consumer or another's
+    /// notification): a token found committed by a check that began before it was stored is
+    /// answered from it at once, without another check.
+    private var lastPosition: PostgresSnapshot?
     /// Queries issued so far (each checks every token waiting then), and requests waiting now.
     public private(set) var checks = 0
     public var waiting: Int { waiters.count }
@@ -140,6 +144,7 @@ public actor TokenWatch {
         appliedEvents: Bool, decided: [ConsistencyToken: ConsistencyToken.State] = [:], position: PostgresSnapshot? = nil
     ) {
         if appliedEvents { appliesHere = true }
+        if let position { lastPosition = position }
         var undecided = false
         for (id, waiter) in waiters {
             switch decided[waiter.token] {
@@ -251,6 +256,9 @@ public actor TokenWatch {
             let (state, committed) = states[waiter.token] ?? (.pending, false)
             if state != .pending || waiter.deadline <= now {
                 remove(id)?.continuation.resume(returning: state)
+            } else if committed, lastPosition?.isVisible(waiter.token.xid) == true {
+                // The consumer stored a position that sees it while this check ran.
+                remove(id)?.continuation.resume(returning: .applied)
             } else if committed {
                 waiters[id]?.committed = true
             }
