@@ -693,73 +693,86 @@ $$;
 -- says (`ecst rebuild`). Rows that would not change are not written. The one definition of the
 -- replica's upsert: the consumer, `ecst dead-letters retry` and `ecst rebuild` call it.
 -- (PL/pgSQL, so its plans are cached per session; a SQL function with data-modifying statements
--- would be planned anew at every call.)
+-- would be planned anew at every call.) Users and products are two statements, each run only when
+-- it has entities to look at: a wake-up usually brings users alone, and one statement for both kinds
+-- cost every call the start-up and the upsert of the kind it did not have (a third of a small apply).
 CREATE OR REPLACE FUNCTION order_service.refresh_replica(
     upto pg_snapshot, user_ids bigint[], product_ids bigint[], overwrite boolean DEFAULT false)
 RETURNS TABLE (changed_users bigint[], changed_products bigint[], entities integer, rows_changed integer)
 LANGUAGE plpgsql AS $$
+DECLARE
+    users_seen integer := 0;
+    products_seen integer := 0;
 BEGIN
-    RETURN QUERY
-    WITH latest_users AS (
-        SELECT l.* FROM (
-            SELECT unnest(user_ids) AS id WHERE user_ids IS NOT NULL
-            UNION ALL
-            SELECT DISTINCT e.aggregate_id FROM user_service.events e WHERE user_ids IS NULL AND e.aggregate_type = 'user'
-        ) wanted
-        CROSS JOIN LATERAL (
-            SELECT e.aggregate_id AS id, e.version, e.type = 'UserDeleted' AS deleted,
-                   e.payload ->> 'firstname' AS firstname, e.payload ->> 'lastname' AS lastname, e.payload ->> 'email' AS email
-            FROM user_service.events e
-            WHERE e.aggregate_type = 'user' AND e.aggregate_id = wanted.id
-              AND pg_visible_in_snapshot(e.xid, upto)
-              AND order_service.event_problem(e.type, e.aggregate_type, e.payload) IS NULL
-            ORDER BY e.version DESC
-            LIMIT 1
-        ) l
-    ),
-    upserted_users AS (
-        INSERT INTO order_service.users AS r (id, firstname, lastname, email, version, deleted)
-        SELECT l.id, l.firstname, l.lastname, l.email, l.version, l.deleted FROM latest_users l
-        ON CONFLICT (id) DO UPDATE
-            SET firstname = EXCLUDED.firstname, lastname = EXCLUDED.lastname, email = EXCLUDED.email,
-                version = EXCLUDED.version, deleted = EXCLUDED.deleted, updated_at = now()
-            WHERE r.version < EXCLUDED.version
-               OR (overwrite AND (r.firstname, r.lastname, r.email, r.version, r.deleted)
-                                 IS DISTINCT FROM (EXCLUDED.firstname, EXCLUDED.lastname, EXCLUDED.email, EXCLUDED.version, EXCLUDED.deleted))
-        RETURNING r.id
-    ),
-    latest_products AS (
-        SELECT l.* FROM (
-            SELECT unnest(product_ids) AS id WHERE product_ids IS NOT NULL
-            UNION ALL
-            SELECT DISTINCT e.aggregate_id FROM user_service.events e WHERE product_ids IS NULL AND e.aggregate_type = 'product'
-        ) wanted
-        CROSS JOIN LATERAL (
-            SELECT e.aggregate_id AS id, e.version, e.type = 'ProductDeleted' AS deleted,
-                   e.payload ->> 'description' AS description, (e.payload ->> 'price')::integer AS price
-            FROM user_service.events e
-            WHERE e.aggregate_type = 'product' AND e.aggregate_id = wanted.id
-              AND pg_visible_in_snapshot(e.xid, upto)
-              AND order_service.event_problem(e.type, e.aggregate_type, e.payload) IS NULL
-            ORDER BY e.version DESC
-            LIMIT 1
-        ) l
-    ),
-    upserted_products AS (
-        INSERT INTO order_service.products AS r (id, description, price, version, deleted)
-        SELECT l.id, l.description, l.price, l.version, l.deleted FROM latest_products l
-        ON CONFLICT (id) DO UPDATE
-            SET description = EXCLUDED.description, price = EXCLUDED.price,
-                version = EXCLUDED.version, deleted = EXCLUDED.deleted, updated_at = now()
-            WHERE r.version < EXCLUDED.version
-               OR (overwrite AND (r.description, r.price, r.version, r.deleted)
-                                 IS DISTINCT FROM (EXCLUDED.description, EXCLUDED.price, EXCLUDED.version, EXCLUDED.deleted))
-        RETURNING r.id
-    )
-    SELECT (SELECT coalesce(array_agg(u.id), '{}') FROM upserted_users u),
-           (SELECT coalesce(array_agg(p.id), '{}') FROM upserted_products p),
-           ((SELECT count(*) FROM latest_users) + (SELECT count(*) FROM latest_products))::integer,
-           ((SELECT count(*) FROM upserted_users) + (SELECT count(*) FROM upserted_products))::integer;
+    changed_users := '{}';
+    changed_products := '{}';
+    IF user_ids IS NULL OR cardinality(user_ids) > 0 THEN
+        WITH latest_users AS (
+            SELECT l.* FROM (
+                SELECT unnest(user_ids) AS id WHERE user_ids IS NOT NULL
+                UNION ALL
+                SELECT DISTINCT e.aggregate_id FROM user_service.events e WHERE user_ids IS NULL AND e.aggregate_type = 'user'
+            ) wanted
+            CROSS JOIN LATERAL (
+                SELECT e.aggregate_id AS id, e.version, e.type = 'UserDeleted' AS deleted,
+                       e.payload ->> 'firstname' AS firstname, e.payload ->> 'lastname' AS lastname, e.payload ->> 'email' AS email
+                FROM user_service.events e
+                WHERE e.aggregate_type = 'user' AND e.aggregate_id = wanted.id
+                  AND pg_visible_in_snapshot(e.xid, upto)
+                  AND order_service.event_problem(e.type, e.aggregate_type, e.payload) IS NULL
+                ORDER BY e.version DESC
+                LIMIT 1
+            ) l
+        ),
+        upserted_users AS (
+            INSERT INTO order_service.users AS r (id, firstname, lastname, email, version, deleted)
+            SELECT l.id, l.firstname, l.lastname, l.email, l.version, l.deleted FROM latest_users l
+            ON CONFLICT (id) DO UPDATE
+                SET firstname = EXCLUDED.firstname, lastname = EXCLUDED.lastname, email = EXCLUDED.email,
+                    version = EXCLUDED.version, deleted = EXCLUDED.deleted, updated_at = now()
+                WHERE r.version < EXCLUDED.version
+                   OR (overwrite AND (r.firstname, r.lastname, r.email, r.version, r.deleted)
+                                     IS DISTINCT FROM (EXCLUDED.firstname, EXCLUDED.lastname, EXCLUDED.email, EXCLUDED.version, EXCLUDED.deleted))
+            RETURNING r.id
+        )
+        SELECT (SELECT coalesce(array_agg(u.id), '{}') FROM upserted_users u), (SELECT count(*)::integer FROM latest_users)
+        INTO changed_users, users_seen;
+    END IF;
+    IF product_ids IS NULL OR cardinality(product_ids) > 0 THEN
+        WITH latest_products AS (
+            SELECT l.* FROM (
+                SELECT unnest(product_ids) AS id WHERE product_ids IS NOT NULL
+                UNION ALL
+                SELECT DISTINCT e.aggregate_id FROM user_service.events e WHERE product_ids IS NULL AND e.aggregate_type = 'product'
+            ) wanted
+            CROSS JOIN LATERAL (
+                SELECT e.aggregate_id AS id, e.version, e.type = 'ProductDeleted' AS deleted,
+                       e.payload ->> 'description' AS description, (e.payload ->> 'price')::integer AS price
+                FROM user_service.events e
+                WHERE e.aggregate_type = 'product' AND e.aggregate_id = wanted.id
+                  AND pg_visible_in_snapshot(e.xid, upto)
+                  AND order_service.event_problem(e.type, e.aggregate_type, e.payload) IS NULL
+                ORDER BY e.version DESC
+                LIMIT 1
+            ) l
+        ),
+        upserted_products AS (
+            INSERT INTO order_service.products AS r (id, description, price, version, deleted)
+            SELECT l.id, l.description, l.price, l.version, l.deleted FROM latest_products l
+            ON CONFLICT (id) DO UPDATE
+                SET description = EXCLUDED.description, price = EXCLUDED.price,
+                    version = EXCLUDED.version, deleted = EXCLUDED.deleted, updated_at = now()
+                WHERE r.version < EXCLUDED.version
+                   OR (overwrite AND (r.description, r.price, r.version, r.deleted)
+                                     IS DISTINCT FROM (EXCLUDED.description, EXCLUDED.price, EXCLUDED.version, EXCLUDED.deleted))
+            RETURNING r.id
+        )
+        SELECT (SELECT coalesce(array_agg(p.id), '{}') FROM upserted_products p), (SELECT count(*)::integer FROM latest_products)
+        INTO changed_products, products_seen;
+    END IF;
+    entities := users_seen + products_seen;
+    rows_changed := cardinality(changed_users) + cardinality(changed_products);
+    RETURN NEXT;
 END
 $$;
 
