@@ -821,6 +821,15 @@ LANGUAGE sql STABLE AS $$
     SELECT token >= '3'::xid8 AND order_service.transaction_status_or_unknown(token) = 'committed'
 $$;
 
+-- The tokens of the writes whose events the given transactions of this server wrote: in one
+-- database, the same ids (a token is its writing transaction's id). apply_next_chunk returns those
+-- of the batch it completes, whose requests the order-service then answers without a query, even
+-- those that arrived while the statement ran (docs/design.md#read-your-writes).
+CREATE OR REPLACE FUNCTION order_service.event_tokens(xids xid8[]) RETURNS xid8[]
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT xids
+$$;
+
 CREATE OR REPLACE FUNCTION order_service.token_states(consumer_name text, tokens xid8[])
 RETURNS TABLE (token xid8, state text) LANGUAGE sql STABLE AS $$
     SELECT t.token,
@@ -867,6 +876,11 @@ $$;
 CREATE OR REPLACE FUNCTION order_service.token_committed(token xid8) RETURNS boolean
 LANGUAGE sql STABLE AS $$
     SELECT false
+$$;
+-- Nor name it from the local transactions that copied its events: token_states() decides.
+CREATE OR REPLACE FUNCTION order_service.event_tokens(xids xid8[]) RETURNS xid8[]
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT '{}'::xid8[]
 $$;
 \endif
 
@@ -943,19 +957,25 @@ $$;
 -- of each of `tokens` ({"<token>": "<state>"}, token_states' states) as of this transaction, once
 -- the batch is done: true at its commit, so the order-service answers the requests waiting for
 -- them without a query of their own; and then too the snapshot everything visible in which is
--- applied (docs/design.md#read-your-writes).
+-- applied (docs/design.md#read-your-writes), with the tokens of the writes whose events this
+-- last chunk applied (event_tokens), applied with it.
 -- (Its signature changed; a database from before gets the new one.)
 DO $$
 BEGIN
     IF to_regprocedure('order_service.apply_next_chunk(text, integer, text)') IS NOT NULL THEN
         DROP FUNCTION order_service.apply_next_chunk(text, integer, text);
     END IF;
+    IF NOT (SELECT 'applied_tokens' = ANY (proargnames) FROM pg_proc
+            WHERE oid = coalesce(to_regprocedure('order_service.apply_next_chunk(text, integer, text, xid8[])'), 0)) THEN
+        DROP FUNCTION order_service.apply_next_chunk(text, integer, text, xid8[]);
+    END IF;
 END
 $$;
 CREATE OR REPLACE FUNCTION order_service.apply_next_chunk(
     consumer_name text, chunk_size integer DEFAULT 5000, applier text DEFAULT NULL, tokens xid8[] DEFAULT '{}')
 RETURNS TABLE (busy boolean, events integer, orders_updated integer, more boolean, highest_event_id bigint,
-               dead_letters jsonb, relying_writers integer[], token_states jsonb, position_snapshot text)
+               dead_letters jsonb, relying_writers integer[], token_states jsonb, position_snapshot text,
+               applied_tokens xid8[])
 LANGUAGE plpgsql AS $$
 DECLARE
     pos record;
@@ -972,7 +992,7 @@ BEGIN
     WHERE p.consumer = consumer_name
     FOR UPDATE SKIP LOCKED;
     IF NOT FOUND THEN
-        RETURN QUERY SELECT true, 0, 0, false, NULL::bigint, '[]'::jsonb, '{}'::integer[], '{}'::jsonb, NULL::text;
+        RETURN QUERY SELECT true, 0, 0, false, NULL::bigint, '[]'::jsonb, '{}'::integer[], '{}'::jsonb, NULL::text, NULL::xid8[];
         RETURN;
     END IF;
     -- The relying writers are looked up once the row is ours (a target list would be computed
@@ -1009,6 +1029,7 @@ BEGIN
            (SELECT l.xid FROM last_event l) AS last_xid,
            (SELECT l.id FROM last_event l) AS last_id,
            (SELECT max(b.id) FROM batch b) AS max_id,
+           (SELECT array_agg(DISTINCT b.xid) FROM batch b) AS xids,
            (SELECT array_agg(c.aggregate_id) FROM candidates c WHERE c.aggregate_type = 'user') AS user_ids,
            (SELECT array_agg(c.aggregate_id) FROM candidates c WHERE c.aggregate_type = 'product') AS product_ids,
            (SELECT coalesce(jsonb_agg(jsonb_build_object('event_id', d.event_id, 'reason', d.reason)), '[]') FROM dead d) AS dead_letters
@@ -1055,7 +1076,8 @@ BEGIN
         CASE WHEN batch_done AND cardinality(tokens) > 0 THEN
             (SELECT jsonb_object_agg(t.token::text, t.state) FROM order_service.token_states(consumer_name, tokens) t)
         ELSE '{}'::jsonb END,
-        CASE WHEN batch_done THEN upto::text END;
+        CASE WHEN batch_done THEN upto::text END,
+        CASE WHEN batch_done THEN order_service.event_tokens(coalesce(chunk.xids, '{}')) END;
 END
 $$;
 
@@ -1082,13 +1104,15 @@ REVOKE ALL ON FUNCTION order_service.user_document(bigint, text, text, text), or
     order_service.order_document(bigint, jsonb), order_service.pending_events(pg_snapshot, pg_snapshot, xid8, bigint, integer),
     order_service.refresh_replica(pg_snapshot, bigint[], bigint[], boolean), order_service.embed_orders(bigint[], bigint[]),
     order_service.apply_next_chunk(text, integer, text, xid8[]), order_service.token_states(text, xid8[]),
-    order_service.transaction_status_or_unknown(xid8), order_service.token_committed(xid8), order_service.watch_applied(), order_service.lead_wake_ups(text),
+    order_service.transaction_status_or_unknown(xid8), order_service.token_committed(xid8), order_service.event_tokens(xid8[]), order_service.watch_applied(),
+    order_service.lead_wake_ups(text),
     order_service.wait_for_position(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION order_service.user_document(bigint, text, text, text), order_service.product_document(bigint, text),
     order_service.order_document(bigint, jsonb), order_service.pending_events(pg_snapshot, pg_snapshot, xid8, bigint, integer),
     order_service.refresh_replica(pg_snapshot, bigint[], bigint[], boolean), order_service.embed_orders(bigint[], bigint[]),
     order_service.apply_next_chunk(text, integer, text, xid8[]), order_service.token_states(text, xid8[]),
-    order_service.transaction_status_or_unknown(xid8), order_service.token_committed(xid8), order_service.watch_applied(), order_service.lead_wake_ups(text),
+    order_service.transaction_status_or_unknown(xid8), order_service.token_committed(xid8), order_service.event_tokens(xid8[]), order_service.watch_applied(),
+    order_service.lead_wake_ups(text),
     order_service.wait_for_position(text) TO order_service;
 
 REVOKE ALL ON ALL TABLES IN SCHEMA order_service FROM PUBLIC, user_service;

@@ -300,6 +300,38 @@ struct ReadYourWritesTests {
         }
     }
 
+    /// A request that arrives while the consumer's statement runs is not among the tokens it was
+    /// given, and its own check is still out when the statement returns; the statement's list of
+    /// the writes whose events it applied answers it then, without waiting for that check.
+    @Test func aTokenWhoseEventsTheConsumersStatementAppliedIsAnsweredByItsResult() async throws {
+        try await withOrderWorld { world in
+            let tokens = watch(world, recheck: .seconds(600))
+            let applier = EventApplier(database: world.service, consumer: defaultConsumerName, identity: "test")
+            try await applier.register()
+            guard case .applied(let first, _, _) = try await applier.applyNextChunk() else { throw EndToEndError("the position is busy") }
+            await tokens.positionStored(appliedEvents: true, position: first.position)
+
+            let token = ConsistencyToken(try await write(world, "UPDATE user_service.users SET email = 'listed@example.com' WHERE id = 2"))!
+            guard case .applied(let chunk, false, _) = try await applier.applyNextChunk() else { throw EndToEndError("the position is busy") }
+            #expect(chunk.appliedTokens == [token])
+            // The request's own check cannot finish while the position table is locked.
+            let lock = try await OpenTransaction.begin(on: world.database.configuration) { tx in
+                try await tx.query("LOCK TABLE order_service.consumer_positions IN ACCESS EXCLUSIVE MODE")
+            }
+            let answer = Task { try await tokens.wait(for: token, timeout: .seconds(30)) }
+            try await eventually { await tokens.waiting == 1 }
+            await tokens.positionStored(appliedEvents: true, position: chunk.position, applied: chunk.appliedTokens)
+            do {
+                try await eventually(timeout: .seconds(5), "answered while its check waits") { await tokens.waiting == 0 }
+            } catch {
+                try await lock.rollback()
+                throw error
+            }
+            try await lock.rollback()
+            #expect(try await answer.value == .applied)
+        }
+    }
+
     @Test func aStandbyAnswersATokenKnownCommittedFromTheNotificationAlone() async throws {
         try await withOrderWorld { world in
             let consumer = await world.startConsumer()

@@ -39,6 +39,9 @@ public struct EventApplier: Sendable {
         public var tokenStates: [ConsistencyToken: ConsistencyToken.State] = [:]
         /// When it ended a batch: the snapshot everything visible in which is applied.
         public var position: PostgresSnapshot?
+        /// When it ended a batch: the tokens of the writes whose events this chunk applied, which
+        /// are applied with it (`order_service.event_tokens()`).
+        public var appliedTokens: Set<ConsistencyToken> = []
     }
 
     public struct DeadLetter: Sendable, Equatable, Decodable {
@@ -82,7 +85,8 @@ public struct EventApplier: Sendable {
             deadLetters: try row.decode("dead_letters", as: PostgresJSON.self).decoded(as: [DeadLetter].self),
             highestEventID: try row.decode("highest_event_id"),
             tokenStates: try Self.tokenStates(try row.decode("token_states", as: PostgresJSON.self).decoded(as: [String: String].self)),
-            position: try row.decode("position_snapshot", as: String?.self).flatMap(PostgresSnapshot.init)
+            position: try row.decode("position_snapshot", as: String?.self).flatMap(PostgresSnapshot.init),
+            appliedTokens: Set((try row.decode("applied_tokens", as: [String]?.self) ?? []).compactMap(ConsistencyToken.init))
         )
         return .applied(result, more: try row.decode("more"), relyingWriters: try row.decode("relying_writers"))
     }
@@ -106,7 +110,7 @@ public struct EventApplier: Sendable {
 
     static let applyNextChunk = """
         SELECT busy, events, orders_updated, more, highest_event_id, dead_letters, relying_writers, token_states,
-               position_snapshot
+               position_snapshot, applied_tokens::text[] AS applied_tokens
         FROM order_service.apply_next_chunk($1, $2::integer, $3, $4::text[]::xid8[])
         """
 }

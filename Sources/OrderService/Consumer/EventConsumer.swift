@@ -124,7 +124,7 @@ public struct EventConsumer: Service {
             logger.info("catching up", metadata: ["applied": "\(chunk.events)", "highest_event_id": "\(chunk.highestEventID ?? 0)"])
             listener.react()
         } else {
-            await tokens?.positionStored(appliedEvents: chunk.events > 0, decided: chunk.tokenStates, position: chunk.position)
+            await tokens?.positionStored(appliedEvents: chunk.events > 0, decided: chunk.tokenStates, position: chunk.position, applied: chunk.appliedTokens)
             if !relyingWriters.isEmpty { relying.watch(relyingWriters) }
         }
     }
@@ -217,7 +217,7 @@ public struct EventConsumer: Service {
             if more {
                 logger.info("catching up", metadata: ["applied": "\(chunk.events)", "highest_event_id": "\(chunk.highestEventID ?? 0)"])
             } else {
-                await tokens?.positionStored(appliedEvents: appliedEvents, decided: chunk.tokenStates, position: chunk.position)
+                await tokens?.positionStored(appliedEvents: appliedEvents, decided: chunk.tokenStates, position: chunk.position, applied: chunk.appliedTokens)
                 // No second read: whatever committed after this one's snapshot has notified, or
                 // relies on a notification still to come, or is among these relying writers.
                 return (relyingWriters, false)

@@ -135,19 +135,23 @@ public actor TokenWatch {
     public nonisolated var tokensWaiting: [ConsistencyToken] { waitingTokens.withLockedValue { Array($0.keys) } }
 
     /// This process's consumer stored a new position (or found nothing new), and its statement said
-    /// the state of the tokens in `decided` (those waiting when it ran) and the snapshot `position`
-    /// everything visible in which is applied: answer the tokens no longer pending, and those known
-    /// committed that `position` sees, and check the others in one query. Only a read that applied events shows
+    /// the state of the tokens in `decided` (those waiting when it ran), the snapshot `position`
+    /// everything visible in which is applied, and the tokens in `applied` whose events it applied:
+    /// answer the tokens no longer pending, those in `applied` (even those that arrived while it
+    /// ran), and those known committed that `position` sees, and check the others in one query. Only a read that applied events shows
     /// that this process is the one applying: a standby's reads find the position row free between
     /// the active one's transactions, and nothing new.
     public func positionStored(
-        appliedEvents: Bool, decided: [ConsistencyToken: ConsistencyToken.State] = [:], position: PostgresSnapshot? = nil
+        appliedEvents: Bool, decided: [ConsistencyToken: ConsistencyToken.State] = [:], position: PostgresSnapshot? = nil,
+        applied: Set<ConsistencyToken> = []
     ) {
         if appliedEvents { appliesHere = true }
         if let position { lastPosition = position }
         var undecided = false
         for (id, waiter) in waiters {
             switch decided[waiter.token] {
+            case nil where applied.contains(waiter.token):
+                remove(id)?.continuation.resume(returning: .applied)
             case nil where waiter.committed && position?.isVisible(waiter.token.xid) == true:
                 remove(id)?.continuation.resume(returning: .applied)
             case nil:
