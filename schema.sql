@@ -1063,12 +1063,19 @@ BEGIN
         WHERE p.consumer = consumer_name;
         -- Token waiters elsewhere (watch_applied) hear of a new snapshot; the try takes the watch
         -- lock until commit when nobody waits, so a watcher arriving now waits for this commit.
-        -- The payload, '<snapshot> <consumer>', lets them answer tokens known committed without a
-        -- query; empty when it would not fit NOTIFY's 8000 bytes (they query then).
+        -- The payload, '<snapshot> <tokens> <consumer>' (the tokens this chunk applied, as
+        -- returned below, comma-separated), lets them answer those, and tokens known committed,
+        -- without a query; without the tokens, or empty, when it would not fit NOTIFY's 8000
+        -- bytes (they query then).
         IF batch_done AND NOT pg_try_advisory_xact_lock(1162040150, 0) THEN
-            PERFORM pg_notify('ecst_applied',
-                CASE WHEN octet_length(upto::text) + octet_length(consumer_name) < 7900
-                     THEN upto::text || ' ' || consumer_name ELSE '' END);
+            PERFORM pg_notify('ecst_applied', CASE
+                WHEN octet_length(upto::text) + octet_length(consumer_name) >= 7900 THEN ''
+                ELSE upto::text || ' ' || CASE
+                    -- A token is at most 20 characters with its comma.
+                    WHEN octet_length(upto::text) + octet_length(consumer_name) + 20 * coalesce(cardinality(chunk.xids), 0) < 7900
+                        THEN coalesce(array_to_string(order_service.event_tokens(chunk.xids), ','), '') ELSE '' END
+                    || ' ' || consumer_name
+                END);
         END IF;
     END IF;
 

@@ -358,6 +358,41 @@ struct ReadYourWritesTests {
         }
     }
 
+    /// The applying process's notification lists the tokens its chunk applied, so a standby
+    /// answers those at once too, even while the request's own check is still out.
+    @Test func aStandbyAnswersATokenTheNotificationListsWhileItsCheckWaits() async throws {
+        try await withOrderWorld { world in
+            let consumer = await world.startConsumer()
+            try await world.waitUntilCaughtUp()
+            await consumer.stop()
+            let token = ConsistencyToken(try await write(world, "UPDATE user_service.users SET email = 'listed@example.com' WHERE id = 3"))!
+            // The request's checks cannot finish while the position table is locked.
+            let lock = try await OpenTransaction.begin(on: world.database.configuration) { tx in
+                try await tx.query("LOCK TABLE order_service.consumer_positions IN ACCESS EXCLUSIVE MODE")
+            }
+            let tokens = watch(world, recheck: .seconds(600))
+            let answer = Task { try await tokens.wait(for: token, timeout: .seconds(30)) }
+            do {
+                try await eventually {
+                    let watching: Int = try await world.admin.scalar(
+                        "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND state = 'idle' AND datname = current_database()",
+                        [TokenWatch.listenerName])
+                    return watching == 1
+                }
+                // What the applying process sends once its chunk applied the write.
+                let position: String = try await world.admin.scalar("SELECT pg_current_snapshot()::text")
+                try await world.admin.query("SELECT pg_notify($1, $2)", [TokenWatch.channel, "\(position) \(token) \(defaultConsumerName)"])
+                try await eventually(timeout: .seconds(5), "answered while its check waits") { await tokens.waiting == 0 }
+            } catch {
+                try await lock.rollback()
+                throw error
+            }
+            try await lock.rollback()
+            #expect(try await answer.value == .applied)
+            await tokens.stop()
+        }
+    }
+
     @Test func aStandbyAnswersOnTheApplyingConsumersNotification() async throws {
         try await withOrderWorld { world in
             // The consumer runs elsewhere (no watch of its own here): only its ecst_applied

@@ -299,15 +299,15 @@ public actor TokenWatch {
         await listenerEnded()
     }
 
-    /// Another process's consumer stored a position (its notification says which, when it fits),
-    /// or the listening began: answer what that position decides, check the rest.
+    /// Another process's consumer stored a position (its notification says which, and the tokens
+    /// it applied, when they fit: '<snapshot> <tokens> <consumer>'), or the listening began: answer
+    /// what that position decides, check the rest.
     private func heard(_ event: PostgresListenerEvent) {
-        guard case .notification(let notification) = event,
-            let space = notification.payload.firstIndex(of: " "),
-            notification.payload[notification.payload.index(after: space)...] == consumer,
-            let position = PostgresSnapshot(String(notification.payload[..<space]))
-        else { return wakeChecker() }
-        positionStored(appliedEvents: false, position: position)
+        guard case .notification(let notification) = event else { return wakeChecker() }
+        let parts = notification.payload.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[2] == consumer, let position = PostgresSnapshot(String(parts[0])) else { return wakeChecker() }
+        let applied = Set(parts[1].split(separator: ",").compactMap { ConsistencyToken(String($0)) })
+        positionStored(appliedEvents: false, position: position, applied: applied)
     }
 
     private func listenerEnded() {
