@@ -52,6 +52,11 @@ public actor TokenWatch {
     /// notification): a token found committed by a check that began before it was stored is
     /// answered from it at once, without another check.
     private var lastPosition: PostgresSnapshot?
+    /// The tokens the latest positions heard of applied (at most `recentLimit`, oldest dropped
+    /// first): a request arriving just after its write was applied is answered without a check.
+    private var recentlyApplied: Set<ConsistencyToken> = []
+    private var recentOrder: [ConsistencyToken] = []
+    private static let recentLimit = 4_096
     /// Queries issued so far (each checks every token waiting then), and requests waiting now.
     public private(set) var checks = 0
     public var waiting: Int { waiters.count }
@@ -115,6 +120,7 @@ public actor TokenWatch {
     /// Its first check is the next one of the watch's (at once, or right after the one running), so
     /// requests arriving together share it too.
     public func wait(for token: ConsistencyToken, timeout: Duration) async throws -> ConsistencyToken.State {
+        if recentlyApplied.contains(token) { return .applied }
         let id = nextWaiter
         nextWaiter += 1
         let deadline = ContinuousClock.now + timeout
@@ -147,6 +153,7 @@ public actor TokenWatch {
     ) {
         if appliedEvents { appliesHere = true }
         if let position { lastPosition = position }
+        remember(applied)
         var undecided = false
         for (id, waiter) in waiters {
             switch decided[waiter.token] {
@@ -163,6 +170,17 @@ public actor TokenWatch {
             }
         }
         if undecided { wakeChecker() }
+    }
+
+    private func remember(_ applied: Set<ConsistencyToken>) {
+        for token in applied where recentlyApplied.insert(token).inserted {
+            recentOrder.append(token)
+        }
+        if recentOrder.count > Self.recentLimit {
+            let dropped = recentOrder.count - Self.recentLimit
+            recentlyApplied.subtract(recentOrder[..<dropped])
+            recentOrder.removeFirst(dropped)
+        }
     }
 
     /// This process's consumer found another one applying: listen for its positions.
