@@ -985,6 +985,8 @@ DECLARE
     batch_done boolean;
     written integer := 0;
     relying integer[];
+    done_tokens xid8[];
+    listed text;
 BEGIN
     SELECT p.snapshot, p.batch_snapshot, p.cursor_xid, p.cursor_id
     INTO pos
@@ -1049,6 +1051,9 @@ BEGIN
     -- beside it. A read that found nothing outside a batch stores nothing: the newer snapshot would
     -- change nothing.
     batch_done := chunk.events < chunk_size;
+    IF batch_done THEN
+        done_tokens := order_service.event_tokens(coalesce(chunk.xids, '{}'));
+    END IF;
     IF chunk.events > 0 OR pos.batch_snapshot IS NOT NULL THEN
         UPDATE order_service.consumer_positions p
         SET snapshot = CASE WHEN batch_done THEN upto ELSE p.snapshot END,
@@ -1068,14 +1073,13 @@ BEGIN
         -- without a query; without the tokens, or empty, when it would not fit NOTIFY's 8000
         -- bytes (they query then).
         IF batch_done AND NOT pg_try_advisory_xact_lock(1162040150, 0) THEN
-            PERFORM pg_notify('ecst_applied', CASE
-                WHEN octet_length(upto::text) + octet_length(consumer_name) >= 7900 THEN ''
-                ELSE upto::text || ' ' || CASE
-                    -- A token is at most 20 characters with its comma.
-                    WHEN octet_length(upto::text) + octet_length(consumer_name) + 20 * coalesce(cardinality(chunk.xids), 0) < 7900
-                        THEN coalesce(array_to_string(order_service.event_tokens(chunk.xids), ','), '') ELSE '' END
-                    || ' ' || consumer_name
-                END);
+            listed := array_to_string(done_tokens, ',');
+            IF octet_length(upto::text) + octet_length(listed) + octet_length(consumer_name) >= 7900 THEN
+                listed := '';
+            END IF;
+            PERFORM pg_notify('ecst_applied',
+                CASE WHEN octet_length(upto::text) + octet_length(consumer_name) < 7900
+                     THEN upto::text || ' ' || listed || ' ' || consumer_name ELSE '' END);
         END IF;
     END IF;
 
@@ -1084,7 +1088,7 @@ BEGIN
             (SELECT jsonb_object_agg(t.token::text, t.state) FROM order_service.token_states(consumer_name, tokens) t)
         ELSE '{}'::jsonb END,
         CASE WHEN batch_done THEN upto::text END,
-        CASE WHEN batch_done THEN order_service.event_tokens(coalesce(chunk.xids, '{}')) END;
+        done_tokens;
 END
 $$;
 

@@ -144,9 +144,9 @@ public actor TokenWatch {
     /// the state of the tokens in `decided` (those waiting when it ran), the snapshot `position`
     /// everything visible in which is applied, and the tokens in `applied` whose events it applied:
     /// answer the tokens no longer pending, those in `applied` (even those that arrived while it
-    /// ran), and those known committed that `position` sees, and check the others in one query. Only a read that applied events shows
-    /// that this process is the one applying: a standby's reads find the position row free between
-    /// the active one's transactions, and nothing new.
+    /// ran), and those known committed that `position` sees, and check the others in one query.
+    /// Only a read that applied events shows that this process is the one applying: a standby's
+    /// reads find the position row free between the active one's transactions, and nothing new.
     public func positionStored(
         appliedEvents: Bool, decided: [ConsistencyToken: ConsistencyToken.State] = [:], position: PostgresSnapshot? = nil,
         applied: Set<ConsistencyToken> = []
