@@ -36,6 +36,46 @@ struct ReadYourWritesTests {
         return fields
     }
 
+    /// An applier the test drives by hand, telling the watch as the consumer would.
+    func manualApplier(_ world: OrderWorld) async throws -> EventApplier {
+        let applier = EventApplier(database: world.service, consumer: defaultConsumerName, identity: "test")
+        try await applier.register()
+        return applier
+    }
+
+    /// Applies every pending event; the batch's last chunk.
+    func applyAll(_ applier: EventApplier) async throws -> EventApplier.ChunkResult {
+        while true {
+            guard case .applied(let chunk, let more, _) = try await applier.applyNextChunk() else { throw EndToEndError("the position is busy") }
+            if !more { return chunk }
+        }
+    }
+
+    /// Runs `body` while the position table is locked, so that no check of a watch can finish.
+    func whileChecksWait<R: Sendable>(_ world: OrderWorld, _ body: () async throws -> R) async throws -> R {
+        let lock = try await OpenTransaction.begin(on: world.database.configuration) { tx in
+            try await tx.query("LOCK TABLE order_service.consumer_positions IN ACCESS EXCLUSIVE MODE")
+        }
+        do {
+            let result = try await body()
+            try await lock.rollback()
+            return result
+        } catch {
+            try await lock.rollback()
+            throw error
+        }
+    }
+
+    /// Waits until a watch's session listens for other processes' positions.
+    func waitUntilWatching(_ world: OrderWorld) async throws {
+        try await eventually {
+            let watching: Int = try await world.admin.scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND state = 'idle' AND datname = current_database()",
+                [TokenWatch.listenerName])
+            return watching == 1
+        }
+    }
+
     /// A transaction left open after an update of user `id`, and its token.
     func openUpdate(_ world: OrderWorld, user id: Int, email: String) async throws -> (OpenTransaction, String) {
         let token = Mailbox<String>()
@@ -244,23 +284,16 @@ struct ReadYourWritesTests {
         try await withOrderWorld { world in
             // The test applies by hand and tells the watch, as the consumer would; no recheck.
             let tokens = watch(world, recheck: .seconds(600))
-            let applier = EventApplier(database: world.service, consumer: defaultConsumerName, identity: "test")
-            try await applier.register()
-            @Sendable func applyAll() async throws -> PostgresSnapshot? {
-                while true {
-                    guard case .applied(let chunk, let more, _) = try await applier.applyNextChunk() else { throw EndToEndError("the position is busy") }
-                    if !more { return chunk.position }
-                }
-            }
+            let applier = try await manualApplier(world)
             // This process applies, so the watch does not listen for another's positions.
-            await tokens.positionStored(appliedEvents: true, position: try await applyAll())
+            await tokens.positionStored(appliedEvents: true, position: try await applyAll(applier).position)
 
             // Committed before anyone waits for it, as a token from an HTTP answer always is.
             let committed = ConsistencyToken(try await write(world, "UPDATE user_service.users SET email = 'seen@example.com' WHERE id = 1"))!
             let answer = Task { try await tokens.wait(for: committed, timeout: .seconds(30)) }
             try await eventually { await tokens.waitingKnownCommitted == 1 }
             let checksBefore = await tokens.checks
-            await tokens.positionStored(appliedEvents: true, position: try #require(try await applyAll()))
+            await tokens.positionStored(appliedEvents: true, position: try #require(try await applyAll(applier).position))
             #expect(try await answer.value == .applied)
             #expect(await tokens.checks == checksBefore, "answered by a query rather than by the position")
 
@@ -272,7 +305,7 @@ struct ReadYourWritesTests {
             try await eventually { await tokens.waiting == 1 }
             try await eventually { await tokens.checks > checksBefore }
             try await open.rollback()
-            await tokens.positionStored(appliedEvents: true, position: try #require(try await applyAll()))
+            await tokens.positionStored(appliedEvents: true, position: try #require(try await applyAll(applier).position))
             #expect(try await second.value == .rolledBack)
         }
     }
@@ -284,10 +317,7 @@ struct ReadYourWritesTests {
     @Test func aTokenACheckFindsCommittedIsAnsweredByAPositionHeardWhileItRan() async throws {
         try await withOrderWorld { world in
             let tokens = watch(world, recheck: .seconds(600))
-            let applier = EventApplier(database: world.service, consumer: defaultConsumerName, identity: "test")
-            try await applier.register()
-            guard case .applied(let chunk, _, _) = try await applier.applyNextChunk() else { throw EndToEndError("the position is busy") }
-            await tokens.positionStored(appliedEvents: true, position: chunk.position)
+            await tokens.positionStored(appliedEvents: true, position: try await applyAll(try await manualApplier(world)).position)
 
             let committed = ConsistencyToken(try await write(world, "UPDATE user_service.users SET email = 'heard@example.com' WHERE id = 3"))!
             // A position that sees the write, which the stored one (read by the check) does not: as
@@ -306,28 +336,20 @@ struct ReadYourWritesTests {
     @Test func aTokenWhoseEventsTheConsumersStatementAppliedIsAnsweredByItsResult() async throws {
         try await withOrderWorld { world in
             let tokens = watch(world, recheck: .seconds(600))
-            let applier = EventApplier(database: world.service, consumer: defaultConsumerName, identity: "test")
-            try await applier.register()
-            guard case .applied(let first, _, _) = try await applier.applyNextChunk() else { throw EndToEndError("the position is busy") }
-            await tokens.positionStored(appliedEvents: true, position: first.position)
+            let applier = try await manualApplier(world)
+            await tokens.positionStored(appliedEvents: true, position: try await applyAll(applier).position)
 
             let token = ConsistencyToken(try await write(world, "UPDATE user_service.users SET email = 'listed@example.com' WHERE id = 2"))!
-            guard case .applied(let chunk, false, _) = try await applier.applyNextChunk() else { throw EndToEndError("the position is busy") }
+            let chunk = try await applyAll(applier)
             #expect(chunk.appliedTokens == [token])
-            // The request's own check cannot finish while the position table is locked.
-            let lock = try await OpenTransaction.begin(on: world.database.configuration) { tx in
-                try await tx.query("LOCK TABLE order_service.consumer_positions IN ACCESS EXCLUSIVE MODE")
-            }
-            let answer = Task { try await tokens.wait(for: token, timeout: .seconds(30)) }
-            try await eventually { await tokens.waiting == 1 }
-            await tokens.positionStored(appliedEvents: true, position: chunk.position, applied: chunk.appliedTokens)
-            do {
+            // The request's own check cannot finish meanwhile.
+            let answer = try await whileChecksWait(world) {
+                let answer = Task { try await tokens.wait(for: token, timeout: .seconds(30)) }
+                try await eventually { await tokens.waiting == 1 }
+                await tokens.positionStored(appliedEvents: true, position: chunk.position, applied: chunk.appliedTokens)
                 try await eventually(timeout: .seconds(5), "answered while its check waits") { await tokens.waiting == 0 }
-            } catch {
-                try await lock.rollback()
-                throw error
+                return answer
             }
-            try await lock.rollback()
             #expect(try await answer.value == .applied)
 
             // A request that arrives once that answer is out needs no check either.
@@ -347,12 +369,7 @@ struct ReadYourWritesTests {
             let tokens = watch(world, recheck: .seconds(600))
             let answer = Task { try await tokens.wait(for: token, timeout: .seconds(30)) }
             try await eventually { await tokens.waitingKnownCommitted == 1 }
-            try await eventually {
-                let watching: Int = try await world.admin.scalar(
-                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND state = 'idle' AND datname = current_database()",
-                    [TokenWatch.listenerName])
-                return watching == 1
-            }
+            try await waitUntilWatching(world)
             // The arrival's check and the one after the LISTEN.
             try await eventually { await tokens.checks >= 2 }
             let checksBefore = await tokens.checks
@@ -371,28 +388,17 @@ struct ReadYourWritesTests {
             try await world.waitUntilCaughtUp()
             await consumer.stop()
             let token = ConsistencyToken(try await write(world, "UPDATE user_service.users SET email = 'listed@example.com' WHERE id = 3"))!
-            // The request's checks cannot finish while the position table is locked.
-            let lock = try await OpenTransaction.begin(on: world.database.configuration) { tx in
-                try await tx.query("LOCK TABLE order_service.consumer_positions IN ACCESS EXCLUSIVE MODE")
-            }
             let tokens = watch(world, recheck: .seconds(600))
-            let answer = Task { try await tokens.wait(for: token, timeout: .seconds(30)) }
-            do {
-                try await eventually {
-                    let watching: Int = try await world.admin.scalar(
-                        "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND state = 'idle' AND datname = current_database()",
-                        [TokenWatch.listenerName])
-                    return watching == 1
-                }
+            // The request's checks cannot finish meanwhile.
+            let answer = try await whileChecksWait(world) {
+                let answer = Task { try await tokens.wait(for: token, timeout: .seconds(30)) }
+                try await waitUntilWatching(world)
                 // What the applying process sends once its chunk applied the write.
                 let position: String = try await world.admin.scalar("SELECT pg_current_snapshot()::text")
                 try await world.admin.query("SELECT pg_notify($1, $2)", [TokenWatch.channel, "\(position) \(token) \(defaultConsumerName)"])
                 try await eventually(timeout: .seconds(5), "answered while its check waits") { await tokens.waiting == 0 }
-            } catch {
-                try await lock.rollback()
-                throw error
+                return answer
             }
-            try await lock.rollback()
             #expect(try await answer.value == .applied)
             await tokens.stop()
         }
@@ -413,12 +419,7 @@ struct ReadYourWritesTests {
                         await answered.append($0.status)
                     }
                 }
-                try await eventually {
-                    let watching: Int = try await world.admin.scalar(
-                        "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND state = 'idle' AND datname = current_database()",
-                        [TokenWatch.listenerName])
-                    return watching == 1
-                }
+                try await waitUntilWatching(world)
                 try await open.commit()
                 // Well before the wait or the recheck: only the notification can answer in time.
                 try await eventually("the answer") { await answered.count == 1 }
