@@ -77,7 +77,7 @@ public func buildOrderService(
     )
     var app = Application(
         router: buildOrderServiceRouter(database: database, consumer: consumer, registry: registry, tokens: tokens),
-        server: .http1(configuration: .init(idleTimeout: .seconds(Int64(configuration.idleTimeoutSeconds)))),
+        server: .http1OnEventLoops(configuration: .init(idleTimeout: .seconds(Int64(configuration.idleTimeoutSeconds)))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "order-service"),
         logger: logger
     )

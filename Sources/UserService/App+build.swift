@@ -43,7 +43,7 @@ public func buildUserService(
     let router = buildUserServiceRouter(database: database, registry: registry)
     var app = Application(
         router: router,
-        server: .http1(configuration: .init(idleTimeout: .seconds(Int64(configuration.idleTimeoutSeconds)))),
+        server: .http1OnEventLoops(configuration: .init(idleTimeout: .seconds(Int64(configuration.idleTimeoutSeconds)))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "user-service"),
         logger: logger
     )
