@@ -189,6 +189,8 @@ let package = Package(
                 "OrderService",
                 "Postgres",
                 "ServiceSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
     ]
