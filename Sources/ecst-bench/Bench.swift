@@ -136,34 +136,44 @@ struct Bench: AsyncParsableCommand {
         var results = BenchResults()
         let run = try await BenchRun(options: options)
         defer { run.stopAll() }
+        /// Runs one phase and records the host's steal during it.
+        func phase(_ name: String, _ body: (inout BenchResults) async throws -> Void) async throws {
+            let start = HostSteal.now()
+            try await body(&results)
+            if let start, let end = HostSteal.now() {
+                let percent = end.percent(since: start)
+                results.hostStealPercentByPhase[name] = percent
+                log(String(format: "  host steal during %@: %.1f %% of CPU time", name, percent))
+            }
+        }
 
         if options.phases.contains("write") {
             log("1/5 write path: PUT /user-service/update (wrk) vs pgbench, same SQL, and vs the Hummingbird + postgres-nio peer")
-            try await run.writePath(into: &results)
+            try await phase("write") { try await run.writePath(into: &$0) }
         }
         if options.phases.contains("read") {
             log("1b/5 read path: GET endpoints (wrk) vs pgbench running the same statements")
-            try await run.readPath(into: &results)
+            try await phase("read") { try await run.readPath(into: &$0) }
         }
         if options.phases.contains("wake-ups") {
             log("2/5 wake-ups: NOTIFY's cost to writers and propagation against its floor, in \(options.shapes.count) shapes")
-            try await run.wakeUps(into: &results)
+            try await phase("wake-ups") { try await run.wakeUps(into: &$0) }
         }
         if options.phases.contains("split") {
             log("2c/5 a database per service: propagation across two servers over logical replication, beside the single database's")
-            try await run.split(into: &results)
+            try await phase("split") { try await run.split(into: &$0) }
         }
         if options.phases.contains("read-your-writes") {
             log("2b/5 read your writes: PUT, then GET with ECST-After, at \(options.readYourWritesRates.map { "\($0)/s" }.joined(separator: ", "))")
-            try await run.readYourWrites(into: &results)
+            try await phase("read-your-writes") { try await run.readYourWrites(into: &$0) }
         }
         if !options.skipCatchUp && options.phases.contains("catch-up") {
             log("3/5 catch-up of \(options.catchUpUsers * options.rounds) events")
-            try await run.catchUp(into: &results)
+            try await phase("catch-up") { try await run.catchUp(into: &$0) }
         }
         if options.phases.contains("idle") {
             log("4/5 an idle order-service for \(options.idleSeconds) s")
-            try await run.idle(into: &results)
+            try await phase("idle") { try await run.idle(into: &$0) }
         }
         log("5/5 resource use")
         results.usage = run.usage()

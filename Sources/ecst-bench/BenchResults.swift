@@ -19,6 +19,8 @@ struct BenchResults: Codable {
         var peerP99ms: Double?
         var peerCPUMicrosecondsPerRequest: Double?
         var ratioToPeer: Double?
+        /// CPU time the hypervisor gave to others while this row was measured (HostSteal), in %.
+        var hostStealPercent: Double?
     }
     struct ReadRow: Codable {
         var endpoint: String
@@ -127,6 +129,8 @@ struct BenchResults: Codable {
     var idle: Idle?
     var catchUp: CatchUp?
     var usage: [String: ProcessUsage] = [:]
+    /// Per phase, the CPU time the hypervisor gave to others meanwhile (HostSteal), in %.
+    var hostStealPercentByPhase: [String: Double] = [:]
 
     func write(to folder: String) throws {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -139,20 +143,23 @@ struct BenchResults: Codable {
         func f(_ x: Double, _ digits: Int = 0) -> String { String(format: "%.\(digits)f", x) }
         var lines = [
             "", "Write path (PUT /user-service/update vs pgbench, same UPDATE)",
-            "clients   http req/s   p50 ms   p99 ms   errors   service CPU us/req   pgbench tps   http/pgbench   peer req/s   peer p50/p99 ms   peer CPU us/req   http/peer",
+            "clients   http req/s   p50 ms   p99 ms   errors   service CPU us/req   pgbench tps   http/pgbench   peer req/s   peer p50/p99 ms   peer CPU us/req   http/peer   host steal %",
         ]
         for r in writePath {
-            lines.append(
-                [
-                    f(Double(r.clients)).padding(7), f(r.httpRPS).padding(12), f(r.httpP50ms, 2).padding(8), f(r.httpP99ms, 2).padding(8),
-                    "\(r.httpErrors)".padding(8), f(r.serviceCPUMicrosecondsPerRequest).padding(19),
-                    f(r.pgbenchTPS).padding(13), f(r.ratio, 2).padding(12),
-                    r.peerRPS.map { f($0) }?.padding(10) ?? "-".padding(10),
-                    (r.peerP50ms.map { f($0, 2) + " / " } ?? "- / ") + (r.peerP99ms.map { f($0, 2) } ?? "-"),
-                    r.peerCPUMicrosecondsPerRequest.map { f($0) }?.padding(15) ?? "-".padding(15),
-                    r.ratioToPeer.map { f($0, 2) } ?? "-",
-                ].joined(separator: "  ")
-            )
+            let measured: [String] = [
+                f(Double(r.clients)).padding(7), f(r.httpRPS).padding(12), f(r.httpP50ms, 2).padding(8), f(r.httpP99ms, 2).padding(8),
+                "\(r.httpErrors)".padding(8), f(r.serviceCPUMicrosecondsPerRequest).padding(19),
+                f(r.pgbenchTPS).padding(13), f(r.ratio, 2).padding(12),
+            ]
+            let peerLatency: String = (r.peerP50ms.map { f($0, 2) + " / " } ?? "- / ") + (r.peerP99ms.map { f($0, 2) } ?? "-")
+            let peer: [String] = [
+                r.peerRPS.map { f($0) }?.padding(10) ?? "-".padding(10),
+                peerLatency.padding(16),
+                r.peerCPUMicrosecondsPerRequest.map { f($0) }?.padding(15) ?? "-".padding(15),
+                r.ratioToPeer.map { f($0, 2) }?.padding(9) ?? "-".padding(9),
+            ]
+            let steal: String = r.hostStealPercent.map { f($0, 1) } ?? "-"
+            lines.append((measured + peer + [steal]).joined(separator: "  "))
         }
         if !readPath.isEmpty {
             lines += [
@@ -237,6 +244,12 @@ struct BenchResults: Codable {
                     "\(c.events)", "\(c.orderDocuments)", f(c.seconds, 1), f(c.eventsPerSecond), f(c.orderDocumentsPerSecond),
                     f(c.floorSeconds, 1), f(c.ratioToFloor, 2),
                 ].joined(separator: "   "),
+            ]
+        }
+        if !hostStealPercentByPhase.isEmpty {
+            lines += [
+                "", "Host steal (CPU time the hypervisor gave to others; compare only runs where it is low)",
+                hostStealPercentByPhase.sorted { $0.key < $1.key }.map { "\($0.key) \(f($0.value, 1)) %" }.joined(separator: ", "),
             ]
         }
         lines += ["", "Resources (peak RSS MB, CPU s)"]

@@ -120,6 +120,7 @@ final class BenchRun {
         let peer = try await startPeer()
         defer { peer?.signal(SIGKILL) }
         for clients in options.clients {
+            let stealAtStart = HostSteal.now()
             let measured = try compare(port: 18080, pid: pid, lua: scripts + "/update.lua", sql: scripts + "/update.sql", clients: clients)
             var row = BenchResults.WriteRow(clients: clients, measured)
             if let peer {
@@ -132,10 +133,12 @@ final class BenchRun {
                 row.peerCPUMicrosecondsPerRequest = peerCPU
                 row.ratioToPeer = measured.http.requestsPerSecond / peerHTTP.requestsPerSecond
             }
+            if let stealAtStart, let now = HostSteal.now() { row.hostStealPercent = now.percent(since: stealAtStart) }
             results.writePath.append(row)
             log(
                 "  \(clients) clients: \(measured.summary)"
-                    + (row.peerRPS.map { ", peer \(Int($0)) req/s (\(Int(row.peerCPUMicrosecondsPerRequest ?? 0)) us each)" } ?? ""))
+                    + (row.peerRPS.map { ", peer \(Int($0)) req/s (\(Int(row.peerCPUMicrosecondsPerRequest ?? 0)) us each)" } ?? "")
+                    + (row.hostStealPercent.map { String(format: "; host steal %.1f %%", $0) } ?? ""))
         }
     }
 
