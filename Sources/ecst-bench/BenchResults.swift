@@ -75,6 +75,8 @@ struct BenchResults: Codable {
         /// minus the applying statement's own time).
         var startedP50ms: Double?
         var startedP99ms: Double?
+        /// CPU time the hypervisor gave to others while this row was measured (HostSteal), in %.
+        var hostStealPercent: Double?
     }
     struct ReadYourWritesRow: Codable {
         var offeredRate: String
@@ -97,6 +99,8 @@ struct BenchResults: Codable {
         /// For those, the answer after the consumer's commit that applied the write.
         var answeredAfterApplyP50ms: Double
         var answeredAfterApplyP99ms: Double
+        /// CPU time the hypervisor gave to others while this row was measured (HostSteal), in %.
+        var hostStealPercent: Double?
     }
     struct Idle: Codable {
         var seconds: Double
@@ -191,7 +195,7 @@ struct BenchResults: Codable {
         }
         lines += [
             "", "Propagation, writer commit -> order-service commit (ms), against the floor (writer commit -> bare LISTEN wakes)",
-            "shape                                    offered   tps     samples   p50     p99     p99.9   max     p50/floor  p99/floor  Lock:object %",
+            "shape                                    offered   tps     samples   p50     p99     p99.9   max     p50/floor  p99/floor  Lock:object %  host steal %",
         ]
         for r in floor + propagation {
             lines.append(
@@ -199,7 +203,8 @@ struct BenchResults: Codable {
                     r.shape.padding(39), r.offeredRate.padding(8), f(r.achievedTPS).padding(6), "\(r.samples)".padding(8), f(r.p50ms, 2).padding(6),
                     f(r.p99ms, 2).padding(6), f(r.p999ms, 2).padding(6), f(r.maxms, 2).padding(6),
                     (r.p50ToFloor.map { f($0, 2) } ?? "-").padding(9), (r.p99ToFloor.map { f($0, 2) } ?? "-").padding(9),
-                    r.lockObjectShare.map { f($0 * 100, 2) } ?? "-",
+                    (r.lockObjectShare.map { f($0 * 100, 2) } ?? "-").padding(13),
+                    r.hostStealPercent.map { f($0, 1) } ?? "-",
                 ].joined(separator: "  ")
             )
         }
@@ -219,7 +224,7 @@ struct BenchResults: Codable {
         if !readYourWrites.isEmpty {
             lines += [
                 "", "Read your writes: PUT /user-service/update, then GET /order-service/{id} with ECST-After (ms)",
-                "offered   from     requests  failed  stale  round trip p50  p99     PUT p50  p99     plain GET p50  p99     waited  answered after applying commit p50  p99",
+                "offered   from     requests  failed  stale  round trip p50  p99     PUT p50  p99     plain GET p50  p99     waited  answered after applying commit p50  p99     host steal %",
             ]
             for r in readYourWrites {
                 lines.append(
@@ -228,7 +233,8 @@ struct BenchResults: Codable {
                         "\(r.staleAnswers)".padding(5),
                         f(r.roundTripP50ms, 2).padding(14), f(r.roundTripP99ms, 2).padding(6), f(r.putP50ms, 2).padding(7),
                         f(r.putP99ms, 2).padding(6), f(r.plainGetP50ms, 2).padding(13), f(r.plainGetP99ms, 2).padding(6),
-                        "\(r.waited)".padding(6), f(r.answeredAfterApplyP50ms, 2).padding(34), f(r.answeredAfterApplyP99ms, 2),
+                        "\(r.waited)".padding(6), f(r.answeredAfterApplyP50ms, 2).padding(34), f(r.answeredAfterApplyP99ms, 2).padding(6),
+                        r.hostStealPercent.map { f($0, 1) } ?? "-",
                     ].joined(separator: "  "))
             }
         }

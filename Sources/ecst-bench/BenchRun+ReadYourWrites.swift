@@ -54,6 +54,7 @@ extension BenchRun {
         rate: Int, users: [Int64], orders: [Int64: Int64], readingFrom target: String, port: Int
     ) async throws -> BenchResults.ReadYourWritesRow {
         try await admin.query("TRUNCATE public.bench_applied")
+        let stealAtStart = HostSteal.now()
         let samples = try await offer(rate: rate, users: users, orders: orders, port: port, label: "\(target)-\(rate)")
         let row = try await admin.query(
             """
@@ -79,17 +80,18 @@ extension BenchRun {
         let roundTrip = quantiles(samples.map(\.roundTrip))
         let put = quantiles(samples.map(\.put))
         let plain = quantiles(samples.compactMap(\.plainGet))
+        let steal = stealAtStart.flatMap { start in HostSteal.now().map { $0.percent(since: start) } }
         let result = BenchResults.ReadYourWritesRow(
             offeredRate: "\(rate)/s", readingFrom: target, requests: samples.count, failed: samples.filter { $0.status != 200 }.count,
             staleAnswers: samples.filter { $0.status == 200 && !$0.showsTheWrite }.count,
             roundTripP50ms: roundTrip.0, roundTripP99ms: roundTrip.1, putP50ms: put.0, putP99ms: put.1,
             plainGetP50ms: plain.0, plainGetP99ms: plain.1,
-            waited: waited, answeredAfterApplyP50ms: afterApply[0], answeredAfterApplyP99ms: afterApply[1]
+            waited: waited, answeredAfterApplyP50ms: afterApply[0], answeredAfterApplyP99ms: afterApply[1], hostStealPercent: steal
         )
         log(
             "  \(rate)/s, reading from the \(target): round trip p50 \(result.roundTripP50ms) ms, p99 \(result.roundTripP99ms) ms (PUT alone p50 \(put.0) ms, plain GET p50 \(plain.0) ms); "
                 + "\(waited) waited, answered after the applying commit p50 \(afterApply[0]) ms, p99 \(afterApply[1]) ms; "
-                + "\(result.failed) failed, \(result.staleAnswers) stale")
+                + "\(result.failed) failed, \(result.staleAnswers) stale; host steal \(steal.map { String(format: "%.1f", $0) } ?? "-") %")
         return result
     }
 
