@@ -29,6 +29,7 @@ struct Bench: AsyncParsableCommand {
         var shapes: [BenchRun.Shape]
         var skipOnOff: Bool
         var onOffRounds: Int
+        var writeRounds: Int
         var readYourWritesRates: [Int]
         var peer: String
         /// Settings of the main cluster beyond the benchmark's own (`name=value`).
@@ -59,6 +60,8 @@ struct Bench: AsyncParsableCommand {
     var skipOnOff = false
     @Option(help: "Wake-ups phase: rounds of on/off runs per shape (each: on, 20 ms ticker, matched ticker; reversed every other round).")
     var onOffRounds = 2
+    @Option(help: "Write phase: rounds per client count of the service, pgbench and the peer, in rotating order; each ratio the median of the rounds'.")
+    var writeRounds = 2
     @Option(help: "Read-your-writes phase: offered rates of PUT-then-GET pairs per second, comma-separated.")
     var readYourWritesRates = "100,1000"
     @Flag(help: "Skip the catch-up phase.")
@@ -75,8 +78,8 @@ struct Bench: AsyncParsableCommand {
             throw ValidationError("--postgres-setting takes name=value, got '\(setting)'")
         }
         for (name, value) in [
-            ("--seconds", seconds), ("--users", users), ("--on-off-rounds", onOffRounds), ("--catch-up-users", catchUpUsers), ("--rounds", rounds),
-            ("--idle-seconds", idleSeconds),
+            ("--seconds", seconds), ("--users", users), ("--on-off-rounds", onOffRounds), ("--write-rounds", writeRounds),
+            ("--catch-up-users", catchUpUsers), ("--rounds", rounds), ("--idle-seconds", idleSeconds),
         ]
         where value < 1 {
             throw ValidationError("\(name) must be at least 1, got \(value)")
@@ -130,7 +133,7 @@ struct Bench: AsyncParsableCommand {
         let options = Options(
             seconds: seconds, users: users, catchUpUsers: catchUpUsers, ordersPerUser: ordersPerUser, rounds: rounds,
             clients: try parsedClients(), output: output, skipCatchUp: skipCatchUp, idleSeconds: idleSeconds, phases: try parsedPhases(),
-            shapes: try parsedShapes(), skipOnOff: skipOnOff, onOffRounds: onOffRounds, readYourWritesRates: try parsedRates(),
+            shapes: try parsedShapes(), skipOnOff: skipOnOff, onOffRounds: onOffRounds, writeRounds: writeRounds, readYourWritesRates: try parsedRates(),
             peer: peer, postgresSettings: postgresSetting
         )
         var results = BenchResults()

@@ -21,6 +21,10 @@ struct BenchResults: Codable {
         var ratioToPeer: Double?
         /// CPU time the hypervisor gave to others while this row was measured (HostSteal), in %.
         var hostStealPercent: Double?
+        /// Each round's http/pgbench and http/peer (`--write-rounds`); `ratio` and `ratioToPeer`
+        /// are their medians, the other figures the medians of the rounds' own.
+        var ratioPerRound: [Double]?
+        var ratioToPeerPerRound: [Double]?
     }
     struct ReadRow: Codable {
         var endpoint: String
@@ -273,11 +277,28 @@ extension String {
 }
 
 extension BenchResults.WriteRow {
-    init(clients: Int, _ measured: BenchRun.PgbenchComparison) {
+    /// The medians of the rounds (BenchRun.writeRound); errors summed.
+    init(clients: Int, rounds: [BenchRun.WriteRound]) {
+        func median(_ values: [Double]) -> Double {
+            let sorted = values.sorted()
+            guard !sorted.isEmpty else { return .nan }
+            return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        }
+        let ratios = rounds.map { $0.http.requestsPerSecond / $0.pgbenchTPS }
         self.init(
-            clients: clients, httpRPS: measured.http.requestsPerSecond, httpP50ms: measured.http.p50ms, httpP99ms: measured.http.p99ms,
-            httpErrors: measured.http.errors, serviceCPUMicrosecondsPerRequest: measured.cpu, pgbenchTPS: measured.pgbenchTPS,
-            ratio: measured.ratio)
+            clients: clients, httpRPS: median(rounds.map(\.http.requestsPerSecond)), httpP50ms: median(rounds.map(\.http.p50ms)),
+            httpP99ms: median(rounds.map(\.http.p99ms)), httpErrors: rounds.map(\.http.errors).reduce(0, +),
+            serviceCPUMicrosecondsPerRequest: median(rounds.map(\.cpu)), pgbenchTPS: median(rounds.map(\.pgbenchTPS)),
+            ratio: median(ratios), ratioPerRound: ratios)
+        let peers = rounds.compactMap { round in round.peer.map { (round.http, $0.0, $0.1) } }
+        if !peers.isEmpty {
+            peerRPS = median(peers.map(\.1.requestsPerSecond))
+            peerP50ms = median(peers.map(\.1.p50ms))
+            peerP99ms = median(peers.map(\.1.p99ms))
+            peerCPUMicrosecondsPerRequest = median(peers.map(\.2))
+            ratioToPeerPerRound = peers.map { $0.0.requestsPerSecond / $0.1.requestsPerSecond }
+            ratioToPeer = median(ratioToPeerPerRound ?? [])
+        }
     }
 }
 

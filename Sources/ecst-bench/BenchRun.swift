@@ -121,25 +121,54 @@ final class BenchRun {
         defer { peer?.signal(SIGKILL) }
         for clients in options.clients {
             let stealAtStart = HostSteal.now()
-            let measured = try compare(port: 18080, pid: pid, lua: scripts + "/update.lua", sql: scripts + "/update.sql", clients: clients)
-            var row = BenchResults.WriteRow(clients: clients, measured)
-            if let peer {
-                let (peerHTTP, peerCPU) = try Self.measure(
-                    port: 18090, pid: peer.pid, script: scripts + "/update.lua", clients: clients, seconds: options.seconds)
-                guard peerHTTP.errors == 0 else { throw EndToEndError("the peer answered \(peerHTTP.errors) requests with errors") }
-                row.peerRPS = peerHTTP.requestsPerSecond
-                row.peerP50ms = peerHTTP.p50ms
-                row.peerP99ms = peerHTTP.p99ms
-                row.peerCPUMicrosecondsPerRequest = peerCPU
-                row.ratioToPeer = measured.http.requestsPerSecond / peerHTTP.requestsPerSecond
+            var rounds: [WriteRound] = []
+            for round in 0..<options.writeRounds {
+                rounds.append(try writeRound(pid: pid, peer: peer?.pid, clients: clients, rotation: round))
             }
+            var row = BenchResults.WriteRow(clients: clients, rounds: rounds)
             if let stealAtStart, let now = HostSteal.now() { row.hostStealPercent = now.percent(since: stealAtStart) }
             results.writePath.append(row)
             log(
-                "  \(clients) clients: \(measured.summary)"
+                "  \(clients) clients: http \(Int(row.httpRPS)) req/s (\(Int(row.serviceCPUMicrosecondsPerRequest)) us of service CPU each), "
+                    + "pgbench \(Int(row.pgbenchTPS)) tps, http/pgbench \(String(format: "%.2f", row.ratio))"
                     + (row.peerRPS.map { ", peer \(Int($0)) req/s (\(Int(row.peerCPUMicrosecondsPerRequest ?? 0)) us each)" } ?? "")
                     + (row.hostStealPercent.map { String(format: "; host steal %.1f %%", $0) } ?? ""))
         }
+    }
+
+    /// One round of the write path at one client count: the service, pgbench and the peer (when
+    /// built), each for `--seconds`, in an order that rotates from round to round, so that a
+    /// machine that slows down or speeds up meanwhile (host steal comes and goes by the minute)
+    /// weighs on each side alike.
+    struct WriteRound {
+        var http: Tools.WrkResult
+        var cpu: Double
+        var pgbenchTPS: Double
+        var peer: (Tools.WrkResult, Double)?
+    }
+
+    private func writeRound(pid: Int32, peer: Int32?, clients: Int, rotation: Int) throws -> WriteRound {
+        enum Side { case service, pgbench, peer }
+        var sides: [Side] = peer == nil ? [.service, .pgbench] : [.service, .pgbench, .peer]
+        for _ in 0..<(rotation % sides.count) { sides.append(sides.removeFirst()) }
+        var service: (Tools.WrkResult, Double)?
+        var tps: Double?
+        var peerResult: (Tools.WrkResult, Double)?
+        for side in sides {
+            switch side {
+            case .service:
+                service = try Self.measure(port: 18080, pid: pid, script: scripts + "/update.lua", clients: clients, seconds: options.seconds)
+            case .pgbench:
+                tps = try Tools.pgbench(pgBin, url: url, script: scripts + "/update.sql", clients: clients, seconds: options.seconds)
+            case .peer:
+                guard let peer else { continue }
+                let measured = try Self.measure(port: 18090, pid: peer, script: scripts + "/update.lua", clients: clients, seconds: options.seconds)
+                guard measured.0.errors == 0 else { throw EndToEndError("the peer answered \(measured.0.errors) requests with errors") }
+                peerResult = measured
+            }
+        }
+        guard let service, let tps else { throw EndToEndError("a write round measured nothing") }
+        return WriteRound(http: service.0, cpu: service.1, pgbenchTPS: tps, peer: peerResult)
     }
 
     /// An endpoint under wrk, then pgbench running the statement it runs, for as long.
