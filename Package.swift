@@ -29,11 +29,14 @@ let package = Package(
             pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"])]
         ),
+        // Linux's epoll, for the thread that waits on every statement's result.
+        .systemLibrary(name: "CEpoll"),
         // A safe Swift client over libpq: knows nothing of users or orders; exposes no C types.
         .target(
             name: "Postgres",
             dependencies: [
                 "CLibPQ",
+                .target(name: "CEpoll", condition: .when(platforms: [.linux])),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -55,6 +55,17 @@ struct RoundTripTests {
         }
     }
 
+    /// Far more than a socket takes at once: libpq queues the rest and the result thread sends it
+    /// as the socket drains (ConnectionHandle.Progress.wantsWrite).
+    @Test func aStatementLargerThanTheSocketBuffer() async throws {
+        try await TestDatabases.shared.withClient { client, _ in
+            let value = String(repeating: "0123456789abcdef", count: 2 << 20)
+            let rows = try await client.query("SELECT md5($1::text), octet_length($1::text)", [value])
+            #expect(try rows[0].decode(1, as: Int.self) == 32 << 20)
+            #expect(try rows[0].decode(0, as: String.self) == "2c6da963315f16a8323aa3d81b488149")
+        }
+    }
+
     @Test func nullsDecodeAsOptionals() async throws {
         try await TestDatabases.shared.withClient { client, _ in
             let row = try await client.query("SELECT $1::text, $2::int8", [String?.none, Int?.none])[0]

@@ -8,14 +8,21 @@ import CLibPQ
 
 /// Owns one `PGconn`: the only place a connection pointer lives; `PQfinish` runs in `deinit`.
 ///
-/// Every method blocks (network round trips), so callers run them off the cooperative pool.
+/// The `exec` methods and `init` block (network round trips), so callers run them off the
+/// cooperative pool; `start` and `advance` never block (docs/design.md#statements-without-a-hop).
 /// `@unchecked Sendable`: libpq connections are not thread-safe, but a handle is only ever used by
-/// one thread at a time: the pool lends a connection to one task, and a listener owns its handle
-/// on its own thread.
+/// one thread at a time: the pool lends a connection to one task (and while its statement is in
+/// flight, the result thread holds it until the task resumes), and a listener owns its handle on its
+/// own thread.
 final class ConnectionHandle: @unchecked Sendable {
     private let conn: OpaquePointer
     /// Statements prepared on this session, by SQL text.
     private var prepared: [String: String] = [:]
+    /// Whether libpq's non-blocking mode is on (set at the first statement sent without waiting;
+    /// the blocking calls ignore it).
+    private var nonBlocking = false
+    /// The last result read so far of a statement sent without waiting.
+    private var pendingResult: ResultHandle?
 
     /// Connects (blocking). Overrides win over what the connection string says.
     init(configuration: PostgresConfiguration) throws(PostgresError) {
@@ -90,6 +97,98 @@ final class ConnectionHandle: @unchecked Sendable {
             ResultHandle(PQexecPrepared(conn, name, Int32(parameters.count), values, nil, nil, 0))
         }
         return try result.rows(connection: self)
+    }
+
+    /// The name this session prepared `sql` under, if it has.
+    func preparedName(for sql: String) -> String? { prepared[sql] }
+
+    /// A statement sent without waiting for its result (`ResultPoller`).
+    enum Statement: Sendable {
+        /// Several statements allowed, no parameters (`PQsendQuery`).
+        case script(String)
+        case parameters(String, [PostgresParameter])
+        /// A statement this session prepared, by its name (`preparedName(for:)`).
+        case prepared(name: String, [PostgresParameter])
+    }
+
+    /// Where a statement sent without waiting stands.
+    enum Progress {
+        /// libpq holds bytes the socket would not take yet: call `advance(flushing: true)` once it
+        /// is writable or readable.
+        case wantsWrite
+        /// Call `advance(flushing: false)` once the socket is readable.
+        case wantsRead
+        case done(Result<PostgresRows, PostgresError>)
+    }
+
+    /// Sends `statement` without blocking. Never blocks: libpq's non-blocking mode queues what the
+    /// socket does not take at once.
+    func start(_ statement: Statement) -> Progress {
+        if !nonBlocking {
+            guard PQsetnonblocking(conn, 1) == 0 else { return finish() }
+            nonBlocking = true
+        }
+        let sent: Int32
+        switch statement {
+        case .script(let sql):
+            sent = PQsendQuery(conn, sql)
+        case .parameters(let sql, let parameters):
+            sent = Self.withParameters(parameters) { types, values in
+                PQsendQueryParams(conn, sql, Int32(parameters.count), types, values, nil, nil, 0)
+            }
+        case .prepared(let name, let parameters):
+            sent = Self.withParameters(parameters) { _, values in
+                PQsendQueryPrepared(conn, name, Int32(parameters.count), values, nil, nil, 0)
+            }
+        }
+        guard sent == 1 else { return finish() }
+        return flush()
+    }
+
+    /// Continues a statement sent with `start` once its socket is ready (`flushing`: after
+    /// `.wantsWrite`); never blocks.
+    func advance(flushing: Bool) -> Progress {
+        if flushing {
+            // libpq's advice: read what the server sent (it may be waiting for us to), then flush.
+            if PQconsumeInput(conn) == 0, !isHealthy { return finish() }
+            let progress = flush()
+            guard case .wantsRead = progress else { return progress }
+        }
+        guard PQconsumeInput(conn) == 1 else {
+            // Trouble reading: a lost connection ends the statement; anything else, wait again.
+            return isHealthy ? .wantsRead : finish()
+        }
+        while PQisBusy(conn) == 0 {
+            guard let next = PQgetResult(conn) else { return finish() }
+            pendingResult = ResultHandle(next)
+        }
+        return .wantsRead
+    }
+
+    private func flush() -> Progress {
+        switch PQflush(conn) {
+        case 0: return .wantsRead
+        case 1: return .wantsWrite
+        default: return finish()
+        }
+    }
+
+    /// The statement's outcome: its last result, or the connection's error. Reads what libpq
+    /// still holds first; that cannot block, since a lost connection reports at once and a healthy
+    /// one only gets here when nothing is pending.
+    private func finish() -> Progress {
+        if !isHealthy || PQisBusy(conn) == 0 {
+            while let next = PQgetResult(conn) {
+                pendingResult = ResultHandle(next)
+            }
+        }
+        let result = pendingResult ?? ResultHandle(nil)
+        pendingResult = nil
+        do {
+            return .done(.success(try result.rows(connection: self)))
+        } catch {
+            return .done(.failure(error))
+        }
     }
 
     /// Quotes an identifier for the few statements that cannot take parameters (LISTEN).
