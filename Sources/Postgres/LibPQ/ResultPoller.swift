@@ -5,7 +5,7 @@
     import NIOConcurrencyHelpers
 
     /// Waits for the results of every statement in flight in the process on one thread, so that a
-    /// statement costs no thread wake-up on its way out (docs/design.md#statements-without-a-hop).
+    /// statement wakes no other thread to be sent (docs/design.md#statements-without-a-hop).
     ///
     /// The caller sends its statement itself, without blocking (libpq's non-blocking mode), and
     /// adds the session's socket to this poller's epoll set: `epoll_ctl` from any thread reaches a
