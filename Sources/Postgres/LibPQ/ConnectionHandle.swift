@@ -125,7 +125,7 @@ final class ConnectionHandle: @unchecked Sendable {
     /// socket does not take at once.
     func start(_ statement: Statement) -> Progress {
         if !nonBlocking {
-            guard PQsetnonblocking(conn, 1) == 0 else { return finish() }
+            guard PQsetnonblocking(conn, 1) == 0 else { return collect() }
             nonBlocking = true
         }
         let sent: Int32
@@ -141,7 +141,7 @@ final class ConnectionHandle: @unchecked Sendable {
                 PQsendQueryPrepared(conn, name, Int32(parameters.count), values, nil, nil, 0)
             }
         }
-        guard sent == 1 else { return finish() }
+        guard sent == 1 else { return collect() }
         return flush()
     }
 
@@ -150,45 +150,38 @@ final class ConnectionHandle: @unchecked Sendable {
     func advance(flushing: Bool) -> Progress {
         if flushing {
             // libpq's advice: read what the server sent (it may be waiting for us to), then flush.
-            if PQconsumeInput(conn) == 0, !isHealthy { return finish() }
+            if PQconsumeInput(conn) == 0, !isHealthy { return collect() }
             let progress = flush()
             guard case .wantsRead = progress else { return progress }
         }
-        guard PQconsumeInput(conn) == 1 else {
-            // Trouble reading: a lost connection ends the statement; anything else, wait again.
-            return isHealthy ? .wantsRead : finish()
-        }
-        while PQisBusy(conn) == 0 {
-            guard let next = PQgetResult(conn) else { return finish() }
-            pendingResult = ResultHandle(next)
-        }
-        return .wantsRead
+        // Trouble reading on a healthy session: wait again; a lost one ends the statement.
+        guard PQconsumeInput(conn) == 1 || !isHealthy else { return .wantsRead }
+        return collect()
     }
 
     private func flush() -> Progress {
         switch PQflush(conn) {
         case 0: return .wantsRead
         case 1: return .wantsWrite
-        default: return finish()
+        default: return collect()
         }
     }
 
-    /// The statement's outcome: its last result, or the connection's error. Reads what libpq
-    /// still holds first; that cannot block, since a lost connection reports at once and a healthy
-    /// one only gets here when nothing is pending.
-    private func finish() -> Progress {
-        if !isHealthy || PQisBusy(conn) == 0 {
-            while let next = PQgetResult(conn) {
-                pendingResult = ResultHandle(next)
-            }
+    /// Takes the results libpq has read, without blocking: `PQgetResult` waits only while
+    /// `PQisBusy`, which a lost session never is (it reports its error at once). `.done` with the
+    /// statement's outcome (its last result, or the connection's error) once libpq has no more.
+    private func collect() -> Progress {
+        while PQisBusy(conn) == 0 {
+            guard let next = PQgetResult(conn) else { return .done(takeResult()) }
+            pendingResult = ResultHandle(next)
         }
+        return .wantsRead
+    }
+
+    private func takeResult() -> Result<PostgresRows, PostgresError> {
         let result = pendingResult ?? ResultHandle(nil)
         pendingResult = nil
-        do {
-            return .done(.success(try result.rows(connection: self)))
-        } catch {
-            return .done(.failure(error))
-        }
+        return Result { () throws(PostgresError) in try result.rows(connection: self) }
     }
 
     /// Quotes an identifier for the few statements that cannot take parameters (LISTEN).
