@@ -143,8 +143,7 @@ struct Bench: AsyncParsableCommand {
         func phase(_ name: String, _ body: (inout BenchResults) async throws -> Void) async throws {
             let start = HostSteal.now()
             try await body(&results)
-            if let start, let end = HostSteal.now() {
-                let percent = end.percent(since: start)
+            if let percent = HostSteal.percent(since: start) {
                 results.hostStealPercentByPhase[name] = percent
                 log(String(format: "  host steal during %@: %.1f %% of CPU time", name, percent))
             }

@@ -80,7 +80,7 @@ extension BenchRun {
         let roundTrip = quantiles(samples.map(\.roundTrip))
         let put = quantiles(samples.map(\.put))
         let plain = quantiles(samples.compactMap(\.plainGet))
-        let steal = stealAtStart.flatMap { start in HostSteal.now().map { $0.percent(since: start) } }
+        let steal = HostSteal.percent(since: stealAtStart)
         let result = BenchResults.ReadYourWritesRow(
             offeredRate: "\(rate)/s", readingFrom: target, requests: samples.count, failed: samples.filter { $0.status != 200 }.count,
             staleAnswers: samples.filter { $0.status == 200 && !$0.showsTheWrite }.count,

@@ -25,7 +25,7 @@ extension BenchRun {
         for rate in [100, 1_000] {
             let stealAtStart = HostSteal.now()
             var floor = try await floor(rate: rate)
-            if let stealAtStart, let now = HostSteal.now() { floor.hostStealPercent = now.percent(since: stealAtStart) }
+            floor.hostStealPercent = HostSteal.percent(since: stealAtStart)
             results.floor.append(floor)
             log("  floor at \(rate)/s: p50 \(floor.p50ms) ms, p99 \(floor.p99ms) ms, host steal \(floor.hostStealPercent ?? 0) %")
         }
@@ -45,7 +45,7 @@ extension BenchRun {
             for rate in [100, 1_000] {
                 let stealAtStart = HostSteal.now()
                 var row = try await propagation(rate: rate, shape: shape.label)
-                if let stealAtStart, let now = HostSteal.now() { row.hostStealPercent = now.percent(since: stealAtStart) }
+                row.hostStealPercent = HostSteal.percent(since: stealAtStart)
                 if let floor = results.floor.first(where: { $0.offeredRate == row.offeredRate }) {
                     row.p50ToFloor = row.p50ms / floor.p50ms
                     row.p99ToFloor = row.p99ms / floor.p99ms

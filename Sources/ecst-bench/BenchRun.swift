@@ -126,7 +126,7 @@ final class BenchRun {
                 rounds.append(try writeRound(pid: pid, peer: peer?.pid, clients: clients, rotation: round))
             }
             var row = BenchResults.WriteRow(clients: clients, rounds: rounds)
-            if let stealAtStart, let now = HostSteal.now() { row.hostStealPercent = now.percent(since: stealAtStart) }
+            row.hostStealPercent = HostSteal.percent(since: stealAtStart)
             results.writePath.append(row)
             log(
                 "  \(clients) clients: http \(Int(row.httpRPS)) req/s (\(Int(row.serviceCPUMicrosecondsPerRequest)) us of service CPU each), "

@@ -25,4 +25,10 @@ struct HostSteal {
         let elapsed = total - start.total
         return elapsed > 0 ? 100 * (steal - start.steal) / elapsed : 0
     }
+
+    /// The steal share from `start` (taken with `now()`) to now; nil where either is unknown.
+    static func percent(since start: HostSteal?) -> Double? {
+        guard let start, let end = now() else { return nil }
+        return end.percent(since: start)
+    }
 }
