@@ -24,7 +24,7 @@ public enum ServiceBootstrap {
         }
         let level = configuration.logLevel
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
+            var handler = DeferredMetadataLogHandler(label: label)
             handler.logLevel = level
             return handler
         }

@@ -9,9 +9,14 @@ struct OrderController<Context: RequestContext> {
     let consumer: String
     let tokens: TokenWatch
 
-    struct CreateRequest: Decodable {
+    struct CreateRequest: JSONObjectDecodable {
         var userId: Int64
         var productId: Int64
+
+        init(json: JSONObjectReader) throws(APIError) {
+            userId = try json.integer("userId")
+            productId = try json.integer("productId")
+        }
     }
 
     func addRoutes(to group: RouterGroup<Context>) {

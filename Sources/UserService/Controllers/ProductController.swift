@@ -5,15 +5,17 @@ import ServiceSupport
 struct ProductController<Context: RequestContext> {
     let repository: ProductRepository
 
-    struct UpdateRequest: Decodable {
+    struct UpdateRequest: JSONObjectDecodable {
         var id: Int64
         var description: String
         var price: Int
         var qtyAvailable: Int
 
-        enum CodingKeys: String, CodingKey {
-            case id, description, price
-            case qtyAvailable = "qty_available"
+        init(json: JSONObjectReader) throws(APIError) {
+            id = try json.integer("id")
+            description = try json.string("description")
+            price = Int(try json.integer("price"))
+            qtyAvailable = Int(try json.integer("qty_available"))
         }
     }
 
@@ -41,4 +43,12 @@ struct ProductController<Context: RequestContext> {
     }
 }
 
-extension Product: ResponseEncodable {}
+/// Written by hand, in `Codable`'s key order, like `User`.
+extension Product: JSONObjectEncodable {
+    public func write(to object: inout JSONObjectWriter) {
+        object.field("id", id)
+        object.field("description", description)
+        object.field("price", price)
+        object.field("qty_available", qtyAvailable)
+    }
+}

@@ -5,17 +5,30 @@ import ServiceSupport
 struct UserController<Context: RequestContext> {
     let repository: UserRepository
 
-    struct CreateRequest: Decodable {
+    struct CreateRequest: JSONObjectDecodable {
         var firstname: String
         var lastname: String
         var email: String
+
+        init(json: JSONObjectReader) throws(APIError) {
+            firstname = try json.string("firstname")
+            lastname = try json.string("lastname")
+            email = try json.string("email")
+        }
     }
 
-    struct UpdateRequest: Decodable {
+    struct UpdateRequest: JSONObjectDecodable {
         var id: Int64
         var firstname: String
         var lastname: String
         var email: String
+
+        init(json: JSONObjectReader) throws(APIError) {
+            id = try json.integer("id")
+            firstname = try json.string("firstname")
+            lastname = try json.string("lastname")
+            email = try json.string("email")
+        }
     }
 
     func addRoutes(to group: RouterGroup<Context>) {
@@ -63,4 +76,12 @@ struct UserController<Context: RequestContext> {
     }
 }
 
-extension User: ResponseEncodable {}
+/// Written by hand (`JSONObjectWriter`), in `Codable`'s key order.
+extension User: JSONObjectEncodable {
+    public func write(to object: inout JSONObjectWriter) {
+        object.field("id", id)
+        object.field("firstname", firstname)
+        object.field("lastname", lastname)
+        object.field("email", email)
+    }
+}

@@ -9,7 +9,7 @@ struct Written<Value: Sendable>: Sendable {
     var token: String
 }
 
-extension Written where Value: ResponseEncodable {
+extension Written where Value: ResponseGenerator {
     /// The entity as the body, the token as `ECST-Token`.
     func response(status: HTTPResponse.Status = .ok) -> EditedResponse<Value> {
         EditedResponse(status: status, headers: [.ecstToken: token], response: value)
