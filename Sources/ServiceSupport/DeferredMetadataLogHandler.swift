@@ -1,9 +1,8 @@
 import Logging
 
 /// swift-log's `StreamLogHandler` on standard error, except that the logger's metadata is
-/// formatted when a line is written rather than each time it is set: `StreamLogHandler` sorts and
-/// prints all of it at every change, which the request id of every request paid for (3 % of the
-/// user-service's CPU per write, where the line is seldom written; BENCHMARKS.md).
+/// formatted when a line is written rather than each time it is set, which every request paid for
+/// its request id (docs/design.md#json-by-hand).
 public struct DeferredMetadataLogHandler: LogHandler {
     private var stream: StreamLogHandler
     public var metadata: Logger.Metadata = [:]

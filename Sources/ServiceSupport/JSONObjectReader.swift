@@ -1,8 +1,7 @@
 /// The top-level fields of a JSON object, the shape of every request body of both services, read
-/// by hand: Foundation's `JSONDecoder` (through Codable's generic containers) took 6 % of the
-/// user-service's CPU per `PUT /user-service/update` to read four fields (BENCHMARKS.md). The whole
-/// text is checked against RFC 8259 (nested values too, to a depth of 512, as Foundation does);
-/// the accessors refuse a missing, null or mistyped field with the 400 that names it.
+/// by hand rather than through Foundation's Codable decoder (docs/design.md#json-by-hand). The
+/// whole text is checked against RFC 8259 (nested values too, to a depth of 512, as Foundation
+/// does); the accessors refuse a missing, null or mistyped field with the 400 that names it.
 public struct JSONObjectReader {
     /// A field's value; nested objects and arrays are checked, not kept.
     public enum Value: Equatable {

@@ -1,10 +1,9 @@
 import Hummingbird
 
-/// A flat JSON object written field by field, for the entities a write returns. Foundation's
-/// `JSONEncoder` (through Codable's generic containers) took 6 % of the user-service's CPU per
-/// `PUT /user-service/update` to print four fields (BENCHMARKS.md); this takes a fraction of it.
-/// Keys are written as given (callers pass plain ASCII names); string values are escaped as RFC 8259
-/// requires, and nothing more ("/" stays as it is).
+/// A flat JSON object written field by field, for the entities a write returns, rather than
+/// through Foundation's Codable encoder (docs/design.md#json-by-hand). Keys are written as given
+/// (callers pass plain ASCII names); string values are escaped as RFC 8259 requires, and nothing
+/// more ("/" stays as it is).
 public struct JSONObjectWriter {
     private var bytes: [UInt8]
 

@@ -29,7 +29,7 @@ enum Validation {
         let labels = parts.count == 2 ? parts[1].split(separator: ".", omittingEmptySubsequences: false) : []
         let plausible =
             parts.count == 2 && !parts[0].isEmpty && labels.count >= 2 && labels.allSatisfy { !$0.isEmpty }
-            && !scalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7F || $0.properties.isWhitespace })
+            && !scalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7F || ($0.value > 0x7F && $0.properties.isWhitespace) })
         guard plausible else { throw APIError.badRequest("field '\(field)' must be a valid email address") }
         return email
     }
