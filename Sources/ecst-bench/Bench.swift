@@ -32,11 +32,15 @@ struct Bench: AsyncParsableCommand {
         var writeRounds: Int
         var readYourWritesRates: [Int]
         var peer: String
+        /// `--phases compare`: the folder of the other build's user-service, and its slices.
+        var compareWith: String? = nil
+        var compareSlices = 10
+        var compareSliceSeconds = 2
         /// Settings of the main cluster beyond the benchmark's own (`name=value`).
         var postgresSettings: [String] = []
     }
 
-    static let allPhases: Set<String> = ["write", "read", "wake-ups", "split", "read-your-writes", "catch-up", "idle"]
+    static let allPhases: Set<String> = ["write", "compare", "read", "wake-ups", "split", "read-your-writes", "catch-up", "idle"]
 
     @Option(help: "Seconds per measured run.")
     var seconds = 20
@@ -52,7 +56,7 @@ struct Bench: AsyncParsableCommand {
     var clients = "1,4,16,64"
     @Option(help: "Idle phase length in seconds.")
     var idleSeconds = 60
-    @Option(help: "Phases to run, comma-separated: write, read, wake-ups, split, read-your-writes, catch-up, idle.")
+    @Option(help: "Phases to run, comma-separated: write, compare, read, wake-ups, split, read-your-writes, catch-up, idle.")
     var phases = "write,read,wake-ups,split,read-your-writes,catch-up,idle"
     @Option(help: "Wake-up shapes, comma-separated: orders per user, 's' for an active + standby order-service (0,0s,1,1s,10,10s).")
     var shapes = "0,0s,1,1s,10,10s"
@@ -73,6 +77,16 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Write phase: the peer executable (Hummingbird + postgres-nio) measured beside the service; skipped when missing.")
     var peer = "benchmarks/peers/hummingbird-postgres-nio/.build/release/peer"
 
+    @Option(
+        help:
+            "Compare phase: a folder holding another build's user-service (say, another commit's .build/release), run beside this one's while wrk alternates between them."
+    )
+    var compareWith: String?
+    @Option(help: "Compare phase: slices per side and client count.")
+    var compareSlices = 10
+    @Option(help: "Compare phase: seconds per slice.")
+    var compareSliceSeconds = 2
+
     func validate() throws {
         for setting in postgresSetting where !setting.contains("=") || setting.hasPrefix("=") {
             throw ValidationError("--postgres-setting takes name=value, got '\(setting)'")
@@ -80,13 +94,19 @@ struct Bench: AsyncParsableCommand {
         for (name, value) in [
             ("--seconds", seconds), ("--users", users), ("--on-off-rounds", onOffRounds), ("--write-rounds", writeRounds),
             ("--catch-up-users", catchUpUsers), ("--rounds", rounds), ("--idle-seconds", idleSeconds),
+            ("--compare-slices", compareSlices), ("--compare-slice-seconds", compareSliceSeconds),
         ]
         where value < 1 {
             throw ValidationError("\(name) must be at least 1, got \(value)")
         }
         if ordersPerUser < 0 { throw ValidationError("--orders-per-user must not be negative, got \(ordersPerUser)") }
         _ = try parsedClients()
-        _ = try parsedPhases()
+        if try parsedPhases().contains("compare") {
+            guard let compareWith else { throw ValidationError("--phases compare needs --compare-with FOLDER") }
+            guard FileManager.default.isExecutableFile(atPath: compareWith + "/user-service") else {
+                throw ValidationError("--compare-with: no user-service in '\(compareWith)'")
+            }
+        }
         _ = try parsedShapes()
         _ = try parsedRates()
     }
@@ -134,7 +154,8 @@ struct Bench: AsyncParsableCommand {
             seconds: seconds, users: users, catchUpUsers: catchUpUsers, ordersPerUser: ordersPerUser, rounds: rounds,
             clients: try parsedClients(), output: output, skipCatchUp: skipCatchUp, idleSeconds: idleSeconds, phases: try parsedPhases(),
             shapes: try parsedShapes(), skipOnOff: skipOnOff, onOffRounds: onOffRounds, writeRounds: writeRounds, readYourWritesRates: try parsedRates(),
-            peer: peer, postgresSettings: postgresSetting
+            peer: peer, compareWith: compareWith, compareSlices: compareSlices, compareSliceSeconds: compareSliceSeconds,
+            postgresSettings: postgresSetting
         )
         var results = BenchResults()
         let run = try await BenchRun(options: options)
@@ -152,6 +173,10 @@ struct Bench: AsyncParsableCommand {
         if options.phases.contains("write") {
             log("1/5 write path: PUT /user-service/update (wrk) vs pgbench, same SQL, and vs the Hummingbird + postgres-nio peer")
             try await phase("write") { try await run.writePath(into: &$0) }
+        }
+        if options.phases.contains("compare") {
+            log("1c/5 this build's user-service against the one in \(options.compareWith ?? "-"), both running, wrk alternating")
+            try await phase("compare") { try await run.compareBuilds(into: &$0) }
         }
         if options.phases.contains("read") {
             log("1b/5 read path: GET endpoints (wrk) vs pgbench running the same statements")

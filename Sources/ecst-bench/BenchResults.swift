@@ -26,6 +26,17 @@ struct BenchResults: Codable {
         var ratioPerRound: [Double]?
         var ratioToPeerPerRound: [Double]?
     }
+    /// `--phases compare`: this build's user-service against another's, in alternating slices.
+    struct BuildComparisonRow: Codable {
+        var clients: Int
+        var thisRPS: Double
+        var thisCPUMicrosecondsPerRequest: Double
+        var otherRPS: Double
+        var otherCPUMicrosecondsPerRequest: Double
+        var hostStealPercent: Double?
+        /// This build's CPU per request over the other's.
+        var cpuRatio: Double { thisCPUMicrosecondsPerRequest / otherCPUMicrosecondsPerRequest }
+    }
     struct ReadRow: Codable {
         var endpoint: String
         var clients: Int
@@ -126,6 +137,7 @@ struct BenchResults: Codable {
     var machine = "\(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory >> 30) GiB"
     var writePath: [WriteRow] = []
     var readPath: [ReadRow] = []
+    var buildComparison: [BuildComparisonRow] = []
     var notify: [NotifyRow] = []
     var propagation: [LatencyRow] = []
     /// Writer commit to a bare LISTEN session waking, at the same offered rates.
@@ -168,6 +180,20 @@ struct BenchResults: Codable {
             ]
             let steal: String = r.hostStealPercent.map { f($0, 1) } ?? "-"
             lines.append((measured + peer + [steal]).joined(separator: "  "))
+        }
+        if !buildComparison.isEmpty {
+            lines += [
+                "", "This build against another (--compare-with): PUT /user-service/update, both running, wrk alternating",
+                "clients  this req/s  this CPU us/req  other req/s  other CPU us/req  CPU this/other  host steal %",
+            ]
+            for r in buildComparison {
+                lines.append(
+                    [
+                        "\(r.clients)".padding(7), f(r.thisRPS).padding(10), f(r.thisCPUMicrosecondsPerRequest).padding(15),
+                        f(r.otherRPS).padding(11), f(r.otherCPUMicrosecondsPerRequest).padding(16), f(r.cpuRatio, 2).padding(14),
+                        r.hostStealPercent.map { f($0, 1) } ?? "-",
+                    ].joined(separator: "  "))
+            }
         }
         if !readPath.isEmpty {
             lines += [
