@@ -31,26 +31,9 @@ public struct JSONObjectReader {
             guard scanner.atEnd else { throw Self.notJSON }
             throw Self.notAnObject
         }
-        scanner.index += 1
-        scanner.skipWhitespace()
-        if scanner.peek == UInt8(ascii: "}") {
-            scanner.index += 1
-        } else {
-            while true {
-                scanner.skipWhitespace()
-                let key = try scanner.string()
-                scanner.skipWhitespace()
-                try scanner.expect(UInt8(ascii: ":"))
-                fields[key] = try scanner.value(depth: 1)
-                scanner.skipWhitespace()
-                if scanner.peek == UInt8(ascii: ",") {
-                    scanner.index += 1
-                    continue
-                }
-                try scanner.expect(UInt8(ascii: "}"))
-                break
-            }
-        }
+        var fields: [String: Value] = [:]
+        try scanner.container(depth: 0) { key, value in fields[key] = value }
+        self.fields = fields
         scanner.skipWhitespace()
         guard scanner.atEnd else { throw Self.notJSON }
     }
@@ -126,8 +109,8 @@ extension JSONObjectReader {
             }
         }
 
-        /// An object or an array, checked and skipped.
-        mutating func container(depth: Int) throws(APIError) {
+        /// An object or an array, checked; an object's fields (key and value) go to `field`.
+        mutating func container(depth: Int, field: (String, Value) -> Void = { _, _ in }) throws(APIError) {
             let isObject = peek == UInt8(ascii: "{")
             let close = isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")
             index += 1
@@ -137,13 +120,15 @@ extension JSONObjectReader {
                 return
             }
             while true {
+                var key: String?
                 if isObject {
                     skipWhitespace()
-                    _ = try string()
+                    key = try string()
                     skipWhitespace()
                     try expect(UInt8(ascii: ":"))
                 }
-                _ = try value(depth: depth + 1)
+                let element = try value(depth: depth + 1)
+                if let key { field(key, element) }
                 skipWhitespace()
                 if peek == UInt8(ascii: ",") {
                     index += 1
