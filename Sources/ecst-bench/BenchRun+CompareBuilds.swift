@@ -12,13 +12,8 @@ extension BenchRun {
         guard let folder = options.compareWith else { throw EndToEndError("--phases compare needs --compare-with FOLDER") }
         try await startUserService()
         guard let this = userService else { throw EndToEndError("the user-service is not running") }
-        let other = try ChildProcess(
-            executable: "user-service", in: folder,
-            environment: [
-                "DATABASE_URL": url, "DATABASE_USER": "user_service", "PORT": "18081", "LOG_LEVEL": "warning", "DATABASE_POOL_SIZE": "16",
-            ])
+        let other = try await startUserService(port: 18081, in: folder)
         defer { other.signal(SIGKILL) }
-        try await Self.waitUntilListening(other, "the other user-service", port: 18081)
         let sides = [(pid: this.pid, port: 18080), (pid: other.pid, port: 18081)]
         for clients in options.clients {
             let stealAtStart = HostSteal.now()
@@ -29,12 +24,11 @@ extension BenchRun {
             }
             for slice in 0..<options.compareSlices {
                 for index in slice % 2 == 0 ? [0, 1] : [1, 0] {
-                    let before = ProcessUsage.read(pid: sides[index].pid).cpuSeconds
-                    let result = try Tools.wrk(
-                        url: "http://127.0.0.1:\(sides[index].port)", script: scripts + "/update.lua", clients: clients,
+                    let (result, cpu) = try Self.measureCPU(
+                        port: sides[index].port, pid: sides[index].pid, script: scripts + "/update.lua", clients: clients,
                         seconds: options.compareSliceSeconds)
                     guard result.errors == 0 else { throw EndToEndError("a user-service answered \(result.errors) requests with errors") }
-                    cpuSeconds[index] += ProcessUsage.read(pid: sides[index].pid).cpuSeconds - before
+                    cpuSeconds[index] += cpu
                     requests[index] += result.requests
                 }
             }

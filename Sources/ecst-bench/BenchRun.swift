@@ -71,10 +71,11 @@ final class BenchRun {
         try LocalCluster.run("/usr/bin/apt-get", ["install", "-y", "-qq", "wrk"])
     }
 
-    func start(_ name: String, port: Int, role: String, extra: [String: String] = [:]) async throws -> ChildProcess {
+    /// `name` from this build's folder, or from `directory` (another build's).
+    func start(_ name: String, port: Int, role: String, extra: [String: String] = [:], in directory: String? = nil) async throws -> ChildProcess {
         var environment = ["DATABASE_URL": url, "DATABASE_USER": role, "PORT": "\(port)", "LOG_LEVEL": "warning"]
         environment.merge(extra) { _, new in new }
-        let process = try ChildProcess(executable: name, environment: environment)
+        let process = try ChildProcess(executable: name, in: directory, environment: environment)
         try await Self.waitUntilListening(process, name, port: port)
         return process
     }
@@ -109,9 +110,12 @@ final class BenchRun {
 
     /// The user-service on :18080, unless already running.
     func startUserService() async throws {
-        if userService == nil {
-            userService = try await start("user-service", port: 18080, role: "user_service", extra: ["DATABASE_POOL_SIZE": "16"])
-        }
+        if userService == nil { userService = try await startUserService(port: 18080) }
+    }
+
+    /// A user-service on `port`, from this build or from `directory`, with the benchmark's pool.
+    func startUserService(port: Int, in directory: String? = nil) async throws -> ChildProcess {
+        try await start("user-service", port: port, role: "user_service", extra: ["DATABASE_POOL_SIZE": "16"], in: directory)
     }
 
     func writePath(into results: inout BenchResults) async throws {
@@ -191,10 +195,15 @@ final class BenchRun {
 
     /// wrk against a service on `port`, with the CPU time the process `pid` spent per successful request.
     static func measure(port: Int, pid: Int32, script: String, clients: Int, seconds: Int) throws -> (Tools.WrkResult, Double) {
+        let (result, cpuSeconds) = try measureCPU(port: port, pid: pid, script: script, clients: clients, seconds: seconds)
+        return (result, cpuSeconds / Double(max(result.requests - result.errors, 1)) * 1e6)
+    }
+
+    /// wrk against a service on `port`, with the CPU seconds the process `pid` spent meanwhile.
+    static func measureCPU(port: Int, pid: Int32, script: String, clients: Int, seconds: Int) throws -> (Tools.WrkResult, cpuSeconds: Double) {
         let cpuBefore = ProcessUsage.read(pid: pid).cpuSeconds
         let result = try Tools.wrk(url: "http://127.0.0.1:\(port)", script: script, clients: clients, seconds: seconds)
-        let cpu = (ProcessUsage.read(pid: pid).cpuSeconds - cpuBefore) / Double(max(result.requests - result.errors, 1)) * 1e6
-        return (result, cpu)
+        return (result, ProcessUsage.read(pid: pid).cpuSeconds - cpuBefore)
     }
 
     /// The Hummingbird + postgres-nio peer on :18090 with the service's pool size, when it is built.
