@@ -706,12 +706,18 @@ DECLARE
 BEGIN
     changed_users := '{}';
     changed_products := '{}';
-    IF user_ids IS NULL OR cardinality(user_ids) > 0 THEN
+    -- NULL (`ecst rebuild`): every entity of the log, listed by a statement of its own, so that the
+    -- upserts' plans have no branch for it to set up at every call.
+    IF user_ids IS NULL THEN
+        user_ids := ARRAY(SELECT DISTINCT e.aggregate_id FROM user_service.events e WHERE e.aggregate_type = 'user');
+    END IF;
+    IF product_ids IS NULL THEN
+        product_ids := ARRAY(SELECT DISTINCT e.aggregate_id FROM user_service.events e WHERE e.aggregate_type = 'product');
+    END IF;
+    IF cardinality(user_ids) > 0 THEN
         WITH latest_users AS (
             SELECT l.* FROM (
-                SELECT unnest(user_ids) AS id WHERE user_ids IS NOT NULL
-                UNION ALL
-                SELECT DISTINCT e.aggregate_id FROM user_service.events e WHERE user_ids IS NULL AND e.aggregate_type = 'user'
+                SELECT unnest(user_ids) AS id
             ) wanted
             CROSS JOIN LATERAL (
                 SELECT e.aggregate_id AS id, e.version, e.type = 'UserDeleted' AS deleted,
@@ -738,12 +744,10 @@ BEGIN
         SELECT (SELECT coalesce(array_agg(u.id), '{}') FROM upserted_users u), (SELECT count(*)::integer FROM latest_users)
         INTO changed_users, users_seen;
     END IF;
-    IF product_ids IS NULL OR cardinality(product_ids) > 0 THEN
+    IF cardinality(product_ids) > 0 THEN
         WITH latest_products AS (
             SELECT l.* FROM (
-                SELECT unnest(product_ids) AS id WHERE product_ids IS NOT NULL
-                UNION ALL
-                SELECT DISTINCT e.aggregate_id FROM user_service.events e WHERE product_ids IS NULL AND e.aggregate_type = 'product'
+                SELECT unnest(product_ids) AS id
             ) wanted
             CROSS JOIN LATERAL (
                 SELECT e.aggregate_id AS id, e.version, e.type = 'ProductDeleted' AS deleted,
@@ -984,8 +988,6 @@ DECLARE
     changed record;
     batch_done boolean;
     written integer := 0;
-    relying integer[];
-    done_tokens xid8[];
     listed text;
 BEGIN
     SELECT p.snapshot, p.batch_snapshot, p.cursor_xid, p.cursor_id
@@ -994,48 +996,57 @@ BEGIN
     WHERE p.consumer = consumer_name
     FOR UPDATE SKIP LOCKED;
     IF NOT FOUND THEN
-        RETURN QUERY SELECT true, 0, 0, false, NULL::bigint, '[]'::jsonb, '{}'::integer[], '{}'::jsonb, NULL::text, NULL::xid8[];
+        busy := true; events := 0; orders_updated := 0; more := false;
+        dead_letters := '[]'; relying_writers := '{}'; token_states := '{}';
+        RETURN NEXT;
         RETURN;
     END IF;
-    -- The relying writers are looked up once the row is ours (a target list would be computed
-    -- for a row SKIP LOCKED passes over) and before the chunk's snapshot is taken: a slot found
-    -- free means its writer's events are visible in that snapshot.
-    relying := user_service.relying_writer_slots();
-    upto := coalesce(pos.batch_snapshot, pg_current_snapshot());
+    busy := false;
+    -- The relying writers are looked up once the row is ours and before the chunk's snapshot is
+    -- taken: a slot found free means its writer's events are visible in that snapshot. Only
+    -- transactions with an id running now can hold one (relying_writer_slots' candidates): when a
+    -- snapshot shows none (nothing in progress, and no id taken between its xmax and ours), that
+    -- snapshot is the chunk's, and the call is skipped (most wake-ups below a few hundred writes/s).
+    upto := pg_current_snapshot();
+    relying_writers := '{}';
+    IF cardinality(ARRAY(SELECT pg_snapshot_xip(upto))) > 0 OR pg_snapshot_xmax(upto) < pg_current_xact_id() THEN
+        relying_writers := user_service.relying_writer_slots();
+        upto := pg_current_snapshot();
+    END IF;
+    upto := coalesce(pos.batch_snapshot, upto);
 
-    WITH batch AS (
-        SELECT e.id, e.xid, e.aggregate_type, e.aggregate_id, e.version, e.type, e.payload,
-               order_service.event_problem(e.type, e.aggregate_type, e.payload) AS problem
-        FROM order_service.pending_events(pos.snapshot, upto, pos.cursor_xid, pos.cursor_id, chunk_size) e
-    ),
-    -- Entities whose replica already holds this chunk's versions need no look-up: a backlog
-    -- re-embeds each entity once, and its older events in later chunks cost no order update.
-    candidates AS (
-        SELECT b.aggregate_type, b.aggregate_id FROM batch b
-        WHERE b.problem IS NULL
-        GROUP BY b.aggregate_type, b.aggregate_id
-        HAVING max(b.version) > coalesce(CASE b.aggregate_type
-            WHEN 'user' THEN (SELECT r.version FROM order_service.users r WHERE r.id = b.aggregate_id)
-            ELSE (SELECT r.version FROM order_service.products r WHERE r.id = b.aggregate_id) END, 0)
-    ),
-    dead AS (
-        INSERT INTO order_service.dead_letters (consumer, event_id, event_type, payload, reason)
-        SELECT consumer_name, b.id, b.type, b.payload, b.problem FROM batch b WHERE b.problem IS NOT NULL
-        ON CONFLICT (consumer, event_id) DO NOTHING
-        RETURNING event_id, reason
-    ),
-    last_event AS (
-        SELECT b.xid, b.id FROM batch b ORDER BY b.xid DESC, b.id DESC LIMIT 1
-    )
-    SELECT (SELECT count(*)::integer FROM batch) AS events,
-           (SELECT l.xid FROM last_event l) AS last_xid,
-           (SELECT l.id FROM last_event l) AS last_id,
-           (SELECT max(b.id) FROM batch b) AS max_id,
-           (SELECT array_agg(DISTINCT b.xid) FROM batch b) AS xids,
-           (SELECT array_agg(c.aggregate_id) FROM candidates c WHERE c.aggregate_type = 'user') AS user_ids,
-           (SELECT array_agg(c.aggregate_id) FROM candidates c WHERE c.aggregate_type = 'product') AS product_ids,
-           (SELECT coalesce(jsonb_agg(jsonb_build_object('event_id', d.event_id, 'reason', d.reason)), '[]') FROM dead d) AS dead_letters
+    -- The chunk in one pass and one aggregate (every node and subplan of a plan is set up at each
+    -- call, run or not: docs/design.md#the-consumers-plans). An entity is looked up only if a usable
+    -- event of it is newer than its replica row: a backlog re-embeds each entity once (refresh_replica
+    -- jumps it to its latest version), and its older events in later chunks cost no order update.
+    SELECT count(*)::integer AS events, max(b.xid) AS last_xid,
+           (array_agg(b.id ORDER BY b.xid DESC, b.id DESC))[1] AS last_id,
+           max(b.id) AS max_id, array_agg(DISTINCT b.xid) AS xids, bool_or(b.problem IS NOT NULL) AS any_unusable,
+           array_agg(DISTINCT b.aggregate_id) FILTER (
+               WHERE b.aggregate_type = 'user' AND b.problem IS NULL
+                 AND b.version > coalesce((SELECT r.version FROM order_service.users r WHERE r.id = b.aggregate_id), 0)) AS user_ids,
+           array_agg(DISTINCT b.aggregate_id) FILTER (
+               WHERE b.aggregate_type = 'product' AND b.problem IS NULL
+                 AND b.version > coalesce((SELECT r.version FROM order_service.products r WHERE r.id = b.aggregate_id), 0)) AS product_ids
+    FROM (SELECT e.id, e.xid, e.aggregate_type, e.aggregate_id, e.version,
+                 order_service.event_problem(e.type, e.aggregate_type, e.payload) AS problem
+          FROM order_service.pending_events(pos.snapshot, upto, pos.cursor_xid, pos.cursor_id, chunk_size) e) b
     INTO chunk;
+
+    -- Events it cannot apply are rare: their statement (which reads the chunk again) runs only then.
+    dead_letters := '[]';
+    IF chunk.any_unusable THEN
+        WITH dead AS (
+            INSERT INTO order_service.dead_letters (consumer, event_id, event_type, payload, reason)
+            SELECT consumer_name, b.id, b.type, b.payload, b.problem
+            FROM (SELECT e.id, e.type, e.payload, order_service.event_problem(e.type, e.aggregate_type, e.payload) AS problem
+                  FROM order_service.pending_events(pos.snapshot, upto, pos.cursor_xid, pos.cursor_id, chunk_size) e) b
+            WHERE b.problem IS NOT NULL
+            ON CONFLICT (consumer, event_id) DO NOTHING
+            RETURNING event_id, reason
+        )
+        SELECT coalesce(jsonb_agg(jsonb_build_object('event_id', d.event_id, 'reason', d.reason)), '[]') INTO dead_letters FROM dead d;
+    END IF;
 
     IF chunk.user_ids IS NOT NULL OR chunk.product_ids IS NOT NULL THEN
         SELECT * INTO changed
@@ -1052,7 +1063,7 @@ BEGIN
     -- change nothing.
     batch_done := chunk.events < chunk_size;
     IF batch_done THEN
-        done_tokens := order_service.event_tokens(coalesce(chunk.xids, '{}'));
+        applied_tokens := order_service.event_tokens(coalesce(chunk.xids, '{}'));
     END IF;
     IF chunk.events > 0 OR pos.batch_snapshot IS NOT NULL THEN
         UPDATE order_service.consumer_positions p
@@ -1073,7 +1084,7 @@ BEGIN
         -- without a query; without the tokens, or empty, when it would not fit NOTIFY's 8000
         -- bytes (they query then).
         IF batch_done AND NOT pg_try_advisory_xact_lock(1162040150, 0) THEN
-            listed := array_to_string(done_tokens, ',');
+            listed := array_to_string(applied_tokens, ',');
             IF octet_length(upto::text) + octet_length(listed) + octet_length(consumer_name) >= 7900 THEN
                 listed := '';
             END IF;
@@ -1083,12 +1094,19 @@ BEGIN
         END IF;
     END IF;
 
-    RETURN QUERY SELECT false, chunk.events, written, NOT batch_done, chunk.max_id, chunk.dead_letters, relying,
-        CASE WHEN batch_done AND cardinality(tokens) > 0 THEN
-            (SELECT jsonb_object_agg(t.token::text, t.state) FROM order_service.token_states(consumer_name, tokens) t)
-        ELSE '{}'::jsonb END,
-        CASE WHEN batch_done THEN upto::text END,
-        done_tokens;
+    -- The answer is assigned, not queried: token_states' plan is set up only when tokens wait.
+    events := chunk.events;
+    orders_updated := written;
+    more := NOT batch_done;
+    highest_event_id := chunk.max_id;
+    token_states := '{}';
+    IF batch_done THEN
+        position_snapshot := upto::text;
+        IF cardinality(tokens) > 0 THEN
+            token_states := (SELECT jsonb_object_agg(t.token::text, t.state) FROM order_service.token_states(consumer_name, tokens) t);
+        END IF;
+    END IF;
+    RETURN NEXT;
 END
 $$;
 
