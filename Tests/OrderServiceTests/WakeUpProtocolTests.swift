@@ -116,6 +116,27 @@ struct WakeUpProtocolTests {
         }
     }
 
+    /// `apply_next_chunk()` asks for the pending slots only when its snapshot shows a transaction
+    /// with an id besides its own; a relying writer whose id is at or above that snapshot's xmax
+    /// shows only there, so the check must count it, and the chunk must not be read past it.
+    @Test func theConsumersStepReportsARelyingWriterWithAnIdAboveItsSnapshotsXmax() async throws {
+        try await withOrderWorld { world in
+            try await world.admin.query("INSERT INTO order_service.consumer_positions (consumer) VALUES ('relying-check')")
+            let slot = Mailbox<Int32>()
+            let writer = try await OpenTransaction.begin(on: world.database.configuration) { tx in
+                try await tx.query("UPDATE user_service.users SET email = 'pending@example.com' WHERE id = 1")
+                try await tx.query("SELECT pg_advisory_xact_lock_shared(1162040149, (pg_current_xact_id()::text::bigint % 1024)::int)")
+                await slot.append(try await tx.query("SELECT (pg_current_xact_id()::text::bigint % 1024)::int")[0].decode(0))
+            }
+            let step = try await world.admin.query("SELECT relying_writers, more FROM order_service.apply_next_chunk('relying-check')")[0]
+            #expect(try step.decode("relying_writers", as: [Int32].self).contains(await slot.items[0]))
+            try await writer.commit()
+            let next = try await world.admin.query("SELECT relying_writers, events FROM order_service.apply_next_chunk('relying-check')")[0]
+            #expect(try !next.decode("relying_writers", as: [Int32].self).contains(await slot.items[0]))
+            #expect(try next.decode("events", as: Int32.self) == 1)
+        }
+    }
+
     @Test func aTransactionRunsTheWakeUpTriggerOnceHoweverManyEventsItWrites() async throws {
         try await withOrderWorld { world in
             let calls: [Int] = try await world.admin.withTransaction { tx in
