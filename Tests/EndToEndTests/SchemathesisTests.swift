@@ -48,7 +48,7 @@ struct SchemathesisTests {
             arguments: [
                 "--config-file", repositoryFile("schemathesis.toml"), "--no-color",
                 "run", "\(baseURL)/openapi.json", "--url", baseURL,
-                "--checks", "all", "--seed", seed, "--workers", "2",
+                "--checks", "all", "--seed", seed, "--workers", "1",
             ],
             environment: ["NO_COLOR": "1"]
         )

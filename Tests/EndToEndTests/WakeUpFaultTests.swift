@@ -28,11 +28,16 @@ struct WakeUpFaultTests {
         )
         #expect(reply.status == 200)
         let start = ContinuousClock.now
-        try await eventually(timeout: bound, "the update to reach the order within \(bound)") {
-            // A read on an HTTP-pool session terminated a moment ago can fail once (the signal
-            // races the pool's check of idle sessions): only the order's content counts here.
-            guard let reply = try? await orders.http.get("/order-service/1"), reply.status == 200 else { return false }
-            return try reply.json(OrderReply.self).user.email == email
+        do {
+            try await eventually(timeout: bound, "the update to reach the order within \(bound)") {
+                // A read on an HTTP-pool session terminated a moment ago can fail once (the signal
+                // races the pool's check of idle sessions): only the order's content counts here.
+                guard let reply = try? await orders.http.get("/order-service/1"), reply.status == 200 else { return false }
+                return try reply.json(OrderReply.self).user.email == email
+            }
+        } catch {
+            // What the order-service did meanwhile: the run's output shows nothing else of it.
+            throw EndToEndError("\(error); order-service's log ends:\n\(orders.process.log.suffix(4_000))")
         }
         return ContinuousClock.now - start
     }

@@ -96,10 +96,14 @@ func withOrderWorld(_ body: @Sendable (OrderWorld) async throws -> Void) async t
     }
 }
 
-/// The router on the world's order_service client (`tokens`: the watch its ECST-After waits with).
-func withRouter(_ world: OrderWorld, tokens: TokenWatch? = nil, _ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
-    let tokens = tokens ?? TokenWatch(database: world.service, consumer: defaultConsumerName, logger: Logger(label: "tokens"))
-    let app = Application(router: buildOrderServiceRouter(database: world.service, tokens: tokens))
+/// The router on the world's order_service client, or on `database` (`tokens`: the watch its
+/// ECST-After waits with).
+func withRouter(
+    _ world: OrderWorld, tokens: TokenWatch? = nil, database: PostgresClient? = nil, _ body: @Sendable (any TestClientProtocol) async throws -> Void
+) async throws {
+    let database = database ?? world.service
+    let tokens = tokens ?? TokenWatch(database: database, consumer: defaultConsumerName, logger: Logger(label: "tokens"))
+    let app = Application(router: buildOrderServiceRouter(database: database, tokens: tokens))
     do {
         try await app.test(.router) { client in try await body(client) }
     } catch {
