@@ -66,11 +66,16 @@ struct ReadYourWritesTests {
         }
     }
 
-    /// Waits until a watch's session listens for other processes' positions.
+    /// Waits until a watch's session listens for other processes' positions: idle after its
+    /// `LISTEN`, or after the idle probe that follows it (idle after the setup before the `LISTEN`,
+    /// it would still miss a notification; this once failed a test under load).
     func waitUntilWatching(_ world: OrderWorld) async throws {
         try await eventually {
             let watching: Int = try await world.admin.scalar(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND state = 'idle' AND datname = current_database()",
+                """
+                SELECT count(*) FROM pg_stat_activity
+                WHERE application_name = $1 AND state = 'idle' AND (query LIKE 'LISTEN %' OR query = 'SELECT 1') AND datname = current_database()
+                """,
                 [TokenWatch.listenerName])
             return watching == 1
         }
