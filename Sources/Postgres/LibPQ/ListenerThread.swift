@@ -160,7 +160,9 @@ final class ListenerThread: @unchecked Sendable {
             } catch {
                 result = .failure(error)
             }
-            continuation.yield(.reacted(result, elapsed: clock.now - started))
+            let elapsed = clock.now - started
+            reaction.observe?(result)
+            continuation.yield(.reacted(result, elapsed: elapsed))
             guard handle.isHealthy else {
                 logger.warning("listener lost its session", metadata: ["error": "\(handle.lastErrorMessage)"])
                 return false
