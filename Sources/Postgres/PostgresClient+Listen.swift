@@ -63,8 +63,6 @@ extension PostgresClient {
 
     /// The same, with parameters that may change from one run to the next: `reactionParameters` is
     /// called on the listener's thread before each run, so it must be quick and must not block.
-    /// So is `reacted`, when given: it sees each run's result there, before `.reacted` reports it,
-    /// for a caller that acts on it at once rather than after the hop to the sequence's reader.
     public func listen<R>(
         on channels: [String],
         applicationName: String? = nil,
@@ -72,15 +70,12 @@ extension PostgresClient {
         setupParameters: [any PostgresEncodable] = [],
         reaction: String,
         reactionParameters: @escaping @Sendable () -> [any PostgresEncodable],
-        reacted: (@Sendable (Result<PostgresRows, PostgresError>) -> Void)? = nil,
         bufferSize: Int = 1024,
         _ body: (AsyncStream<PostgresListenerEvent>, PostgresListener) async throws -> R
     ) async throws -> R {
         try await listen(
             on: channels, applicationName: applicationName, setup: setup, setupParameters: setupParameters,
-            reaction: Reaction(
-                sql: reaction, parameters: { () throws(PostgresError) in try Self.bound(reactionParameters()) }, observe: reacted
-            ),
+            reaction: Reaction(sql: reaction, parameters: { () throws(PostgresError) in try Self.bound(reactionParameters()) }),
             bufferSize: bufferSize, body
         )
     }
@@ -91,12 +86,10 @@ extension PostgresClient {
         return bound
     }
 
-    /// A listener's reaction: its statement, its parameters as of each run, and who sees each
-    /// run's result on the listener's thread.
+    /// A listener's reaction: its statement, and its parameters as of each run.
     struct Reaction: Sendable {
         let sql: String
         let parameters: @Sendable () throws(PostgresError) -> [PostgresParameter]
-        var observe: (@Sendable (Result<PostgresRows, PostgresError>) -> Void)? = nil
     }
 
     private func listen<R>(

@@ -293,34 +293,6 @@ struct ReadYourWritesTests {
         }
     }
 
-    /// The consumer's listener answers, on its own thread, the requests its statement decided
-    /// (`answerAtOnce`), before the watch's actor hears of the position; the actor's own answer to
-    /// them, which follows, then does nothing, and the others go on waiting.
-    @Test func theConsumersResultAnswersItsRequestsBeforeTheWatchHearsOfIt() async throws {
-        try await withOrderWorld { world in
-            let tokens = watch(world, recheck: .seconds(600))
-            let (first, applied) = try await openUpdate(world, user: 1, email: "at-once@example.com")
-            let (second, pending) = try await openUpdate(world, user: 2, email: "later@example.com")
-            let appliedToken = ConsistencyToken(applied)!
-            let pendingToken = ConsistencyToken(pending)!
-            let answered = Task { try await tokens.wait(for: appliedToken, timeout: .seconds(30)) }
-            let waiting = Task { try await tokens.wait(for: pendingToken, timeout: .seconds(30)) }
-            try await eventually { await tokens.waiting == 2 }
-            try await first.commit()
-
-            tokens.answerAtOnce(decided: [pendingToken: .pending], applied: [appliedToken])
-            #expect(try await answered.value == .applied)
-            #expect(await tokens.waiting == 2, "only the listener's answer ran; the actor still counts both")
-
-            await tokens.positionStored(appliedEvents: true, decided: [pendingToken: .pending], applied: [appliedToken])
-            #expect(await tokens.waiting == 1)
-            try await second.rollback()
-            tokens.answerAtOnce(decided: [pendingToken: .rolledBack], applied: [])
-            #expect(try await waiting.value == .rolledBack)
-            await tokens.stop()
-        }
-    }
-
     @Test func aTokenKnownCommittedIsAnsweredByThePositionThatSeesItAndARolledBackOneIsNot() async throws {
         try await withOrderWorld { world in
             // The test applies by hand and tells the watch, as the consumer would; no recheck.

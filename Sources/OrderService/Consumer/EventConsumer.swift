@@ -78,15 +78,7 @@ public struct EventConsumer: Service {
             try await database.listen(
                 on: [Self.channel], applicationName: Self.listenerName, setup: "SELECT order_service.lead_wake_ups($1)",
                 setupParameters: [applier.consumer], reaction: EventApplier.applyNextChunk,
-                reactionParameters: { [applier, tokens] in applier.applyNextChunkParameters(tokens: tokens?.tokensWaiting ?? []) },
-                reacted: { [tokens] result in
-                    // Requests waiting for what this statement applied are answered from the
-                    // listener's thread, a thread switch sooner than through the events below.
-                    guard let tokens, tokens.anyoneWaits, case .success(let rows) = result,
-                        case .applied(let chunk, more: false, _)? = try? EventApplier.outcome(of: rows)
-                    else { return }
-                    tokens.answerAtOnce(decided: chunk.tokenStates, applied: chunk.appliedTokens)
-                }
+                reactionParameters: { [applier, tokens] in applier.applyNextChunkParameters(tokens: tokens?.tokensWaiting ?? []) }
             ) { events, listener in
                 for await event in events {
                     switch event {

@@ -25,7 +25,7 @@ public actor TokenWatch {
     private struct Waiter {
         let token: ConsistencyToken
         let deadline: ContinuousClock.Instant
-        let answer: TokenWaiter
+        let continuation: CheckedContinuation<ConsistencyToken.State, any Error>
         /// Known committed (`order_service.token_committed()`): applied once a position of this
         /// process's consumer sees it finished.
         var committed = false
@@ -33,10 +33,9 @@ public actor TokenWatch {
 
     /// Changed only through `add` and `remove`, which keep `waitingTokens` in step.
     private var waiters: [Int: Waiter] = [:]
-    /// The tokens waited for and their requests, readable from any thread without a hop to the
-    /// actor: the consumer's statement (run on the listener's thread too) asks for their states,
-    /// and its result answers them there (`answerAtOnce`).
-    private let waitingTokens = NIOLockedValueBox([ConsistencyToken: [Int: TokenWaiter]]())
+    /// The tokens waited for (and by how many requests), readable from any thread without a hop to
+    /// the actor: the consumer's statement (run on the listener's thread too) asks for their states.
+    private let waitingTokens = NIOLockedValueBox([ConsistencyToken: Int]())
     private var nextWaiter = 0
     private var checker: Task<Void, Never>?
     private var listener: Task<Void, Never>?
@@ -128,7 +127,7 @@ public actor TokenWatch {
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 guard !Task.isCancelled, !stopped else { return continuation.resume(throwing: CancellationError()) }
-                add(id, Waiter(token: token, deadline: deadline, answer: TokenWaiter(continuation)))
+                add(id, Waiter(token: token, deadline: deadline, continuation: continuation))
                 if checker == nil { checker = Task { await self.checkWhileWaiting() } }
                 wakeChecker()
                 updateListener()
@@ -140,31 +139,6 @@ public actor TokenWatch {
 
     /// The tokens requests wait for now, for the consumer's next statement to answer.
     public nonisolated var tokensWaiting: [ConsistencyToken] { waitingTokens.withLockedValue { Array($0.keys) } }
-
-    /// Whether any request waits, without a hop to the actor.
-    public nonisolated var anyoneWaits: Bool { waitingTokens.withLockedValue { !$0.isEmpty } }
-
-    /// Answers, on the caller's thread, the requests that `positionStored` with the same `decided`
-    /// and `applied` would answer first (the consumer's listener calls it with its statement's
-    /// result, sparing the answer its hop to this actor); `positionStored`, which follows, still does
-    /// everything else, and its answers to these then do nothing.
-    public nonisolated func answerAtOnce(decided: [ConsistencyToken: ConsistencyToken.State], applied: Set<ConsistencyToken>) {
-        let answers = waitingTokens.withLockedValue { waiting in
-            var answers: [(TokenWaiter, ConsistencyToken.State)] = []
-            for (token, requests) in waiting {
-                let state: ConsistencyToken.State?
-                switch decided[token] {
-                case nil: state = applied.contains(token) ? .applied : nil
-                case .pending?: state = nil
-                case let decided?: state = decided
-                }
-                guard let state else { continue }
-                for request in requests.values { answers.append((request, state)) }
-            }
-            return answers
-        }
-        for (request, state) in answers { request.resume(returning: state) }
-    }
 
     /// This process's consumer stored a new position (or found nothing new), and its statement said
     /// the state of the tokens in `decided` (those waiting when it ran), the snapshot `position`
@@ -184,15 +158,15 @@ public actor TokenWatch {
         for (id, waiter) in waiters {
             switch decided[waiter.token] {
             case nil where applied.contains(waiter.token):
-                remove(id)?.answer.resume(returning: .applied)
+                remove(id)?.continuation.resume(returning: .applied)
             case nil where waiter.committed && position?.isVisible(waiter.token.xid) == true:
-                remove(id)?.answer.resume(returning: .applied)
+                remove(id)?.continuation.resume(returning: .applied)
             case nil:
                 undecided = true
             case .pending?:
                 break  // as of that commit; the next position, or the timer, checks it again
             case let state?:
-                remove(id)?.answer.resume(returning: state)
+                remove(id)?.continuation.resume(returning: state)
             }
         }
         if undecided { wakeChecker() }
@@ -221,20 +195,19 @@ public actor TokenWatch {
         stopped = true
         listener?.cancel()
         checker?.cancel()
-        for id in Array(waiters.keys) { remove(id)?.answer.resume(throwing: CancellationError()) }
+        for id in Array(waiters.keys) { remove(id)?.continuation.resume(throwing: CancellationError()) }
         wakeChecker()
     }
 
     private func add(_ id: Int, _ waiter: Waiter) {
         waiters[id] = waiter
-        waitingTokens.withLockedValue { $0[waiter.token, default: [:]][id] = waiter.answer }
+        waitingTokens.withLockedValue { $0[waiter.token, default: 0] += 1 }
     }
 
     private func remove(_ id: Int) -> Waiter? {
         guard let waiter = waiters.removeValue(forKey: id) else { return nil }
-        waitingTokens.withLockedValue { waiting in
-            waiting[waiter.token]?[id] = nil
-            if waiting[waiter.token]?.isEmpty == true { waiting[waiter.token] = nil }
+        waitingTokens.withLockedValue { counts in
+            counts[waiter.token] = counts[waiter.token].flatMap { $0 > 1 ? $0 - 1 : nil }
         }
         return waiter
     }
@@ -242,7 +215,7 @@ public actor TokenWatch {
     private var isListenerNeeded: Bool { !stopped && !waiters.isEmpty && !appliesHere }
 
     private func cancel(_ id: Int) {
-        remove(id)?.answer.resume(throwing: CancellationError())
+        remove(id)?.continuation.resume(throwing: CancellationError())
     }
 
     private func wakeChecker() {
@@ -296,7 +269,7 @@ public actor TokenWatch {
             // The requests fail as any query of theirs would (503 when the database is away).
             logger.warning("checking consistency tokens failed", metadata: ["error": "\(error)", "waiting": "\(waiters.count)"])
             for (id, _) in waiters where id < checkedBelow {
-                remove(id)?.answer.resume(throwing: error)
+                remove(id)?.continuation.resume(throwing: error)
             }
             return
         }
@@ -304,10 +277,10 @@ public actor TokenWatch {
         for (id, waiter) in waiters where id < checkedBelow {
             let (state, committed) = states[waiter.token] ?? (.pending, false)
             if state != .pending || waiter.deadline <= now {
-                remove(id)?.answer.resume(returning: state)
+                remove(id)?.continuation.resume(returning: state)
             } else if committed, lastPosition?.isVisible(waiter.token.xid) == true {
                 // The consumer stored a position that sees it while this check ran.
-                remove(id)?.answer.resume(returning: .applied)
+                remove(id)?.continuation.resume(returning: .applied)
             } else if committed {
                 waiters[id]?.committed = true
             }

@@ -160,9 +160,7 @@ final class ListenerThread: @unchecked Sendable {
             } catch {
                 result = .failure(error)
             }
-            let elapsed = clock.now - started
-            reaction.observe?(result)
-            continuation.yield(.reacted(result, elapsed: elapsed))
+            continuation.yield(.reacted(result, elapsed: clock.now - started))
             guard handle.isHealthy else {
                 logger.warning("listener lost its session", metadata: ["error": "\(handle.lastErrorMessage)"])
                 return false
