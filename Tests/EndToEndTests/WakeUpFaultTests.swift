@@ -28,6 +28,12 @@ struct WakeUpFaultTests {
         )
         #expect(reply.status == 200)
         let start = ContinuousClock.now
+        try await waitForOrder(orders, toShow: email, within: bound)
+        return ContinuousClock.now - start
+    }
+
+    /// Waits until user 1's order shows `email`; past `bound`, fails with the order-service's log.
+    static func waitForOrder(_ orders: RunningService, toShow email: String, within bound: Duration) async throws {
         do {
             try await eventually(timeout: bound, "the update to reach the order within \(bound)") {
                 // A read on an HTTP-pool session terminated a moment ago can fail once (the signal
@@ -39,7 +45,6 @@ struct WakeUpFaultTests {
             // What the order-service did meanwhile: the run's output shows nothing else of it.
             throw EndToEndError("\(error); order-service's log ends:\n\(orders.process.log.suffix(4_000))")
         }
-        return ContinuousClock.now - start
     }
 
     @Test(.enabled(if: runsProcesses), arguments: Fault.allCases)
@@ -79,10 +84,7 @@ struct WakeUpFaultTests {
                 (try? await stack.admin.query("UPDATE user_service.users SET email = 'after-restart@example.com' WHERE id = 1")) != nil
             }
             let committed = ContinuousClock.now
-            try await eventually(timeout: .seconds(2), "the update to reach the order within 2 s") {
-                guard let reply = try? await orders.http.get("/order-service/1"), reply.status == 200 else { return false }
-                return try reply.json(OrderReply.self).user.email == "after-restart@example.com"
-            }
+            try await Self.waitForOrder(orders, toShow: "after-restart@example.com", within: .seconds(2))
             print("wake-up after a restart: \(ContinuousClock.now - committed) after the commit, \(ContinuousClock.now - start) after the server was up")
             #expect(users.process.exitCode == nil)
             #expect(orders.process.exitCode == nil)
