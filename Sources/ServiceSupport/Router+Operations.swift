@@ -19,7 +19,7 @@ extension Router where Context == AppRequestContext {
         router.addMiddleware {
             RequestIDMiddleware()
             LogRequestsMiddleware(.debug)
-            MetricsMiddleware()
+            RequestMetricsMiddleware()
             JSONErrorMiddleware()
             DeclaredBodySizeMiddleware()
             methodNotAllowed

@@ -161,4 +161,24 @@ struct EndToEndTests {
             #expect(email == "sigterm@example.com")
         }
     }
+
+    /// Each request is counted and timed under its route, method and status, a refused one too.
+    @Test(.enabled(if: runsProcesses)) func requestsAreCountedAndTimedInMetrics() async throws {
+        try await withStack { stack in
+            let users = try await stack.userService()
+            for _ in 0..<3 {
+                let reply = try await users.http.put(
+                    "/user-service/update", #"{"id": 2, "firstname": "Ada", "lastname": "Byron", "email": "ada@example.com"}"#)
+                #expect(reply.status == 200)
+            }
+            #expect(try await users.http.get("/user-service/0").status == 400)
+            let metrics = try await users.http.get("/metrics").body
+            let update = #"{http_route="/user-service/update",http_request_method="PUT",http_response_status_code="200"}"#
+            #expect(metrics.contains("hb_requests\(update) 3"))
+            #expect(metrics.contains("http_server_request_duration_count\(update) 3"))
+            let refused = #"{http_route="/user-service/{id}",http_request_method="GET",http_response_status_code="400"}"#
+            #expect(metrics.contains("hb_requests\(refused) 1"))
+            #expect(metrics.contains(#"http_server_active_requests{http_request_method="PUT"} 0"#))
+        }
+    }
 }
