@@ -20,6 +20,6 @@ struct OrderServiceApp {
             registry: registry,
             logger: logger
         )
-        try await app.runService()
+        try await app.run()
     }
 }
