@@ -3,7 +3,6 @@ import Hummingbird
 import Logging
 import Postgres
 import Prometheus
-import ServiceLifecycle
 import ServiceSupport
 
 /// The order-service's role in the database.
@@ -65,7 +64,7 @@ public func buildOrderService(
     pollInterval: Duration = .seconds(5),
     registry: PrometheusCollectorRegistry,
     logger: Logger
-) -> ServiceGroup {
+) -> some ApplicationProtocol {
     let database = PostgresClient(configuration: configuration.postgres.named("order-service"), logger: logger)
     let consumerDatabase = PostgresClient(configuration: consumerConfiguration(configuration.postgres), logger: logger)
     let identity = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"
@@ -76,13 +75,12 @@ public func buildOrderService(
     let eventConsumer = EventConsumer(
         applier: applier, database: consumerDatabase, logger: consumerLogger, pollInterval: pollInterval, tokens: tokens
     )
-    let router = buildOrderServiceRouter(database: database, consumer: consumer, registry: registry, tokens: tokens)
-    let server = HTTPServer(
-        host: configuration.host, port: configuration.port, idleTimeoutSeconds: configuration.idleTimeoutSeconds,
-        serverName: "order-service", responder: router.buildResponder(), logger: logger
+    var app = Application(
+        router: buildOrderServiceRouter(database: database, consumer: consumer, registry: registry, tokens: tokens),
+        server: .http1OnEventLoops(configuration: .init(idleTimeout: .seconds(Int64(configuration.idleTimeoutSeconds)))),
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "order-service"),
+        logger: logger
     )
-    // Shut down in reverse order: the server first.
-    return ServiceGroup(
-        configuration: .init(
-            services: [database, consumerDatabase, eventConsumer, server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+    app.addServices(database, consumerDatabase, eventConsumer)
+    return app
 }

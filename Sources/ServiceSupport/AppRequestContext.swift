@@ -9,8 +9,5 @@ public struct AppRequestContext: RequestContext {
         self.coreContext = .init(source: source)
     }
 
-    public var maxUploadSize: Int { Self.uploadLimit }
-
-    /// 1 MiB: the largest request body either service reads.
-    public static let uploadLimit = 1 << 20
+    public var maxUploadSize: Int { 1 << 20 }
 }

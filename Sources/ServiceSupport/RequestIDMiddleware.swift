@@ -8,7 +8,7 @@ public struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
     public init() {}
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let id = request.headers[.requestID].flatMap(Self.accept) ?? RequestID().description
+        let id = request.headers[.requestID].flatMap(Self.accept) ?? context.id
         var context = context
         context.logger[metadataKey: "request_id"] = "\(id)"
         var response = try await next(request, context)

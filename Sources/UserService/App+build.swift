@@ -38,13 +38,15 @@ public func buildUserService(
     configuration: ServiceConfiguration,
     registry: PrometheusCollectorRegistry,
     logger: Logger
-) -> ServiceGroup {
+) -> some ApplicationProtocol {
     let database = PostgresClient(configuration: configuration.postgres.named(userServiceSessionName), logger: logger)
     let router = buildUserServiceRouter(database: database, registry: registry)
-    let server = HTTPServer(
-        host: configuration.host, port: configuration.port, idleTimeoutSeconds: configuration.idleTimeoutSeconds,
-        serverName: "user-service", responder: router.buildResponder(), logger: logger
+    var app = Application(
+        router: router,
+        server: .http1OnEventLoops(configuration: .init(idleTimeout: .seconds(Int64(configuration.idleTimeoutSeconds)))),
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "user-service"),
+        logger: logger
     )
-    // Shut down in reverse order: the server first, then the database client.
-    return ServiceGroup(configuration: .init(services: [database, server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+    app.addServices(database)
+    return app
 }

@@ -20,6 +20,6 @@ struct OrderServiceApp {
             registry: registry,
             logger: logger
         )
-        try await app.run()
+        try await app.runService()
     }
 }

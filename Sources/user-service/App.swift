@@ -12,6 +12,6 @@ struct UserServiceApp {
             role: userServiceRole
         )
         let app = buildUserService(configuration: configuration, registry: registry, logger: logger)
-        try await app.run()
+        try await app.runService()
     }
 }

@@ -1,19 +1,17 @@
-import AsyncHTTPClient
 import Hummingbird
-import Logging
+import HummingbirdTesting
 import NIOCore
 import NIOPosix
-import ServiceLifecycle
 import ServiceSupport
 import Testing
 
 /// Both services serve each HTTP connection on its own event loop
-/// (docs/design.md#a-server-of-our-own): the handler starts there and comes back there after
+/// (docs/design.md#one-thread-per-request): the handler starts there and comes back there after
 /// work on another thread, as after every database call.
 @Suite("HTTP handlers run on their connection's event loop")
 struct EventLoopHandlingTests {
     @Test func aHandlerStartsAndResumesOnTheEventLoopOfItsConnection() async throws {
-        let router = Router(context: AppRequestContext.self)
+        let router = Router()
         router.get("where") { _, _ -> String in
             let before = MultiThreadedEventLoopGroup.currentEventLoop.map { ObjectIdentifier($0) }
             // A hop to another thread and back, as `PostgresConnection` makes for each statement.
@@ -23,34 +21,12 @@ struct EventLoopHandlingTests {
             let after = MultiThreadedEventLoopGroup.currentEventLoop.map { ObjectIdentifier($0) }
             return "\(before != nil) \(elsewhere) \(before == after)"
         }
-        try await withServer(router) { port in
+        let app = Application(router: router, server: .http1OnEventLoops(configuration: .init()))
+        try await app.test(.live) { client in
             for _ in 0..<20 {
-                let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/where"), timeout: .seconds(10))
-                let answer = String(buffer: try await response.body.collect(upTo: 1 << 16))
+                let answer = try await client.execute(uri: "/where", method: .get) { String(buffer: $0.body) }
                 #expect(answer == "true true true", "on an event loop at first, elsewhere in the hop, the same loop after")
             }
         }
-    }
-}
-
-/// `router` served by `HTTPServer` on a free port for `body`, then shut down gracefully.
-func withServer(_ router: Router<AppRequestContext>, _ body: (Int) async throws -> Void) async throws {
-    let (ports, listening) = AsyncStream.makeStream(of: Int.self)
-    let server = HTTPServer(
-        host: "127.0.0.1", port: 0, idleTimeoutSeconds: 30, serverName: "test", responder: router.buildResponder(),
-        logger: Logger(label: "test"), onListening: { listening.yield($0) })
-    let group = ServiceGroup(configuration: .init(services: [server], logger: Logger(label: "test")))
-    try await withThrowingTaskGroup(of: Void.self) { tasks in
-        tasks.addTask { try await group.run() }
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next() else { return }
-        do {
-            try await body(port)
-        } catch {
-            await group.triggerGracefulShutdown()
-            throw error
-        }
-        await group.triggerGracefulShutdown()
-        try await tasks.waitForAll()
     }
 }

@@ -2,7 +2,7 @@ import NIOCore
 
 /// Runs a task's jobs on one NIO event loop: the loop that owns the task's HTTP connection, so a
 /// request is read, handled and answered on one thread, and only the database call leaves it
-/// (docs/design.md#a-server-of-our-own). The loop must outlive every task that prefers it (a job
+/// (docs/design.md#one-thread-per-request). The loop must outlive every task that prefers it (a job
 /// sent to a loop that has shut down never runs): the servers run on NIO's singleton group, which
 /// is never shut down.
 ///
