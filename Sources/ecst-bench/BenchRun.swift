@@ -75,16 +75,24 @@ final class BenchRun {
     func start(_ name: String, port: Int, role: String, extra: [String: String] = [:], in directory: String? = nil) async throws -> ChildProcess {
         var environment = ["DATABASE_URL": url, "DATABASE_USER": role, "PORT": "\(port)", "LOG_LEVEL": "warning"]
         environment.merge(extra) { _, new in new }
+        // Another process answering there would be measured in its place, without a word.
+        if Self.answers(port: port) {
+            throw EndToEndError("port \(port) is taken by another process; stop it first (\(name) must listen there)")
+        }
         let process = try ChildProcess(executable: name, in: directory, environment: environment)
         try await Self.waitUntilListening(process, name, port: port)
         return process
+    }
+
+    static func answers(port: Int) -> Bool {
+        (try? LocalCluster.run("/usr/bin/env", ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/\(port)"])) != nil
     }
 
     /// Returns once `process` accepts connections on `port`; throws with its log if it exits first.
     static func waitUntilListening(_ process: ChildProcess, _ name: String, port: Int) async throws {
         try await eventually(timeout: .seconds(30), "\(name) to start") {
             if let code = process.exitCode { throw EndToEndError("\(name) exited with \(code): \(process.log)") }
-            return (try? LocalCluster.run("/usr/bin/env", ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/\(port)"])) != nil
+            return answers(port: port)
         }
     }
 
@@ -213,6 +221,7 @@ final class BenchRun {
             log("  no peer at \(options.peer) (scripts/bench builds it): measuring without it")
             return nil
         }
+        if Self.answers(port: 18090) { throw EndToEndError("port 18090 is taken by another process; stop it first (the peer must listen there)") }
         let process = try ChildProcess(
             executable: URL(fileURLWithPath: path).lastPathComponent, in: URL(fileURLWithPath: path).deletingLastPathComponent().path,
             environment: [
