@@ -10,6 +10,8 @@ public struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let id = request.headers[.requestID].flatMap(Self.accept) ?? context.id
         var context = context
+        // One id per line: Hummingbird's own (which `context.id` reads) is replaced by ours.
+        context.logger[metadataKey: "hb.request.id"] = nil
         context.logger[metadataKey: "request_id"] = "\(id)"
         var response = try await next(request, context)
         response.headers[.requestID] = id

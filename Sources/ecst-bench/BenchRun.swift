@@ -73,7 +73,8 @@ final class BenchRun {
 
     /// `name` from this build's folder, or from `directory` (another build's).
     func start(_ name: String, port: Int, role: String, extra: [String: String] = [:], in directory: String? = nil) async throws -> ChildProcess {
-        var environment = ["DATABASE_URL": url, "DATABASE_USER": role, "PORT": "\(port)", "LOG_LEVEL": "warning"]
+        // The default log level, as users run it: the user-service logs a line per write.
+        var environment = ["DATABASE_URL": url, "DATABASE_USER": role, "PORT": "\(port)", "LOG_LEVEL": "info"]
         environment.merge(extra) { _, new in new }
         // Another process answering there would be measured in its place, without a word.
         if Self.answers(port: port) {
