@@ -1,0 +1,27 @@
+import Hummingbird
+import Logging
+import NIOCore
+import NIOEmbedded
+import ServiceSupport
+import Testing
+
+/// A request's log lines carry its id once, as `request_id`, and its response returns it.
+@Suite("request ids in log lines")
+struct RequestIDTests {
+    @Test func aRequestsLinesCarryOneRequestID() async throws {
+        var logger = Logger(label: "test")
+        // As Hummingbird's server sets it on every request's logger.
+        logger[metadataKey: "hb.request.id"] = "5f0e"
+        let context = AppRequestContext(source: .init(channel: EmbeddedChannel(), logger: logger))
+        let request = Request(head: HTTPRequest(method: .get, scheme: "http", authority: "localhost", path: "/"), body: .init(buffer: ByteBuffer()))
+        var seen: Logger.Metadata = [:]
+        let response = try await RequestIDMiddleware<AppRequestContext>().handle(request, context: context) { _, context in
+            seen["request_id"] = context.logger[metadataKey: "request_id"]
+            seen["hb.request.id"] = context.logger[metadataKey: "hb.request.id"]
+            return Response(status: .ok)
+        }
+        #expect(seen["request_id"] == "5f0e")
+        #expect(seen["hb.request.id"] == nil)
+        #expect(response.headers[.requestID] == "5f0e")
+    }
+}
