@@ -1,7 +1,5 @@
 import Hummingbird
 import Logging
-import NIOCore
-import NIOEmbedded
 import ServiceSupport
 import Testing
 
@@ -12,10 +10,9 @@ struct RequestIDTests {
         var logger = Logger(label: "test")
         // As Hummingbird's server sets it on every request's logger.
         logger[metadataKey: "hb.request.id"] = "5f0e"
-        let context = AppRequestContext(source: .init(channel: EmbeddedChannel(), logger: logger))
-        let request = Request(head: HTTPRequest(method: .get, scheme: "http", authority: "localhost", path: "/"), body: .init(buffer: ByteBuffer()))
         var seen: Logger.Metadata = [:]
-        let response = try await RequestIDMiddleware<AppRequestContext>().handle(request, context: context) { _, context in
+        let context = RouterRequest.context(logger: logger)
+        let response = try await RequestIDMiddleware<AppRequestContext>().handle(RouterRequest.get("/"), context: context) { _, context in
             seen["request_id"] = context.logger[metadataKey: "request_id"]
             seen["hb.request.id"] = context.logger[metadataKey: "hb.request.id"]
             return Response(status: .ok)

@@ -1,7 +1,5 @@
 import Hummingbird
-import Logging
 import NIOCore
-import NIOEmbedded
 import ServiceSupport
 import Testing
 
@@ -28,8 +26,6 @@ struct RequestMetricsTests {
     }
 
     private func respond(_ router: Router<AppRequestContext>, path: String) async throws -> Response {
-        let context = AppRequestContext(source: .init(channel: EmbeddedChannel(), logger: Logger(label: "test")))
-        let head = HTTPRequest(method: .get, scheme: "http", authority: "localhost", path: path)
-        return try await router.buildResponder().respond(to: Request(head: head, body: .init(buffer: ByteBuffer())), context: context)
+        try await router.buildResponder().respond(to: RouterRequest.get(path), context: RouterRequest.context())
     }
 }
