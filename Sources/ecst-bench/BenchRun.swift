@@ -76,13 +76,15 @@ final class BenchRun {
         // The default log level, as users run it: the user-service logs a line per write.
         var environment = ["DATABASE_URL": url, "DATABASE_USER": role, "PORT": "\(port)", "LOG_LEVEL": "info"]
         environment.merge(extra) { _, new in new }
-        // Another process answering there would be measured in its place, without a word.
-        if Self.answers(port: port) {
-            throw EndToEndError("port \(port) is taken by another process; stop it first (\(name) must listen there)")
-        }
+        try Self.requireFree(port: port, for: name)
         let process = try ChildProcess(executable: name, in: directory, environment: environment)
         try await Self.waitUntilListening(process, name, port: port)
         return process
+    }
+
+    /// Another process answering on `port` would be measured in `name`'s place, without a word.
+    static func requireFree(port: Int, for name: String) throws {
+        if answers(port: port) { throw EndToEndError("port \(port) is taken by another process; stop it first (\(name) must listen there)") }
     }
 
     static func answers(port: Int) -> Bool {
@@ -222,7 +224,7 @@ final class BenchRun {
             log("  no peer at \(options.peer) (scripts/bench builds it): measuring without it")
             return nil
         }
-        if Self.answers(port: 18090) { throw EndToEndError("port 18090 is taken by another process; stop it first (the peer must listen there)") }
+        try Self.requireFree(port: 18090, for: "the peer")
         let process = try ChildProcess(
             executable: URL(fileURLWithPath: path).lastPathComponent, in: URL(fileURLWithPath: path).deletingLastPathComponent().path,
             environment: [
