@@ -31,6 +31,8 @@ struct Bench: AsyncParsableCommand {
         var onOffRounds: Int
         var writeRounds: Int
         var readYourWritesRates: [Int]
+        /// `pairs` (PairLoad, one event loop) or `async-http-client` (the phase's first client).
+        var readYourWritesClient = "pairs"
         var peer: String
         /// `--phases compare`: the folder of the other build's user-service, and its slices.
         var compareWith: String? = nil
@@ -68,6 +70,8 @@ struct Bench: AsyncParsableCommand {
     var writeRounds = 2
     @Option(help: "Read-your-writes phase: offered rates of PUT-then-GET pairs per second, comma-separated.")
     var readYourWritesRates = "100,1000"
+    @Option(help: "Read-your-writes phase: the load generator, pairs (one event loop, answers stamped as read) or async-http-client (the first one).")
+    var readYourWritesClient = "pairs"
     @Flag(help: "Skip the catch-up phase.")
     var skipCatchUp = false
     @Option(help: "Folder for results.json.")
@@ -109,6 +113,9 @@ struct Bench: AsyncParsableCommand {
         }
         _ = try parsedShapes()
         _ = try parsedRates()
+        guard ["pairs", "async-http-client"].contains(readYourWritesClient) else {
+            throw ValidationError("--read-your-writes-client takes pairs or async-http-client, got '\(readYourWritesClient)'")
+        }
     }
 
     private func parsedRates() throws -> [Int] {
@@ -154,7 +161,8 @@ struct Bench: AsyncParsableCommand {
             seconds: seconds, users: users, catchUpUsers: catchUpUsers, ordersPerUser: ordersPerUser, rounds: rounds,
             clients: try parsedClients(), output: output, skipCatchUp: skipCatchUp, idleSeconds: idleSeconds, phases: try parsedPhases(),
             shapes: try parsedShapes(), skipOnOff: skipOnOff, onOffRounds: onOffRounds, writeRounds: writeRounds, readYourWritesRates: try parsedRates(),
-            peer: peer, compareWith: compareWith, compareSlices: compareSlices, compareSliceSeconds: compareSliceSeconds,
+            readYourWritesClient: readYourWritesClient, peer: peer, compareWith: compareWith, compareSlices: compareSlices,
+            compareSliceSeconds: compareSliceSeconds,
             postgresSettings: postgresSetting
         )
         var results = BenchResults()

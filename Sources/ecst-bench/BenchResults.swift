@@ -97,6 +97,11 @@ struct BenchResults: Codable {
         var offeredRate: String
         /// Which order-service the GETs went to: the applying one, or a standby.
         var readingFrom: String
+        /// The load generator (`--read-your-writes-client`), and its own CPU per pair, in µs.
+        var client: String?
+        var clientCPUPerPairMicroseconds: Double?
+        /// Both services' CPU per pair (the standby's too when it runs), in µs.
+        var servicesCPUPerPairMicroseconds: Double?
         var requests: Int
         /// GETs not answered 200.
         var failed: Int
@@ -254,7 +259,7 @@ struct BenchResults: Codable {
         if !readYourWrites.isEmpty {
             lines += [
                 "", "Read your writes: PUT /user-service/update, then GET /order-service/{id} with ECST-After (ms)",
-                "offered   from     requests  failed  stale  round trip p50  p99     PUT p50  p99     plain GET p50  p99     waited  answered after applying commit p50  p99     host steal %",
+                "offered   from     requests  failed  stale  round trip p50  p99     PUT p50  p99     plain GET p50  p99     waited  answered after applying commit p50  p99     client             CPU us/pair: client  services  host steal %",
             ]
             for r in readYourWrites {
                 lines.append(
@@ -264,6 +269,8 @@ struct BenchResults: Codable {
                         f(r.roundTripP50ms, 2).padding(14), f(r.roundTripP99ms, 2).padding(6), f(r.putP50ms, 2).padding(7),
                         f(r.putP99ms, 2).padding(6), f(r.plainGetP50ms, 2).padding(13), f(r.plainGetP99ms, 2).padding(6),
                         "\(r.waited)".padding(6), f(r.answeredAfterApplyP50ms, 2).padding(34), f(r.answeredAfterApplyP99ms, 2).padding(6),
+                        (r.client ?? "-").padding(17), (r.clientCPUPerPairMicroseconds.map { f($0) } ?? "-").padding(19),
+                        (r.servicesCPUPerPairMicroseconds.map { f($0) } ?? "-").padding(8),
                         r.hostStealPercent.map { f($0, 1) } ?? "-",
                     ].joined(separator: "  "))
             }

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import Postgres
 import PostgresTestSupport
 
@@ -10,19 +11,9 @@ import PostgresTestSupport
 /// offered rate. Reported: the whole round trip, the PUT alone, and how long after the consumer's
 /// commit that applied the write the GET was answered (the watch's own cost).
 extension BenchRun {
-    struct ReadYourWritesSample: Sendable {
-        var email: String
-        var roundTrip: Double
-        var put: Double
-        /// Wall clock, to compare with PostgreSQL's commit timestamps on the same machine.
-        var getSentAt: Double
-        var answeredAt: Double
-        var status: Int
-        var showsTheWrite: Bool
-        /// The same GET without ECST-After, right after, for every tenth pair (so the baseline adds
-        /// little load): what a read costs by itself.
-        var plainGet: Double?
-    }
+    /// A pair's figures; `plainGet` is the same GET without ECST-After, right after, for every tenth
+    /// pair (so the baseline adds little load): what a read costs by itself.
+    typealias ReadYourWritesSample = PairLoad.Sample
 
     /// Its own client: the shared one keeps 8 connections per host, which queued requests at 1,000/s.
     static let readYourWritesClient = HTTPClient(
@@ -55,7 +46,17 @@ extension BenchRun {
     ) async throws -> BenchResults.ReadYourWritesRow {
         try await admin.query("TRUNCATE public.bench_applied")
         let stealAtStart = HostSteal.now()
-        let samples = try await offer(rate: rate, users: users, orders: orders, port: port, label: "\(target)-\(rate)")
+        let services = [userService, orderService, standby].compactMap { $0?.pid }
+        func cpu(_ pids: [Int32]) -> Double { pids.map { ProcessUsage.read(pid: $0).cpuSeconds }.reduce(0, +) }
+        let (clientBefore, servicesBefore) = (cpu([getpid()]), cpu(services))
+        let label = "\(target)-\(rate)"
+        let samples =
+            options.readYourWritesClient == "pairs"
+            ? try await offerPairs(rate: rate, users: users, orders: orders, port: port, label: label)
+            : try await offer(rate: rate, users: users, orders: orders, port: port, label: label)
+        let perPair = 1e6 / Double(max(samples.count, 1))
+        let clientCPU = (cpu([getpid()]) - clientBefore) * perPair
+        let servicesCPU = (cpu(services) - servicesBefore) * perPair
         let row = try await admin.query(
             """
             WITH answered AS (SELECT * FROM unnest($1::text[], $2::float8[], $3::float8[]) AS a(email, sent, at)),
@@ -82,7 +83,8 @@ extension BenchRun {
         let plain = quantiles(samples.compactMap(\.plainGet))
         let steal = HostSteal.percent(since: stealAtStart)
         let result = BenchResults.ReadYourWritesRow(
-            offeredRate: "\(rate)/s", readingFrom: target, requests: samples.count, failed: samples.filter { $0.status != 200 }.count,
+            offeredRate: "\(rate)/s", readingFrom: target, client: options.readYourWritesClient, clientCPUPerPairMicroseconds: clientCPU,
+            servicesCPUPerPairMicroseconds: servicesCPU, requests: samples.count, failed: samples.filter { $0.status != 200 }.count,
             staleAnswers: samples.filter { $0.status == 200 && !$0.showsTheWrite }.count,
             roundTripP50ms: roundTrip.0, roundTripP99ms: roundTrip.1, putP50ms: put.0, putP99ms: put.1,
             plainGetP50ms: plain.0, plainGetP99ms: plain.1,
@@ -91,9 +93,31 @@ extension BenchRun {
         log(
             "  \(rate)/s, reading from the \(target): round trip p50 \(result.roundTripP50ms) ms, p99 \(result.roundTripP99ms) ms (PUT alone p50 \(put.0) ms, plain GET p50 \(plain.0) ms); "
                 + "\(waited) waited, answered after the applying commit p50 \(afterApply[0]) ms, p99 \(afterApply[1]) ms; "
-                + "\(result.failed) failed, \(result.staleAnswers) stale; host steal \(steal.map { String(format: "%.1f", $0) } ?? "-") %")
+                + "\(result.failed) failed, \(result.staleAnswers) stale; CPU per pair: client (\(options.readYourWritesClient)) \(Int(clientCPU)) us, services \(Int(servicesCPU)) us; host steal \(steal.map { String(format: "%.1f", $0) } ?? "-") %"
+        )
         return result
     }
+
+    /// The pairs of `offer` on PairLoad's one event loop.
+    private func offerPairs(rate: Int, users: [Int64], orders: [Int64: Int64], port: Int, label: String) async throws -> [ReadYourWritesSample] {
+        let run = getpid()
+        let pairs = (0..<(rate * options.seconds)).map { n in
+            let user = users[n % users.count]
+            let email = "ryw-\(run)-\(label)-\(n)@bench.io"
+            let body = #"{"id": \#(user), "firstname": "F", "lastname": "L", "email": "\#(email)"}"#
+            let put =
+                "PUT /user-service/update HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n"
+                + body
+            return PairLoad.Pair(put: Array(put.utf8), getPath: "/order-service/\(orders[user]!)", email: email, plainGetToo: n % 10 == 0)
+        }
+        let load = PairLoad(loop: Self.pairLoop.next(), putPort: 18080, getPort: port)
+        let samples = try await load.run(pairs, interval: TimeAmount.nanoseconds(1_000_000_000 / Int64(rate))).get()
+        try await load.close().get()
+        return samples
+    }
+
+    /// One thread for PairLoad: a pair's requests and answers never change threads.
+    static let pairLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
 
     /// Starts a PUT-then-GET every 1/rate seconds for `--seconds`, each on its own task.
     /// `label` keeps each measurement's emails its own (a repeated one would be a change of nothing).
