@@ -27,6 +27,28 @@ struct WakeUpProtocolTests {
         )
     }
 
+    /// The trigger is queued once per transaction, however many events it writes: a bulk write does
+    /// not run the wake-up call once per event at its commit (user_service.first_event_of_transaction()).
+    @Test func aTransactionWritingManyEventsRunsTheWakeUpCallOnce() async throws {
+        try await withOrderWorld { world in
+            let calls = """
+                SELECT coalesce(max(calls), 0) FROM pg_stat_user_functions WHERE schemaname = 'user_service' AND funcname = 'notify_events'
+                """
+            let before: Int64 = try await world.admin.scalar(calls)
+            let eventsBefore: Int64 = try await world.admin.scalar("SELECT count(*) FROM user_service.events")
+            let writer = try await OpenTransaction.begin(on: world.database.configuration) { tx in
+                // Counted for this session only; its statistics are sent when it ends.
+                try await tx.query("SET LOCAL track_functions = 'pl'")
+                try await tx.query("UPDATE user_service.users SET lastname = lastname || 'x'")
+            }
+            try await writer.commit()
+            let written: Int64 = try await world.admin.scalar("SELECT count(*) FROM user_service.events")
+            #expect(written - eventsBefore >= 3)
+            try await eventually { try await world.admin.scalar(calls) as Int64 > before }
+            #expect(try await world.admin.scalar(calls) as Int64 == before + 1)
+        }
+    }
+
     @Test func aWriterCommittingWhileAnotherHoldsTheTokenSendsNoNotifyOfItsOwn() async throws {
         try await withOrderWorld { world in
             let received = Mailbox<String>()
