@@ -6,10 +6,9 @@ import NIOPosix
 /// loop), driven entirely on one event loop thread over kept-alive HTTP/1.1 connections, requests
 /// written as bytes and answers parsed by hand. Each answer is stamped when its last byte is read,
 /// and a pair's GET is written from the same callback that read its PUT's answer: no task, no
-/// thread switch between them. AsyncHTTPClient, the phase's first client, cost about as much CPU
-/// per pair as both services together and resumed each answer on Swift's cooperative pool before it
-/// could be stamped (BENCHMARKS.md, seventeenth session); on 2 cores that saturated the machine at
-/// 1,000 pairs/s by itself.
+/// thread switch between them. AsyncHTTPClient, the phase's first client, cost three times as much
+/// CPU per pair (at 1,000 pairs/s, 44 % of one of the machine's two cores) and resumed each answer
+/// on Swift's cooperative pool before it could be stamped (BENCHMARKS.md, seventeenth session).
 ///
 /// `@unchecked Sendable`: NIO's futures and scheduled tasks take `@Sendable` closures, but every
 /// one here runs on `loop`, the only thread that touches the state below.
