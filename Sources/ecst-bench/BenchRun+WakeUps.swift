@@ -107,31 +107,34 @@ extension BenchRun {
         }
         func runOff(ticking interval: Duration) async throws -> (tps: Double, waits: WaitSampler.Waits) {
             try await admin.query("ALTER TABLE user_service.events DISABLE TRIGGER events_notify")
-            let ticker =
-                consumerRunning
-                ? Task {
-                    let clock = ContinuousClock()
-                    var next = clock.now
-                    while !Task.isCancelled {
-                        try? await admin.query("NOTIFY ecst_events")
-                        next += interval
-                        try? await Task.sleep(until: next, clock: clock)
-                    }
-                } : nil
+            // The counting session listens here too: its wake-ups are the benchmark's, and with a
+            // matched ticker it takes as many as in the "on" runs.
+            let (_, counter) = try await NotificationLog.listening(on: "ecst_events", as: "ecst-bench/count", client: admin)
+            let ticker = Task {
+                let clock = ContinuousClock()
+                var next = clock.now
+                while !Task.isCancelled {
+                    try? await admin.query("NOTIFY ecst_events")
+                    next += interval
+                    try? await Task.sleep(until: next, clock: clock)
+                }
+            }
             try await admin.query("CHECKPOINT")
             sampler.start()
             let tps = try Tools.pgbench(pgBin, url: url, script: scripts + "/update.sql", clients: clients, seconds: options.seconds)
             let waits = await sampler.stop()
-            ticker?.cancel()
-            _ = await ticker?.value
+            ticker.cancel()
+            _ = await ticker.value
+            counter.cancel()
+            _ = await counter.result
             try await admin.query("ALTER TABLE user_service.events ENABLE TRIGGER events_notify")
             if consumerRunning { try await waitForLagZero(timeout: .seconds(600)) }
             return (tps, waits)
         }
 
         enum Kind { case on, everyTwentyMilliseconds, matched }
-        // Without a consumer there is nothing for a ticker to wake: one kind of "off" run.
-        let kinds: [Kind] = consumerRunning ? [.on, .everyTwentyMilliseconds, .matched] : [.on, .everyTwentyMilliseconds]
+        // Without a consumer a ticker wakes only the counting session, as the writers' NOTIFYs do.
+        let kinds: [Kind] = [.on, .everyTwentyMilliseconds, .matched]
         var on: [(tps: Double, waits: WaitSampler.Waits, wakeUpsPerSecond: Double)] = []
         var everyTwenty: [(tps: Double, waits: WaitSampler.Waits)] = []
         var matched: [(tps: Double, waits: WaitSampler.Waits)] = []
@@ -148,7 +151,6 @@ extension BenchRun {
             }
         }
         await sampler.close()
-        if matched.isEmpty { matched = everyTwenty }
         func mean(_ values: [Double]) -> Double { values.reduce(0, +) / Double(max(1, values.count)) }
         func waits(_ all: [WaitSampler.Waits]) -> WaitSampler.Waits {
             WaitSampler.Waits(active: all.map(\.active).reduce(0, +), lockObject: all.map(\.lockObject).reduce(0, +))
