@@ -100,11 +100,10 @@ extension BenchRun {
 
     /// The pairs of `offer` on PairLoad's one event loop.
     private func offerPairs(rate: Int, users: [Int64], orders: [Int64: Int64], port: Int, label: String) async throws -> [ReadYourWritesSample] {
-        let run = getpid()
         let pairs = (0..<(rate * options.seconds)).map { n in
             let user = users[n % users.count]
-            let email = "ryw-\(run)-\(label)-\(n)@bench.io"
-            let body = #"{"id": \#(user), "firstname": "F", "lastname": "L", "email": "\#(email)"}"#
+            let email = Self.email(ofPair: n, label: label)
+            let body = Self.updateBody(user: user, email: email)
             let put =
                 "PUT /user-service/update HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n"
                 + body
@@ -116,17 +115,24 @@ extension BenchRun {
         return samples
     }
 
+    /// The n-th pair's new email; `label` keeps each measurement's emails its own (a repeated one
+    /// would be a change of nothing).
+    private static func email(ofPair n: Int, label: String) -> String { "ryw-\(getpid())-\(label)-\(n)@bench.io" }
+
+    /// The PUT's body: `user` with a new `email`.
+    private static func updateBody(user: Int64, email: String) -> String {
+        #"{"id": \#(user), "firstname": "F", "lastname": "L", "email": "\#(email)"}"#
+    }
+
     /// One thread for PairLoad: a pair's requests and answers never change threads.
     static let pairLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
 
     /// Starts a PUT-then-GET every 1/rate seconds for `--seconds`, each on its own task.
-    /// `label` keeps each measurement's emails its own (a repeated one would be a change of nothing).
     private func offer(rate: Int, users: [Int64], orders: [Int64: Int64], port: Int, label: String) async throws -> [ReadYourWritesSample] {
         let total = rate * options.seconds
         let clock = ContinuousClock()
         let start = clock.now
         let interval = Duration.seconds(1) / rate
-        let run = getpid()
         return try await withThrowingTaskGroup(of: ReadYourWritesSample.self) { group in
             for n in 0..<total {
                 try await Task.sleep(until: start + interval * n)
@@ -134,7 +140,7 @@ extension BenchRun {
                 let order = orders[user]!
                 group.addTask {
                     try await Self.putThenGet(
-                        user: user, order: order, email: "ryw-\(run)-\(label)-\(n)@bench.io", port: port, plainGetToo: n % 10 == 0)
+                        user: user, order: order, email: Self.email(ofPair: n, label: label), port: port, plainGetToo: n % 10 == 0)
                 }
             }
             var samples: [ReadYourWritesSample] = []
@@ -151,7 +157,7 @@ extension BenchRun {
         var put = HTTPClientRequest(url: "http://127.0.0.1:18080/user-service/update")
         put.method = .PUT
         put.headers.add(name: "content-type", value: "application/json")
-        put.body = .bytes(ByteBuffer(string: #"{"id": \#(user), "firstname": "F", "lastname": "L", "email": "\#(email)"}"#))
+        put.body = .bytes(ByteBuffer(string: Self.updateBody(user: user, email: email)))
         let written = try await Self.readYourWritesClient.execute(put, timeout: .seconds(30))
         _ = try await written.body.collect(upTo: 1 << 20)
         let putDone = clock.now

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOPosix
+import PostgresTestSupport
 
 /// The read-your-writes phase's load generator: PUT-then-GET pairs offered at a fixed rate (open
 /// loop), driven entirely on one event loop thread over kept-alive HTTP/1.1 connections, requests
@@ -31,10 +32,6 @@ final class PairLoad: @unchecked Sendable {
         var status: Int
         var showsTheWrite: Bool
         var plainGet: Double?
-    }
-
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
     }
 
     private let loop: EventLoop
@@ -110,7 +107,7 @@ final class PairLoad: @unchecked Sendable {
     }
 
     private func fail(_ message: String) {
-        done?.fail(Failure(description: message))
+        done?.fail(EndToEndError(message))
         done = nil
     }
 
@@ -172,9 +169,9 @@ final class ResponseReader: ChannelInboundHandler {
     }
 
     private var buffer = ByteBuffer()
-    private var waiting: ((Result<Response, PairLoad.Failure>) -> Void)?
+    private var waiting: ((Result<Response, EndToEndError>) -> Void)?
 
-    func expect(_ callback: @escaping (Result<Response, PairLoad.Failure>) -> Void) {
+    func expect(_ callback: @escaping (Result<Response, EndToEndError>) -> Void) {
         waiting = callback
     }
 
@@ -188,7 +185,7 @@ final class ResponseReader: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        waiting?(.failure(PairLoad.Failure(description: "connection closed before an answer")))
+        waiting?(.failure(EndToEndError("connection closed before an answer")))
         waiting = nil
     }
 
@@ -224,7 +221,7 @@ final class ResponseReader: ChannelInboundHandler {
     }
 
     private func failed(_ message: String) -> Response? {
-        waiting?(.failure(PairLoad.Failure(description: message)))
+        waiting?(.failure(EndToEndError(message)))
         waiting = nil
         return nil
     }
