@@ -213,7 +213,8 @@ extension BenchRun {
     }
 
     /// The floor: an UPDATE and a NOTIFY committed, to a bare LISTEN session (this client's
-    /// listener: a thread in poll(2) on the socket, as the consumer's) waking with it.
+    /// listener: a thread in poll(2) on the socket, as the consumer's) waking with it, stamped on that
+    /// thread as it reads the notification: the consumer reacts on the same thread, without a hop.
     func floor(rate: Int) async throws -> BenchResults.LatencyRow {
         let (woken, listener) = try await NotificationLog.listening(on: "bench_floor", as: "ecst-bench/floor", client: admin)
         let tps = try Tools.pgbench(
@@ -379,7 +380,7 @@ final class WaitSampler: @unchecked Sendable {
     func close() async { await client.close() }
 }
 
-/// Notifications received by the floor's listener, with their arrival time.
+/// Notifications received by the floor's listener, with the time its thread read each.
 final class NotificationLog: @unchecked Sendable {
     // @unchecked Sendable: every field is behind `lock`.
     private let lock = NSLock()
@@ -395,7 +396,7 @@ final class NotificationLog: @unchecked Sendable {
                 for await event in events {
                     switch event {
                     case .listening: log.lock.withLock { log.ready = true }
-                    case .notification(let n): log.record(n.payload)
+                    case .notification(let n): log.record(n.payload, at: n.received.timeIntervalSince1970)
                     case .interrupted, .reacted: break
                     }
                 }
@@ -407,11 +408,11 @@ final class NotificationLog: @unchecked Sendable {
 
     var count: Int { lock.withLock { payloads.count } }
 
-    func record(_ payload: String) {
-        let now = Date().timeIntervalSince1970
+    /// `time`: when the listener's thread read it, not when this task got it (seconds since 1970).
+    func record(_ payload: String, at time: Double) {
         lock.withLock {
             payloads.append(payload)
-            times.append(now)
+            times.append(time)
         }
     }
 

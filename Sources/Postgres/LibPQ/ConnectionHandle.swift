@@ -1,4 +1,5 @@
 import CLibPQ
+import Foundation
 
 #if canImport(Glibc)
     import Glibc
@@ -202,13 +203,15 @@ final class ConnectionHandle: @unchecked Sendable {
     /// Notifications already read by libpq, in arrival order.
     func drainNotifications() -> [PostgresNotification] {
         var out: [PostgresNotification] = []
+        let received = Date()
         while let notify = PQnotifies(conn) {
             let n = notify.pointee
             out.append(
                 PostgresNotification(
                     channel: String(cString: n.relname),
                     payload: String(cString: n.extra),
-                    backendPID: n.be_pid
+                    backendPID: n.be_pid,
+                    received: received
                 )
             )
             PQfreemem(notify)
