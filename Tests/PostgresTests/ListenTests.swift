@@ -1,3 +1,4 @@
+import Foundation
 import Postgres
 import PostgresTestSupport
 import Testing
@@ -24,6 +25,27 @@ struct ListenTests {
             }
         }
     }
+
+    #if os(Linux)
+        /// An operator's `top -H` or `perf` tells the listener's thread and the result thread from
+        /// the event loops (Foundation's thread name alone never reached the kernel).
+        @Test func theClientsThreadsSayWhatTheyAre() async throws {
+            try await TestDatabases.shared.withClient { client, _ in
+                try await client.query("SELECT 1")
+                try await client.listen(on: "named") { stream in
+                    for await event in stream {
+                        #expect(event == .listening(reconnected: false))
+                        break
+                    }
+                    let names = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").compactMap {
+                        try? String(contentsOfFile: "/proc/self/task/\($0)/comm", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+                    }
+                    #expect(names.contains("pg-listen"))
+                    #expect(names.contains("pg-results"))
+                }
+            }
+        }
+    #endif
 
     @Test func aKilledListenerReconnectsAndSaysItMayHaveMissedSome() async throws {
         try await TestDatabases.shared.withClient { client, _ in

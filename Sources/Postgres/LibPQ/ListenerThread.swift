@@ -43,9 +43,7 @@ final class ListenerThread: @unchecked Sendable {
     }
 
     func start() {
-        let thread = Thread { [self] in run() }
-        thread.name = "postgres-listen-\(channels.joined(separator: ","))"
-        thread.start()
+        Thread.startNamed("pg-listen") { [self] in run() }
     }
 
     /// Asks the thread to close its session and end the stream; returns at once.

@@ -33,9 +33,7 @@
         private init() {
             epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
             precondition(epoll >= 0, "epoll_create1 failed: out of file descriptors")
-            let thread = Thread { [self] in run() }
-            thread.name = "postgres-results"
-            thread.start()
+            Thread.startNamed("pg-results") { [self] in run() }
         }
 
         /// Sends `statement` on `handle` and returns its result once the server has answered.
