@@ -824,6 +824,19 @@ SELECT p.consumer,
        (SELECT count(*) FROM order_service.dead_letters d WHERE d.consumer = p.consumer) AS dead_letters
 FROM order_service.consumer_positions p;
 
+-- Whether a consumer has applied everything committed so far: its lag is 0, asked without
+-- counting. consumer_lag counts the whole backlog (a second per million events), which a caller
+-- waiting for the end of a catch-up pays at every check, on the server the consumer is catching up
+-- on; this looks for one pending event. False mid-batch (the consumer is applying), and for a
+-- consumer that has never run.
+CREATE OR REPLACE FUNCTION order_service.caught_up(consumer_name text) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce((
+        SELECT p.batch_snapshot IS NULL
+               AND NOT EXISTS (SELECT FROM order_service.pending_events(p.snapshot, pg_current_snapshot(), NULL, NULL, 1))
+        FROM order_service.consumer_positions p WHERE p.consumer = consumer_name), false)
+$$;
+
 -- Read your writes (docs/design.md#read-your-writes): the state of each consistency token (from
 -- user_service.transaction_token()) for a consumer. 'applied': the token's transaction and every
 -- one committed before it are applied, because it is visible in the stored snapshot, or because it
@@ -1159,14 +1172,14 @@ REVOKE ALL ON FUNCTION order_service.user_document(bigint, text, text, text), or
     order_service.refresh_replica(pg_snapshot, bigint[], bigint[], boolean), order_service.embed_orders(bigint[], bigint[]),
     order_service.apply_next_chunk(text, integer, text, xid8[]), order_service.token_states(text, xid8[]),
     order_service.transaction_status_or_unknown(xid8), order_service.token_committed(xid8), order_service.event_tokens(xid8[]), order_service.watch_applied(),
-    order_service.lead_wake_ups(text),
+    order_service.lead_wake_ups(text), order_service.caught_up(text),
     order_service.wait_for_position(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION order_service.user_document(bigint, text, text, text), order_service.product_document(bigint, text),
     order_service.order_document(bigint, jsonb), order_service.pending_events(pg_snapshot, pg_snapshot, xid8, bigint, integer),
     order_service.refresh_replica(pg_snapshot, bigint[], bigint[], boolean), order_service.embed_orders(bigint[], bigint[]),
     order_service.apply_next_chunk(text, integer, text, xid8[]), order_service.token_states(text, xid8[]),
     order_service.transaction_status_or_unknown(xid8), order_service.token_committed(xid8), order_service.event_tokens(xid8[]), order_service.watch_applied(),
-    order_service.lead_wake_ups(text),
+    order_service.lead_wake_ups(text), order_service.caught_up(text),
     order_service.wait_for_position(text) TO order_service;
 
 REVOKE ALL ON ALL TABLES IN SCHEMA order_service FROM PUBLIC, user_service;
