@@ -825,10 +825,10 @@ SELECT p.consumer,
 FROM order_service.consumer_positions p;
 
 -- Whether a consumer has applied everything committed so far: its lag is 0, asked without
--- counting. consumer_lag counts the whole backlog (a second per million events), which a caller
--- waiting for the end of a catch-up pays at every check, on the server the consumer is catching up
--- on; this looks for one pending event. False mid-batch (the consumer is applying), and for a
--- consumer that has never run.
+-- counting. consumer_lag counts the whole backlog (about half a second per million events), which
+-- a caller waiting for the end of a catch-up pays at every check, on the server the consumer is
+-- catching up on; this looks for one pending event. False mid-batch (the consumer is applying),
+-- and for a consumer that has never run.
 CREATE OR REPLACE FUNCTION order_service.caught_up(consumer_name text) RETURNS boolean
 LANGUAGE sql STABLE AS $$
     SELECT coalesce((
