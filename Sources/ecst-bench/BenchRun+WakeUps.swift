@@ -93,43 +93,44 @@ extension BenchRun {
         let clients = Self.wakeUpClients
         let sampler = WaitSampler(url: url)
         let admin = self.admin
-        func runOn() async throws -> (tps: Double, waits: WaitSampler.Waits, wakeUpsPerSecond: Double) {
+        /// One pgbench run at full speed, with the counting session listening (its wake-ups are the
+        /// benchmark's: with a matched ticker it takes as many in "off" runs as in "on" runs) and,
+        /// when `interval` is given, a ticker sending `NOTIFY ecst_events` from another session.
+        func run(ticking interval: Duration?) async throws -> (tps: Double, waits: WaitSampler.Waits, wakeUpsPerSecond: Double) {
             let (counted, counter) = try await NotificationLog.listening(on: "ecst_events", as: "ecst-bench/count", client: admin)
+            let ticker = interval.map { interval in
+                Task {
+                    let clock = ContinuousClock()
+                    var next = clock.now
+                    while !Task.isCancelled {
+                        _ = try? await admin.query("NOTIFY ecst_events")
+                        next += interval
+                        try? await Task.sleep(until: next, clock: clock)
+                    }
+                }
+            }
             // Each run starts right after a checkpoint, so none pays more full-page writes than another.
             try await admin.query("CHECKPOINT")
             sampler.start()
             let tps = try Tools.pgbench(pgBin, url: url, script: scripts + "/update.sql", clients: clients, seconds: options.seconds)
             let waits = await sampler.stop()
+            ticker?.cancel()
+            _ = await ticker?.value
             counter.cancel()
             _ = await counter.result
-            if consumerRunning { try await waitForLagZero(timeout: .seconds(600)) }
             return (tps, waits, Double(counted.count) / Double(options.seconds))
+        }
+        func runOn() async throws -> (tps: Double, waits: WaitSampler.Waits, wakeUpsPerSecond: Double) {
+            let result = try await run(ticking: nil)
+            if consumerRunning { try await waitForLagZero(timeout: .seconds(600)) }
+            return result
         }
         func runOff(ticking interval: Duration) async throws -> (tps: Double, waits: WaitSampler.Waits) {
             try await admin.query("ALTER TABLE user_service.events DISABLE TRIGGER events_notify")
-            // The counting session listens here too: its wake-ups are the benchmark's, and with a
-            // matched ticker it takes as many as in the "on" runs.
-            let (_, counter) = try await NotificationLog.listening(on: "ecst_events", as: "ecst-bench/count", client: admin)
-            let ticker = Task {
-                let clock = ContinuousClock()
-                var next = clock.now
-                while !Task.isCancelled {
-                    try? await admin.query("NOTIFY ecst_events")
-                    next += interval
-                    try? await Task.sleep(until: next, clock: clock)
-                }
-            }
-            try await admin.query("CHECKPOINT")
-            sampler.start()
-            let tps = try Tools.pgbench(pgBin, url: url, script: scripts + "/update.sql", clients: clients, seconds: options.seconds)
-            let waits = await sampler.stop()
-            ticker.cancel()
-            _ = await ticker.value
-            counter.cancel()
-            _ = await counter.result
+            let result = try await run(ticking: interval)
             try await admin.query("ALTER TABLE user_service.events ENABLE TRIGGER events_notify")
             if consumerRunning { try await waitForLagZero(timeout: .seconds(600)) }
-            return (tps, waits)
+            return (result.tps, result.waits)
         }
 
         enum Kind { case on, everyTwentyMilliseconds, matched }
