@@ -193,6 +193,29 @@ struct ConsumerTests {
         }
     }
 
+    @Test func theLagGaugeCountsWhatIsPendingAndRestsLongerAfterALongCount() async throws {
+        // A count that takes longer than a ninth of the interval pushes the next one back.
+        #expect(LagGauge.pause(afterCounting: .milliseconds(20), interval: .seconds(5)) == .seconds(5))
+        #expect(LagGauge.pause(afterCounting: .seconds(2), interval: .seconds(5)) == .seconds(18))
+        try await withOrderWorld { world in
+            let running = await world.startConsumer(pollInterval: .seconds(1))
+            try await world.waitUntilCaughtUp()
+            try await eventually("the gauge counts 0") { running.consumer.lag.lastCount == 0 }
+
+            // While the position is held nobody applies: the new users' events stay pending.
+            let holder = try await OpenTransaction.begin(on: world.database.configuration) { tx in
+                try await tx.query("SELECT 1 FROM order_service.consumer_positions WHERE consumer = $1 FOR UPDATE", [defaultConsumerName])
+            }
+            try await world.admin.query(
+                "INSERT INTO user_service.users (firstname, lastname, email) SELECT 'G', 'L', 'g' || i || '@x.io' FROM generate_series(1, 3) AS i"
+            )
+            try await eventually("the gauge counts 3") { running.consumer.lag.lastCount == 3 }
+            try await holder.rollback()
+            try await world.waitUntilCaughtUp()
+            try await eventually("the gauge counts 0 again") { running.consumer.lag.lastCount == 0 }
+        }
+    }
+
     @Test func twoConsumersNeverApplyAtOnceAndTheOtherTakesOver() async throws {
         try await withOrderWorld { world in
             try await addUsersWithOrders(world, count: 20)

@@ -37,7 +37,7 @@ final class OrderWorld: Sendable {
         logger.logLevel = .critical
         let consumer = EventConsumer(applier: applier, database: client, logger: logger, pollInterval: pollInterval, tokens: tokens)
         let task = Task { try await consumer.run() }
-        let running = RunningConsumer(task: task, client: client, applier: applier)
+        let running = RunningConsumer(task: task, client: client, applier: applier, consumer: consumer)
         await consumers.append(running)
         return running
     }
@@ -73,6 +73,7 @@ struct RunningConsumer: Sendable {
     let task: Task<Void, any Error>
     let client: PostgresClient
     let applier: EventApplier
+    let consumer: EventConsumer
 
     /// Stops it like a shutdown or a crash would: any transaction in flight rolls back.
     func stop() async {

@@ -1,6 +1,6 @@
 import Metrics
 
-/// The consumer's Prometheus series.
+/// The consumer's Prometheus series (the lag gauge is LagGauge's).
 struct ConsumerMetrics: Sendable {
     let eventsApplied = Counter(label: "ecst_consumer_events_applied_total")
     let chunks = Counter(label: "ecst_consumer_chunks_total")
@@ -8,5 +8,4 @@ struct ConsumerMetrics: Sendable {
     let deadLetters = Counter(label: "ecst_consumer_dead_letters_total")
     let failures = Counter(label: "ecst_consumer_failures_total")
     let applyDuration = Timer(label: "ecst_consumer_apply_duration_seconds")
-    let lag = Gauge(label: "ecst_consumer_lag_events")
 }

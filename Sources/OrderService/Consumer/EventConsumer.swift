@@ -22,6 +22,8 @@ public struct EventConsumer: Service {
     let tokens: TokenWatch?
     let metrics = ConsumerMetrics()
     let lead = WakeUpLead()
+    /// The lag gauge, counted on its own schedule (never delaying the safety poll).
+    public let lag: LagGauge
 
     public init(
         applier: EventApplier, database: PostgresClient, logger: Logger, pollInterval: Duration = .seconds(5), tokens: TokenWatch? = nil
@@ -31,6 +33,7 @@ public struct EventConsumer: Service {
         self.logger = logger
         self.pollInterval = pollInterval
         self.tokens = tokens
+        self.lag = LagGauge(database: database, consumer: applier.consumer, interval: pollInterval)
     }
 
     public func run() async throws {
@@ -49,12 +52,10 @@ public struct EventConsumer: Service {
                 wake.finish()
             }
             group.addTask {
-                while (try? await Task.sleep(for: self.pollInterval)) != nil {
-                    wake.yield()
-                    if let status = try? await ConsumerStatusQuery(database: self.database).status(consumer: self.applier.consumer) {
-                        self.metrics.lag.record(status.lag)
-                    }
-                }
+                while (try? await Task.sleep(for: self.pollInterval)) != nil { wake.yield() }
+            }
+            group.addTask {
+                await self.lag.run()
             }
             // On graceful shutdown, stop listening and polling; the apply loop then finishes the
             // chunk it is in (its transaction commits or rolls back) and returns.
