@@ -116,6 +116,40 @@ struct ConsumerTests {
         }
     }
 
+    @Test func aChunkEndingInsideTransactionsWithInterleavedIdsResumesAfterItsLastEventNotItsLargestId() async throws {
+        try await withOrderWorld { world in
+            try await addUsersWithOrders(world, count: 4)  // users 5...8
+            // Writer A takes the smaller transaction id and two events, the second with a larger id
+            // than both of B's (ids come from a sequence, which a transaction does not hold back).
+            let sequence = "pg_get_serial_sequence('user_service.events', 'id')"
+            let writerA = try await OpenTransaction.begin(on: world.database.configuration) { tx in
+                try await tx.query("UPDATE user_service.users SET email = 'a1@x.io' WHERE id = 5")
+                try await tx.query("SELECT setval(\(sequence), currval(\(sequence)) + 100)")
+                try await tx.query("UPDATE user_service.users SET email = 'a2@x.io' WHERE id = 6")
+                try await tx.query("SELECT setval(\(sequence), currval(\(sequence)) - 100)")
+            }
+            try await world.admin.query("UPDATE user_service.users SET email = 'b-' || id || '@x.io' WHERE id IN (7, 8)")
+            try await writerA.commit()
+            let written = try await world.admin.query(
+                "SELECT aggregate_id, id FROM user_service.events WHERE aggregate_type = 'user' AND aggregate_id >= 5 AND version > 1 ORDER BY xid, id"
+            )
+            #expect(try written.map { try $0.decode(0, as: Int.self) } == [5, 6, 7, 8])
+            let eventIDs = try written.map { try $0.decode(1, as: Int.self) }
+            #expect(eventIDs[1] > eventIDs[3])
+
+            // A chunk ends at B's first event: (xid, id) order puts A's two before it, so the
+            // cursor must be that event, not the chunk's largest id (A's second), which would
+            // skip B's second event.
+            let before: Int = try await world.admin.scalar(
+                "SELECT count(*) FROM user_service.events WHERE NOT (aggregate_type = 'user' AND aggregate_id >= 5 AND version > 1)"
+            )
+            await world.startConsumer(chunkSize: before + 3)
+            try await world.waitUntilCaughtUp()
+            #expect(try await world.inconsistentOrders() == 0)
+            #expect(try #require(try await world.status()).appliedEvents == Int64(try await world.eventCount()))
+        }
+    }
+
     @Test func aFailedApplyRollsBackWholeAndIsRetried() async throws {
         try await withOrderWorld { world in
             try await addUsersWithOrders(world, count: 10)
