@@ -1069,8 +1069,7 @@ BEGIN
     -- call, run or not: docs/design.md#the-consumers-plans). An entity is looked up only if a usable
     -- event of it is newer than its replica row: a backlog re-embeds each entity once (refresh_replica
     -- jumps it to its latest version), and its older events in later chunks cost no order update.
-    SELECT count(*)::integer AS events, max(b.xid) AS last_xid,
-           ((max(ARRAY[(b.xid, b.id)::order_service.event_position]))[1]).id AS last_id,
+    SELECT count(*)::integer AS events, (max(ARRAY[(b.xid, b.id)::order_service.event_position]))[1] AS last_event,
            max(b.id) AS max_id, array_agg(DISTINCT b.xid) AS xids, bool_or(b.problem IS NOT NULL) AS any_unusable,
            array_agg(DISTINCT b.aggregate_id) FILTER (
                WHERE b.aggregate_type = 'user' AND b.problem IS NULL
@@ -1119,8 +1118,8 @@ BEGIN
         UPDATE order_service.consumer_positions p
         SET snapshot = CASE WHEN batch_done THEN upto ELSE p.snapshot END,
             batch_snapshot = CASE WHEN batch_done THEN NULL ELSE upto END,
-            cursor_xid = CASE WHEN batch_done THEN NULL ELSE chunk.last_xid END,
-            cursor_id = CASE WHEN batch_done THEN NULL ELSE chunk.last_id END,
+            cursor_xid = CASE WHEN batch_done THEN NULL ELSE (chunk.last_event).xid END,
+            cursor_id = CASE WHEN batch_done THEN NULL ELSE (chunk.last_event).id END,
             applied_events = p.applied_events + chunk.events,
             applied_batches = p.applied_batches + CASE WHEN chunk.events > 0 THEN 1 ELSE 0 END,
             last_event_id = greatest(p.last_event_id, coalesce(chunk.max_id, 0)),
