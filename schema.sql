@@ -716,8 +716,10 @@ $$;
 -- Brings the replica rows of the given users and products (NULL: every entity of the log) to their
 -- latest valid state in the event log as snapshot `upto` sees it, and returns those whose row
 -- changed. Only newer versions win, unless `overwrite`, which makes each row exactly what the log
--- says (`ecst rebuild`). Rows that would not change are not written. The one definition of the
--- replica's upsert: the consumer, `ecst dead-letters retry` and `ecst rebuild` call it.
+-- says (`ecst rebuild`). Rows that would not change are not written. The replica's upsert:
+-- the consumer, `ecst dead-letters retry` and `ecst rebuild` call it. Its one twin is the users'
+-- upsert in apply_next_chunk's statement for a chunk outside a batch (a wake-up), fed by the
+-- chunk's own rows: the same columns and the same rule, a newer version wins.
 -- (PL/pgSQL, so its plans are cached per session; a SQL function with data-modifying statements
 -- would be planned anew at every call.) Users and products are two statements, each run only when
 -- it has entities to look at: a wake-up usually brings users alone, and one statement for both kinds
@@ -1000,8 +1002,8 @@ $$;
 -- in the batch after it commits; events of later transactions are applied while it is still open.
 -- A large batch is applied in chunks ordered by (xid, id), with the cursor stored beside its
 -- snapshot. Within a chunk each entity jumps to its latest valid state visible in the batch
--- snapshot and never over a newer one (refresh_replica), so replays are harmless. Events it cannot
--- apply go to dead_letters.
+-- snapshot (outside a batch, a user to its latest in the chunk) and never over a newer one
+-- (refresh_replica's rule), so replays are harmless. Events it cannot apply go to dead_letters.
 --
 -- Returns busy = true, and does nothing, while another consumer holds the position row. Otherwise:
 -- the events of the chunk, the orders rewritten, whether another chunk of the batch follows, the
@@ -1036,7 +1038,9 @@ DECLARE
     pos record;
     upto pg_snapshot;
     chunk record;
-    changed record;
+    changed_users bigint[] := '{}';
+    changed_products bigint[] := '{}';
+    wake_up boolean := false;
     batch_done boolean;
     written integer := 0;
     listed text;
@@ -1065,22 +1069,60 @@ BEGIN
     END IF;
     upto := coalesce(pos.batch_snapshot, upto);
 
-    -- The chunk in one pass and one aggregate (every node and subplan of a plan is set up at each
-    -- call, run or not: docs/design.md#the-consumers-plans). An entity is looked up only if a usable
-    -- event of it is newer than its replica row: a backlog re-embeds each entity once (refresh_replica
-    -- jumps it to its latest version), and its older events in later chunks cost no order update.
-    SELECT count(*)::integer AS events, (max(ARRAY[(b.xid, b.id)::order_service.event_position]))[1] AS last_event,
-           max(b.id) AS max_id, array_agg(DISTINCT b.xid) AS xids, bool_or(b.problem IS NOT NULL) AS any_unusable,
-           array_agg(DISTINCT b.aggregate_id) FILTER (
-               WHERE b.aggregate_type = 'user' AND b.problem IS NULL
-                 AND b.version > coalesce((SELECT r.version FROM order_service.users r WHERE r.id = b.aggregate_id), 0)) AS user_ids,
-           array_agg(DISTINCT b.aggregate_id) FILTER (
-               WHERE b.aggregate_type = 'product' AND b.problem IS NULL
-                 AND b.version > coalesce((SELECT r.version FROM order_service.products r WHERE r.id = b.aggregate_id), 0)) AS product_ids
-    FROM (SELECT e.id, e.xid, e.aggregate_type, e.aggregate_id, e.version,
-                 order_service.event_problem(e.type, e.aggregate_type, e.payload) AS problem
-          FROM order_service.pending_events(pos.snapshot, upto, pos.cursor_xid, pos.cursor_id, chunk_size) e) b
-    INTO chunk;
+    -- Outside a batch (a wake-up) the chunk's statement also upserts the users from the chunk's own
+    -- rows, when the chunk is not full: it then holds every event since the stored snapshot, so each
+    -- user's latest usable version in it is its latest in `upto`, refresh_replica's answer, upserted
+    -- by the same rule (a newer version wins). A wake-up thus reads its events once and looks up no
+    -- replica version; products, rare, go through refresh_replica below, so that their upsert is not
+    -- set up at every call. A fifth fewer instructions for a one-event wake-up
+    -- (docs/design.md#the-consumers-plans). A full chunk starts a batch: it upserts nothing and is
+    -- read again as a batch's chunks are, so that each entity is embedded once, at its latest state
+    -- in the batch (the one extra read is of the backlog's first chunk).
+    IF pos.batch_snapshot IS NULL THEN
+        WITH chunk_events AS MATERIALIZED (
+            SELECT e.id, e.xid, e.type, e.aggregate_type, e.aggregate_id, e.version, e.payload,
+                   order_service.event_problem(e.type, e.aggregate_type, e.payload) AS problem
+            FROM order_service.pending_events(pos.snapshot, upto, NULL, NULL, chunk_size) e
+        ),
+        upserted_users AS (
+            INSERT INTO order_service.users AS r (id, firstname, lastname, email, version, deleted)
+            SELECT DISTINCT ON (c.aggregate_id) c.aggregate_id, c.payload ->> 'firstname', c.payload ->> 'lastname',
+                   c.payload ->> 'email', c.version, c.type = 'UserDeleted'
+            FROM chunk_events c
+            WHERE c.aggregate_type = 'user' AND c.problem IS NULL AND (SELECT count(*) FROM chunk_events) < chunk_size
+            ORDER BY c.aggregate_id, c.version DESC
+            ON CONFLICT (id) DO UPDATE
+                SET firstname = EXCLUDED.firstname, lastname = EXCLUDED.lastname, email = EXCLUDED.email,
+                    version = EXCLUDED.version, deleted = EXCLUDED.deleted, updated_at = now()
+                WHERE r.version < EXCLUDED.version
+            RETURNING r.id
+        )
+        SELECT count(*)::integer AS events, (max(ARRAY[(c.xid, c.id)::order_service.event_position]))[1] AS last_event,
+               max(c.id) AS max_id, array_agg(DISTINCT c.xid) AS xids, bool_or(c.problem IS NOT NULL) AS any_unusable,
+               (SELECT array_agg(u.id) FROM upserted_users u) AS user_ids,
+               array_agg(DISTINCT c.aggregate_id) FILTER (WHERE c.aggregate_type = 'product' AND c.problem IS NULL) AS product_ids
+        FROM chunk_events c
+        INTO chunk;
+        wake_up := chunk.events < chunk_size;
+    END IF;
+    IF NOT wake_up THEN
+        -- The chunk in one pass and one aggregate (every node and subplan of a plan is set up at each
+        -- call, run or not: docs/design.md#the-consumers-plans). An entity is looked up only if a usable
+        -- event of it is newer than its replica row: a backlog re-embeds each entity once (refresh_replica
+        -- jumps it to its latest version), and its older events in later chunks cost no order update.
+        SELECT count(*)::integer AS events, (max(ARRAY[(b.xid, b.id)::order_service.event_position]))[1] AS last_event,
+               max(b.id) AS max_id, array_agg(DISTINCT b.xid) AS xids, bool_or(b.problem IS NOT NULL) AS any_unusable,
+               array_agg(DISTINCT b.aggregate_id) FILTER (
+                   WHERE b.aggregate_type = 'user' AND b.problem IS NULL
+                     AND b.version > coalesce((SELECT r.version FROM order_service.users r WHERE r.id = b.aggregate_id), 0)) AS user_ids,
+               array_agg(DISTINCT b.aggregate_id) FILTER (
+                   WHERE b.aggregate_type = 'product' AND b.problem IS NULL
+                     AND b.version > coalesce((SELECT r.version FROM order_service.products r WHERE r.id = b.aggregate_id), 0)) AS product_ids
+        FROM (SELECT e.id, e.xid, e.aggregate_type, e.aggregate_id, e.version,
+                     order_service.event_problem(e.type, e.aggregate_type, e.payload) AS problem
+              FROM order_service.pending_events(pos.snapshot, upto, pos.cursor_xid, pos.cursor_id, chunk_size) e) b
+        INTO chunk;
+    END IF;
 
     -- Events it cannot apply are rare: their statement (which reads the chunk again) runs only then.
     dead_letters := '[]';
@@ -1097,14 +1139,19 @@ BEGIN
         SELECT coalesce(jsonb_agg(jsonb_build_object('event_id', d.event_id, 'reason', d.reason)), '[]') INTO dead_letters FROM dead d;
     END IF;
 
-    IF chunk.user_ids IS NOT NULL OR chunk.product_ids IS NOT NULL THEN
-        SELECT * INTO changed
-        FROM order_service.refresh_replica(upto, coalesce(chunk.user_ids, '{}'), coalesce(chunk.product_ids, '{}'));
-        -- The orders of what changed, in a statement of their own, so that it sees orders created
-        -- by transactions that waited on the replica rows just upserted.
-        IF cardinality(changed.changed_users) > 0 OR cardinality(changed.changed_products) > 0 THEN
-            written := order_service.embed_orders(changed.changed_users, changed.changed_products);
+    IF wake_up THEN
+        changed_users := coalesce(chunk.user_ids, '{}');
+        IF chunk.product_ids IS NOT NULL THEN
+            SELECT r.changed_products INTO changed_products FROM order_service.refresh_replica(upto, '{}', chunk.product_ids) r;
         END IF;
+    ELSIF chunk.user_ids IS NOT NULL OR chunk.product_ids IS NOT NULL THEN
+        SELECT r.changed_users, r.changed_products INTO changed_users, changed_products
+        FROM order_service.refresh_replica(upto, coalesce(chunk.user_ids, '{}'), coalesce(chunk.product_ids, '{}')) r;
+    END IF;
+    -- The orders of what changed, in a statement of their own, so that it sees orders created by
+    -- transactions that waited on the replica rows just upserted.
+    IF cardinality(changed_users) > 0 OR cardinality(changed_products) > 0 THEN
+        written := order_service.embed_orders(changed_users, changed_products);
     END IF;
 
     -- A finished batch becomes the stored snapshot; an unfinished one keeps its snapshot and cursor

@@ -150,6 +150,57 @@ struct ConsumerTests {
         }
     }
 
+    /// A wake-up's chunk upserts the users from its own rows (schema.sql, apply_next_chunk): each
+    /// user to its latest usable version in the chunk, never over a newer replica row, and the
+    /// products beside them through refresh_replica.
+    @Test func aWakeUpWithSeveralVersionsOfAUserEndsAtItsLatestUsableOneAndNeverOverANewerRow() async throws {
+        try await withOrderWorld { world in
+            let first = await world.startConsumer()
+            try await world.waitUntilCaughtUp()
+            await first.stop()
+            // Pending at once: user 1 twice, then a newer event of it that cannot be applied; user 2
+            // twice in one transaction; user 3, whose replica row is already ahead of its event
+            // (as after a rebuild from a later log); and a product.
+            try await world.admin.query("UPDATE user_service.users SET email = 'one-a@x.io' WHERE id = 1")
+            try await world.admin.query("UPDATE user_service.users SET email = 'one-b@x.io' WHERE id = 1")
+            try await world.admin.query(
+                "INSERT INTO user_service.events (aggregate_type, aggregate_id, version, type, payload) VALUES ('user', 1, 100, 'UserUpdated', '{\"firstname\": 5}')"
+            )
+            let twice = try await OpenTransaction.begin(on: world.database.configuration) { tx in
+                try await tx.query("UPDATE user_service.users SET email = 'two-a@x.io' WHERE id = 2")
+                try await tx.query("UPDATE user_service.users SET email = 'two-b@x.io' WHERE id = 2")
+            }
+            try await twice.commit()
+            try await world.admin.query("UPDATE order_service.users SET email = 'ahead@x.io', version = 50 WHERE id = 3")
+            try await world.admin.query("UPDATE user_service.users SET email = 'three@x.io' WHERE id = 3")
+            try await world.admin.query("UPDATE user_service.products SET description = 'Pad' WHERE id = 1")
+
+            let client = PostgresClient(configuration: consumerConfiguration(world.database.configuration(asUser: "order_service")))
+            let applier = EventApplier(database: client, consumer: defaultConsumerName, identity: "test")
+            let outcome = try await applier.applyNextChunk()
+            await client.close()
+            guard case .applied(let chunk, let more, _) = outcome else {
+                Issue.record("the position was busy")
+                return
+            }
+            #expect(chunk.events == 7)
+            #expect(!more)
+            #expect(chunk.deadLetters.count == 1)
+            let replica = try await world.admin.query("SELECT id, email, version FROM order_service.users WHERE id <= 3 ORDER BY id")
+                .map { "\(try $0.decode(0, as: Int.self)) \(try $0.decode(1, as: String.self)) \(try $0.decode(2, as: Int.self))" }
+            #expect(replica[0] == "1 one-b@x.io 3")
+            #expect(replica[1] == "2 two-b@x.io 3")
+            #expect(replica[2] == "3 ahead@x.io 50")
+            let description: String = try await world.admin.scalar("SELECT description FROM order_service.products WHERE id = 1")
+            #expect(description == "Pad")
+            // The seed's order (user 1, product 1) embeds both new states.
+            let order: String = try await world.admin.scalar(
+                "SELECT (doc -> 'user' ->> 'email') || ' ' || (doc -> 'product' ->> 'description') FROM order_service.purchase_orders WHERE id = 1"
+            )
+            #expect(order == "one-b@x.io Pad")
+        }
+    }
+
     @Test func aFailedApplyRollsBackWholeAndIsRetried() async throws {
         try await withOrderWorld { world in
             try await addUsersWithOrders(world, count: 10)
