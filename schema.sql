@@ -683,32 +683,30 @@ CREATE OR REPLACE FUNCTION order_service.pending_events(
     since pg_snapshot, upto pg_snapshot, after_xid xid8 DEFAULT NULL, after_id bigint DEFAULT NULL, max_events integer DEFAULT NULL)
 RETURNS SETOF user_service.events LANGUAGE sql STABLE AS $$
     SELECT e.* FROM (
-        -- Transactions that started after `since`: one index range from xmax(since), or from the
-        -- cursor once it has passed xmax(since), read in index order and only as far as needed
-        -- (the visibility test must come before the limit), so a long backlog costs each chunk its
-        -- own rows only.
+        -- Transactions from xmax(since) on (none visible in it, whether or not already running
+        -- then): one index range from xmax(since), or from the cursor once it has passed it, read
+        -- in index order and only as far as needed (the visibility test must come before the
+        -- limit), so a long backlog costs each chunk its own rows only.
         (SELECT * FROM user_service.events
          WHERE (xid, id) > (CASE WHEN after_xid >= pg_snapshot_xmax(since) THEN after_xid ELSE pg_snapshot_xmax(since) END,
                             CASE WHEN after_xid >= pg_snapshot_xmax(since) THEN after_id ELSE 0 END)
            AND xid < pg_snapshot_xmax(upto)
            AND pg_visible_in_snapshot(xid, upto)
-           AND NOT pg_visible_in_snapshot(xid, since)
          ORDER BY xid, id
          LIMIT max_events)
         UNION ALL
-        -- Transactions in progress at `since` (all below its xmax): one probe of the (xid, id)
-        -- index each. OFFSET 0 keeps it a per-xid probe (flattened, it becomes a hash join over the
-        -- whole table), and the cursor applies afterwards (as an id bound it invites a walk of the
-        -- primary key).
+        -- Transactions in progress at `since` (all below its xmax, none visible in it) that `upto`
+        -- sees: one probe of the (xid, id) index each, and none for those still running. OFFSET 0
+        -- keeps it a per-xid probe (flattened, it becomes a hash join over the whole table), and
+        -- the cursor applies afterwards (as an id bound it invites a walk of the primary key).
         SELECT ev.* FROM unnest(ARRAY(SELECT pg_snapshot_xip(since))) AS x(xid)
         CROSS JOIN LATERAL (
             SELECT * FROM user_service.events e2 WHERE e2.xid = x.xid OFFSET 0
         ) ev
         WHERE x.xid >= coalesce(after_xid, '0'::xid8)
+          AND pg_visible_in_snapshot(x.xid, upto)
           AND (ev.xid, ev.id) > (coalesce(after_xid, '0'::xid8), coalesce(after_id, 0))
     ) e
-    WHERE pg_visible_in_snapshot(e.xid, upto)
-      AND NOT pg_visible_in_snapshot(e.xid, since)
     ORDER BY e.xid, e.id
     LIMIT max_events
 $$;

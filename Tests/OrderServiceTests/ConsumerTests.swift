@@ -201,6 +201,41 @@ struct ConsumerTests {
         }
     }
 
+    /// pending_events(since, upto): the events of transactions `upto` sees and `since` does not,
+    /// whether they were running at `since` or began after it; not those that committed after
+    /// `upto` was taken, though the reading statement's own snapshot sees them.
+    @Test func pendingEventsAreThoseTheUptoSnapshotSeesNotThoseCommittedAfterIt() async throws {
+        try await withOrderWorld { world in
+            let runningAtSince = try await OpenTransaction.begin(on: world.database.configuration) { tx in
+                try await tx.query("UPDATE user_service.users SET email = 'one@x.io' WHERE id = 1")
+            }
+            // A snapshot's xmax is one past the newest finished transaction: one finishing now puts
+            // the running one below it, among the snapshot's in-progress transactions.
+            try await world.admin.query("UPDATE user_service.users SET email = 'four@x.io' WHERE id = 4")
+            let since: String = try await world.admin.scalar("SELECT pg_current_snapshot()::text")
+            let runningInSince: Int = try await world.admin.scalar("SELECT count(*) FROM pg_snapshot_xip($1::pg_snapshot)", [since])
+            #expect(runningInSince == 1)
+            let beganAfterSince = try await OpenTransaction.begin(on: world.database.configuration) { tx in
+                try await tx.query("UPDATE user_service.users SET email = 'two@x.io' WHERE id = 2")
+            }
+            try await world.admin.query("UPDATE user_service.users SET email = 'three@x.io' WHERE id = 3")
+            let upto: String = try await world.admin.scalar("SELECT pg_current_snapshot()::text")
+            try await runningAtSince.commit()
+            try await beganAfterSince.commit()
+            let now: String = try await world.admin.scalar("SELECT pg_current_snapshot()::text")
+
+            let pending = { (from: String, to: String) async throws -> [Int] in
+                try await world.admin.query(
+                    "SELECT aggregate_id FROM order_service.pending_events($1::pg_snapshot, $2::pg_snapshot) WHERE aggregate_type = 'user' ORDER BY 1",
+                    [from, to]
+                ).map { try $0.decode(0, as: Int.self) }
+            }
+            #expect(try await pending(since, upto) == [3])
+            #expect(try await pending(since, now) == [1, 2, 3])
+            #expect(try await pending(upto, now) == [1, 2])
+        }
+    }
+
     @Test func aFailedApplyRollsBackWholeAndIsRetried() async throws {
         try await withOrderWorld { world in
             try await addUsersWithOrders(world, count: 10)
