@@ -1,5 +1,6 @@
 import Foundation
 import Operations
+import OrderService
 import Postgres
 import PostgresTestSupport
 
@@ -81,8 +82,7 @@ extension BenchRun {
             let published: Int64 = try await users.scalar("SELECT coalesce(max(id), 0) FROM user_service.events")
             let copied: Int64 = try await orders.scalar("SELECT coalesce(max(id), 0) FROM user_service.events")
             guard published == copied else { return false }
-            let lag: Int = try await orders.scalar("SELECT coalesce(max(lag), 0)::int FROM order_service.consumer_lag")
-            return lag == 0
+            return try await orders.scalar("SELECT order_service.caught_up($1)", [defaultConsumerName])
         }
     }
 

@@ -45,8 +45,9 @@ struct SplitStack: Sendable {
         let published: [Int64] = try await users.query("SELECT id FROM user_service.events ORDER BY id").map { try $0.decode(0) }
         let copied: [Int64] = try await orders.query("SELECT id FROM user_service.events ORDER BY id").map { try $0.decode(0) }
         guard published == copied else { return false }
-        let lag: Int = try await orders.scalar("SELECT coalesce(max(lag), 0)::int FROM order_service.consumer_lag")
-        return lag == 0
+        // caught_up() looks for one pending event where consumer_lag counts them all, and is false
+        // until the consumer (the executable's default name) has registered.
+        return try await orders.scalar("SELECT order_service.caught_up('order-service')")
     }
 
     /// Purchase orders whose embedded user or product differs from the users' server's tables.
