@@ -1108,6 +1108,8 @@ BEGIN
         -- call, run or not: docs/design.md#the-consumers-plans). An entity is looked up only if a usable
         -- event of it is newer than its replica row: a backlog re-embeds each entity once (refresh_replica
         -- jumps it to its latest version), and its older events in later chunks cost no order update.
+        -- OFFSET 0 keeps the rows' subquery whole, so that each event's problem is worked out once:
+        -- flattened, the expression is copied into each use and evaluated at each (two per user event).
         SELECT count(*)::integer AS events, (max(ARRAY[(b.xid, b.id)::order_service.event_position]))[1] AS last_event,
                max(b.id) AS max_id, array_agg(DISTINCT b.xid) AS xids, bool_or(b.problem IS NOT NULL) AS any_unusable,
                array_agg(DISTINCT b.aggregate_id) FILTER (
@@ -1118,7 +1120,8 @@ BEGIN
                      AND b.version > coalesce((SELECT r.version FROM order_service.products r WHERE r.id = b.aggregate_id), 0)) AS product_ids
         FROM (SELECT e.id, e.xid, e.aggregate_type, e.aggregate_id, e.version,
                      order_service.event_problem(e.type, e.aggregate_type, e.payload) AS problem
-              FROM order_service.pending_events(pos.snapshot, upto, pos.cursor_xid, pos.cursor_id, chunk_size) e) b
+              FROM order_service.pending_events(pos.snapshot, upto, pos.cursor_xid, pos.cursor_id, chunk_size) e
+              OFFSET 0) b
         INTO chunk;
     END IF;
 

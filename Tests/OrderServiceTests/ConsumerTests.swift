@@ -201,6 +201,51 @@ struct ConsumerTests {
         }
     }
 
+    /// The same kinds of event in a backlog read in full chunks (a batch: every chunk's statement
+    /// is the batch's, which works out each event's problem once and uses it twice): the unusable
+    /// events are dead-lettered wherever they fall, and each user ends at its latest usable version.
+    @Test func aBacklogInFullChunksDeadLettersItsUnusableEventsAndEndsAtTheLatestUsableVersions() async throws {
+        try await withOrderWorld { world in
+            let first = await world.startConsumer()
+            try await world.waitUntilCaughtUp()
+            await first.stop()
+            try await world.admin.query("UPDATE user_service.users SET email = 'one-a@x.io' WHERE id = 1")
+            try await world.admin.query("UPDATE user_service.users SET email = 'one-b@x.io' WHERE id = 1")
+            try await world.admin.query(
+                """
+                INSERT INTO user_service.events (aggregate_type, aggregate_id, version, type, payload) VALUES
+                    ('user', 1, 100, 'UserUpdated', '{"firstname": 5}'),
+                    ('user', 2, 100, 'UserRenamed', '{"firstname": "X"}')
+                """
+            )
+            try await world.admin.query("UPDATE user_service.users SET email = 'two@x.io' WHERE id = 2")
+            try await world.admin.query("UPDATE user_service.products SET description = 'Pad' WHERE id = 1")
+            let pending: Int = try await world.admin.scalar(
+                "SELECT count(*) FROM order_service.pending_events((SELECT snapshot FROM order_service.consumer_positions), pg_current_snapshot())"
+            )
+            #expect(pending == 6)
+            let chunksBefore: Int = try await world.admin.scalar("SELECT applied_batches::int FROM order_service.consumer_positions")
+
+            await world.startConsumer(chunkSize: 2)
+            try await world.waitUntilCaughtUp()
+            let reasons = try await world.admin.query("SELECT reason FROM order_service.dead_letters ORDER BY event_id")
+                .map { try $0.decode(0, as: String.self) }
+            #expect(reasons.count == 2)
+            #expect(reasons.first?.contains("user payload needs") == true)
+            #expect(reasons.last?.contains("unknown event type UserRenamed") == true)
+            let replica = try await world.admin.query("SELECT id, email, version FROM order_service.users WHERE id <= 2 ORDER BY id")
+                .map { "\(try $0.decode(0, as: Int.self)) \(try $0.decode(1, as: String.self)) \(try $0.decode(2, as: Int.self))" }
+            #expect(replica == ["1 one-b@x.io 3", "2 two@x.io 2"])
+            #expect(try await world.inconsistentOrders() == 0)
+            let order: String = try await world.admin.scalar(
+                "SELECT (doc -> 'user' ->> 'email') || ' ' || (doc -> 'product' ->> 'description') FROM order_service.purchase_orders WHERE id = 1"
+            )
+            #expect(order == "one-b@x.io Pad")
+            let chunks: Int = try await world.admin.scalar("SELECT applied_batches::int FROM order_service.consumer_positions")
+            #expect(chunks - chunksBefore >= 3)
+        }
+    }
+
     /// pending_events(since, upto): the events of transactions `upto` sees and `since` does not,
     /// whether they were running at `since` or began after it; not those that committed after
     /// `upto` was taken, though the reading statement's own snapshot sees them.
