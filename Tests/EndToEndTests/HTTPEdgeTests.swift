@@ -43,4 +43,27 @@ struct HTTPEdgeTests {
             #expect(try await users.http.get("/user-service/1").status == 200)
         }
     }
+
+    /// A slow client: its head trickles in a byte every 100 ms, each well within the idle timeout.
+    /// It is closed all the same, before the head is complete: the timeout waits for whole request
+    /// parts, not bytes (a timer that every byte restarted would keep this connection forever).
+    @Test func aHeadTrickledAByteAtATimeIsClosedAfterTheIdleTimeout() async throws {
+        try await withStack { stack in
+            let users = try await stack.userService(extra: ["HTTP_IDLE_TIMEOUT_SECONDS": "1"])
+            let head = "GET /user-service/1 HTTP/1.1\r\nHost: localhost\r\nX-Slow: " + String(repeating: "s", count: 100) + "\r\n\r\n"
+            try await RawConnection.with(port: users.port) { connection in
+                var sent = 0
+                for byte in head {
+                    if await connection.transcript.closedByServer { break }
+                    try? await connection.send(String(byte))  // fails once the server has closed
+                    sent += 1
+                    try await Task.sleep(for: .milliseconds(100))  // the client's pace, not a wait for the server
+                }
+                #expect(await connection.transcript.closedByServer)
+                #expect(sent < head.count)
+                #expect(!(await connection.transcript.text.contains("HTTP/1.1 200")))
+            }
+            #expect(try await users.http.get("/user-service/1").status == 200)
+        }
+    }
 }
