@@ -21,6 +21,8 @@ struct Bench: AsyncParsableCommand {
         var catchUpUsers: Int
         var ordersPerUser: Int
         var rounds: Int
+        /// Catch-ups measured one after another on the same data, each beside its own floor.
+        var catchUpRepeats = 1
         var clients: [Int]
         var output: String
         var skipCatchUp: Bool
@@ -54,6 +56,8 @@ struct Bench: AsyncParsableCommand {
     var ordersPerUser = 10
     @Option(help: "Updates per user in the catch-up phase.")
     var rounds = 10
+    @Option(help: "Catch-up phase: catch-ups measured one after another, each followed by its floor; the reported one is the median ratio's.")
+    var catchUpRepeats = 1
     @Option(help: "Client counts for the write path, comma-separated.")
     var clients = "1,4,16,64"
     @Option(help: "Idle phase length in seconds.")
@@ -97,7 +101,7 @@ struct Bench: AsyncParsableCommand {
         }
         for (name, value) in [
             ("--seconds", seconds), ("--users", users), ("--on-off-rounds", onOffRounds), ("--write-rounds", writeRounds),
-            ("--catch-up-users", catchUpUsers), ("--rounds", rounds), ("--idle-seconds", idleSeconds),
+            ("--catch-up-users", catchUpUsers), ("--rounds", rounds), ("--catch-up-repeats", catchUpRepeats), ("--idle-seconds", idleSeconds),
             ("--compare-slices", compareSlices), ("--compare-slice-seconds", compareSliceSeconds),
         ]
         where value < 1 {
@@ -157,7 +161,7 @@ struct Bench: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let options = Options(
+        var options = Options(
             seconds: seconds, users: users, catchUpUsers: catchUpUsers, ordersPerUser: ordersPerUser, rounds: rounds,
             clients: try parsedClients(), output: output, skipCatchUp: skipCatchUp, idleSeconds: idleSeconds, phases: try parsedPhases(),
             shapes: try parsedShapes(), skipOnOff: skipOnOff, onOffRounds: onOffRounds, writeRounds: writeRounds, readYourWritesRates: try parsedRates(),
@@ -165,6 +169,7 @@ struct Bench: AsyncParsableCommand {
             compareSliceSeconds: compareSliceSeconds,
             postgresSettings: postgresSetting
         )
+        options.catchUpRepeats = catchUpRepeats
         var results = BenchResults()
         let run = try await BenchRun(options: options)
         defer { run.stopAll() }

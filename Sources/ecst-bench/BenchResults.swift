@@ -136,6 +136,15 @@ struct BenchResults: Codable {
         var floorSeconds: Double
         var floorOrderDocuments: Int
         var ratioToFloor: Double
+        /// With --catch-up-repeats: every catch-up and its floor, in the order run (the fields
+        /// above are the median ratio's).
+        var repeats: [Repeat]? = nil
+
+        struct Repeat: Codable {
+            var seconds: Double
+            var floorSeconds: Double
+            var ratioToFloor: Double
+        }
     }
 
     var date = ISO8601DateFormatter().string(from: Date())
@@ -288,6 +297,12 @@ struct BenchResults: Codable {
                     f(c.floorSeconds, 1), f(c.ratioToFloor, 2),
                 ].joined(separator: "   "),
             ]
+            if let repeats = c.repeats, repeats.count > 1 {
+                lines.append(
+                    "(the median of \(repeats.count) repeats; each s / floor s: "
+                        + repeats.map { "\(f($0.seconds, 1)) / \(f($0.floorSeconds, 1)) = \(f($0.ratioToFloor, 2))" }.joined(separator: ", ") + ")"
+                )
+            }
         }
         if !hostStealPercentByPhase.isEmpty {
             lines += [

@@ -278,10 +278,28 @@ final class BenchRun {
         try await stop(orderService, as: "order-service")
         orderService = nil
 
-        for round in 1...options.rounds {
-            try await admin.query("UPDATE user_service.users SET email = 'r\(round)-' || id || '@bench.io' WHERE id > $1", [boundary])
+        // Each repeat writes new emails (a change bumps the version and writes an event), catches
+        // up from a stopped order-service, then times the floor beside it: the machine drifts by
+        // tens of per cent over minutes, so a ratio is taken from one catch-up and the floor right
+        // after it, and several of them give a spread.
+        var repeats: [BenchResults.CatchUp] = []
+        for repeatNumber in 1...options.catchUpRepeats {
+            let prefix = repeatNumber == 1 ? "r" : "k\(repeatNumber)r"
+            for round in 1...options.rounds {
+                try await admin.query("UPDATE user_service.users SET email = '\(prefix)\(round)-' || id || '@bench.io' WHERE id > $1", [boundary])
+            }
+            try await admin.query("VACUUM ANALYZE")
+            repeats.append(try await timeCatchUp(boundary: boundary))
         }
-        try await admin.query("VACUUM ANALYZE")
+        let median = repeats.sorted { $0.ratioToFloor < $1.ratioToFloor }[repeats.count / 2]
+        results.catchUp = median
+        if repeats.count > 1 {
+            results.catchUp?.repeats = repeats.map { .init(seconds: $0.seconds, floorSeconds: $0.floorSeconds, ratioToFloor: $0.ratioToFloor) }
+        }
+    }
+
+    /// One catch-up of the pending updates from a stopped order-service, then the floor.
+    private func timeCatchUp(boundary: Int) async throws -> BenchResults.CatchUp {
         let events = options.rounds * options.catchUpUsers
         let writesBefore = try await orderWrites()
         let clock = ContinuousClock()
@@ -305,12 +323,12 @@ final class BenchRun {
             [boundary]
         ).affectedRows
         let floorSeconds = (clock.now - floorStart).seconds
-        results.catchUp = .init(
+        log("  \(events) events in \(seconds) s; floor \(floorSeconds) s")
+        return .init(
             events: events, orderDocuments: documents, seconds: seconds,
             eventsPerSecond: Double(events) / seconds, orderDocumentsPerSecond: Double(documents) / seconds,
             floorSeconds: floorSeconds, floorOrderDocuments: floorDocs, ratioToFloor: seconds / floorSeconds
         )
-        log("  \(events) events in \(seconds) s; floor \(floorSeconds) s")
     }
 }
 
