@@ -56,7 +56,7 @@ struct Bench: AsyncParsableCommand {
     var ordersPerUser = 10
     @Option(help: "Updates per user in the catch-up phase.")
     var rounds = 10
-    @Option(help: "Catch-up phase: catch-ups measured one after another, each followed by its floor; the reported one is the median ratio's.")
+    @Option(help: "Catch-up phase: catch-ups measured one after another, each followed by its floor; the reported one is the median ratio's (of an even count, the higher).")
     var catchUpRepeats = 1
     @Option(help: "Client counts for the write path, comma-separated.")
     var clients = "1,4,16,64"
@@ -161,15 +161,15 @@ struct Bench: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var options = Options(
+        let options = Options(
             seconds: seconds, users: users, catchUpUsers: catchUpUsers, ordersPerUser: ordersPerUser, rounds: rounds,
-            clients: try parsedClients(), output: output, skipCatchUp: skipCatchUp, idleSeconds: idleSeconds, phases: try parsedPhases(),
+            catchUpRepeats: catchUpRepeats, clients: try parsedClients(), output: output, skipCatchUp: skipCatchUp, idleSeconds: idleSeconds,
+            phases: try parsedPhases(),
             shapes: try parsedShapes(), skipOnOff: skipOnOff, onOffRounds: onOffRounds, writeRounds: writeRounds, readYourWritesRates: try parsedRates(),
             readYourWritesClient: readYourWritesClient, peer: peer, compareWith: compareWith, compareSlices: compareSlices,
             compareSliceSeconds: compareSliceSeconds,
             postgresSettings: postgresSetting
         )
-        options.catchUpRepeats = catchUpRepeats
         var results = BenchResults()
         let run = try await BenchRun(options: options)
         defer { run.stopAll() }

@@ -286,7 +286,7 @@ final class BenchRun {
         for repeatNumber in 1...options.catchUpRepeats {
             let prefix = repeatNumber == 1 ? "r" : "k\(repeatNumber)r"
             for round in 1...options.rounds {
-                try await admin.query("UPDATE user_service.users SET email = '\(prefix)\(round)-' || id || '@bench.io' WHERE id > $1", [boundary])
+                try await admin.query("UPDATE user_service.users SET email = $2 || id || '@bench.io' WHERE id > $1", [boundary, "\(prefix)\(round)-"])
             }
             try await admin.query("VACUUM ANALYZE")
             repeats.append(try await timeCatchUp(boundary: boundary))
