@@ -186,18 +186,14 @@ struct ConsumerTests {
             #expect(chunk.events == 7)
             #expect(!more)
             #expect(chunk.deadLetters.count == 1)
-            let replica = try await world.admin.query("SELECT id, email, version FROM order_service.users WHERE id <= 3 ORDER BY id")
-                .map { "\(try $0.decode(0, as: Int.self)) \(try $0.decode(1, as: String.self)) \(try $0.decode(2, as: Int.self))" }
+            let replica = try await world.replicaUsers(upTo: 3)
             #expect(replica[0] == "1 one-b@x.io 3")
             #expect(replica[1] == "2 two-b@x.io 3")
             #expect(replica[2] == "3 ahead@x.io 50")
             let description: String = try await world.admin.scalar("SELECT description FROM order_service.products WHERE id = 1")
             #expect(description == "Pad")
             // The seed's order (user 1, product 1) embeds both new states.
-            let order: String = try await world.admin.scalar(
-                "SELECT (doc -> 'user' ->> 'email') || ' ' || (doc -> 'product' ->> 'description') FROM order_service.purchase_orders WHERE id = 1"
-            )
-            #expect(order == "one-b@x.io Pad")
+            #expect(try await world.embedded(inOrder: 1) == "one-b@x.io Pad")
         }
     }
 
@@ -233,14 +229,10 @@ struct ConsumerTests {
             #expect(reasons.count == 2)
             #expect(reasons.first?.contains("user payload needs") == true)
             #expect(reasons.last?.contains("unknown event type UserRenamed") == true)
-            let replica = try await world.admin.query("SELECT id, email, version FROM order_service.users WHERE id <= 2 ORDER BY id")
-                .map { "\(try $0.decode(0, as: Int.self)) \(try $0.decode(1, as: String.self)) \(try $0.decode(2, as: Int.self))" }
+            let replica = try await world.replicaUsers(upTo: 2)
             #expect(replica == ["1 one-b@x.io 3", "2 two@x.io 2"])
             #expect(try await world.inconsistentOrders() == 0)
-            let order: String = try await world.admin.scalar(
-                "SELECT (doc -> 'user' ->> 'email') || ' ' || (doc -> 'product' ->> 'description') FROM order_service.purchase_orders WHERE id = 1"
-            )
-            #expect(order == "one-b@x.io Pad")
+            #expect(try await world.embedded(inOrder: 1) == "one-b@x.io Pad")
             let chunks: Int = try await world.admin.scalar("SELECT applied_batches::int FROM order_service.consumer_positions")
             #expect(chunks - chunksBefore >= 3)
         }

@@ -56,6 +56,20 @@ final class OrderWorld: Sendable {
         try await ConsumerStatusQuery(database: service).status(consumer: defaultConsumerName)
     }
 
+    /// The replica's users up to `id`, each as "id email version", in id order.
+    func replicaUsers(upTo id: Int) async throws -> [String] {
+        try await admin.query("SELECT id, email, version FROM order_service.users WHERE id <= $1 ORDER BY id", [id])
+            .map { "\(try $0.decode(0, as: Int.self)) \(try $0.decode(1, as: String.self)) \(try $0.decode(2, as: Int.self))" }
+    }
+
+    /// What an order embeds: "user-email product-description".
+    func embedded(inOrder id: Int) async throws -> String {
+        try await admin.scalar(
+            "SELECT (doc -> 'user' ->> 'email') || ' ' || (doc -> 'product' ->> 'description') FROM order_service.purchase_orders WHERE id = $1",
+            [id]
+        )
+    }
+
     func eventCount() async throws -> Int {
         try await admin.scalar("SELECT count(*) FROM user_service.events")
     }
