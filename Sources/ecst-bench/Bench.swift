@@ -31,6 +31,8 @@ struct Bench: AsyncParsableCommand {
         var shapes: [BenchRun.Shape]
         var skipOnOff: Bool
         var onOffRounds: Int
+        /// pgbench's offered rate in the on/off runs; nil: full speed.
+        var onOffRate: Int? = nil
         var writeRounds: Int
         var readYourWritesRates: [Int]
         /// `pairs` (PairLoad, one event loop) or `async-http-client` (the phase's first client).
@@ -70,6 +72,8 @@ struct Bench: AsyncParsableCommand {
     var skipOnOff = false
     @Option(help: "Wake-ups phase: rounds of on/off runs per shape (each: on, 20 ms ticker, matched ticker; reversed every other round).")
     var onOffRounds = 2
+    @Option(help: "Wake-ups phase: run the on/off pgbench at this offered rate (updates/s) instead of full speed; its CPU per update is then the figure.")
+    var onOffRate: Int?
     @Option(help: "Write phase: rounds per client count of the service, pgbench and the peer, in rotating order; each ratio the median of the rounds'.")
     var writeRounds = 2
     @Option(help: "Read-your-writes phase: offered rates of PUT-then-GET pairs per second, comma-separated.")
@@ -107,6 +111,7 @@ struct Bench: AsyncParsableCommand {
         where value < 1 {
             throw ValidationError("\(name) must be at least 1, got \(value)")
         }
+        if let onOffRate, onOffRate < 1 { throw ValidationError("--on-off-rate must be at least 1, got \(onOffRate)") }
         if ordersPerUser < 0 { throw ValidationError("--orders-per-user must not be negative, got \(ordersPerUser)") }
         _ = try parsedClients()
         if try parsedPhases().contains("compare") {
@@ -165,7 +170,8 @@ struct Bench: AsyncParsableCommand {
             seconds: seconds, users: users, catchUpUsers: catchUpUsers, ordersPerUser: ordersPerUser, rounds: rounds,
             catchUpRepeats: catchUpRepeats, clients: try parsedClients(), output: output, skipCatchUp: skipCatchUp, idleSeconds: idleSeconds,
             phases: try parsedPhases(),
-            shapes: try parsedShapes(), skipOnOff: skipOnOff, onOffRounds: onOffRounds, writeRounds: writeRounds, readYourWritesRates: try parsedRates(),
+            shapes: try parsedShapes(), skipOnOff: skipOnOff, onOffRounds: onOffRounds, onOffRate: onOffRate, writeRounds: writeRounds,
+            readYourWritesRates: try parsedRates(),
             readYourWritesClient: readYourWritesClient, peer: peer, compareWith: compareWith, compareSlices: compareSlices,
             compareSliceSeconds: compareSliceSeconds,
             postgresSettings: postgresSetting

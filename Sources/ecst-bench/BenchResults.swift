@@ -71,6 +71,34 @@ struct BenchResults: Codable {
         var withoutNotifyMatchedTickerRunsTPS: [Double]
         var ratioMatched: Double
         var lockObjectShareOffMatched: Double
+        /// pgbench's offered rate (`--on-off-rate`), nil at full speed: at a rate the machine can
+        /// carry, tps says nothing and the CPU per update says what each kind of run costs.
+        var offeredRate: Int? = nil
+        /// Where the CPU went in each kind of run (WakeUpCPUCounter), the mean of its runs.
+        var cpuOn: WakeUpCPU? = nil
+        var cpuOff: WakeUpCPU? = nil
+        var cpuMatched: WakeUpCPU? = nil
+    }
+    /// CPU time per committed update, in microseconds, over most of an on/off run, and the
+    /// consumer's applying reads a second (WakeUpCPUCounter).
+    struct WakeUpCPU: Codable {
+        /// pgbench's sessions' backends: the writers themselves, trigger and commit included.
+        var writersMicrosecondsPerUpdate: Double
+        /// The backends of the order-services' sessions (listening, applying, pooled).
+        var consumerBackendsMicrosecondsPerUpdate: Double
+        /// The order-service processes.
+        var orderServicesMicrosecondsPerUpdate: Double
+        var appliesPerSecond: Double
+
+        static func mean(_ all: [WakeUpCPU?]) -> WakeUpCPU? {
+            let known = all.compactMap { $0 }
+            guard !known.isEmpty else { return nil }
+            func mean(_ value: (WakeUpCPU) -> Double) -> Double { known.map(value).reduce(0, +) / Double(known.count) }
+            return WakeUpCPU(
+                writersMicrosecondsPerUpdate: mean(\.writersMicrosecondsPerUpdate),
+                consumerBackendsMicrosecondsPerUpdate: mean(\.consumerBackendsMicrosecondsPerUpdate),
+                orderServicesMicrosecondsPerUpdate: mean(\.orderServicesMicrosecondsPerUpdate), appliesPerSecond: mean(\.appliesPerSecond))
+        }
     }
     struct LatencyRow: Codable {
         var shape: String
@@ -236,6 +264,28 @@ struct BenchResults: Codable {
                     f(r.lockObjectShareOn * 100, 2).padding(14), f(r.lockObjectShareOff * 100, 2).padding(4),
                     f(r.lockObjectShareOffMatched * 100, 2),
                 ].joined(separator: "  "))
+        }
+        if notify.contains(where: { $0.cpuOn != nil }) {
+            lines += [
+                "",
+                "Where the CPU of those runs went, us per update (writers: pgbench's backends; consumer: the order-services' backends + processes), and the consumer's applying reads a second",
+                "shape                                    rate     writers on  20 ms   matched   consumer on  20 ms   matched   applies/s on  20 ms  matched",
+            ]
+            for r in notify {
+                func cell(_ cpu: BenchResults.WakeUpCPU?, _ value: (BenchResults.WakeUpCPU) -> Double) -> String { cpu.map { f(value($0)) } ?? "-" }
+                func consumer(_ cpu: BenchResults.WakeUpCPU) -> Double {
+                    cpu.consumerBackendsMicrosecondsPerUpdate + cpu.orderServicesMicrosecondsPerUpdate
+                }
+                lines.append(
+                    [
+                        r.shape.padding(39), (r.offeredRate.map { "\($0)/s" } ?? "max").padding(7),
+                        cell(r.cpuOn, \.writersMicrosecondsPerUpdate).padding(10), cell(r.cpuOff, \.writersMicrosecondsPerUpdate).padding(6),
+                        cell(r.cpuMatched, \.writersMicrosecondsPerUpdate).padding(8), cell(r.cpuOn, consumer).padding(11),
+                        cell(r.cpuOff, consumer).padding(6), cell(r.cpuMatched, consumer).padding(8),
+                        cell(r.cpuOn, \.appliesPerSecond).padding(12), cell(r.cpuOff, \.appliesPerSecond).padding(5),
+                        cell(r.cpuMatched, \.appliesPerSecond),
+                    ].joined(separator: "  "))
+            }
         }
         lines += [
             "", "Propagation, writer commit -> order-service commit (ms), against the floor (writer commit -> bare LISTEN wakes)",

@@ -88,22 +88,30 @@ extension BenchRun {
     /// only in what writers do at commit. Writer wait events sampled every 10 ms in each.
     /// Successive runs on these machines drift by 10-20 % and scatter more, so the three kinds run
     /// in rounds (`--on-off-rounds`), in reverse order every other round (on, 20 ms, matched,
-    /// matched, 20 ms, on, ...), and each figure is the mean of its runs.
+    /// matched, 20 ms, on, ...), and each figure is the mean of its runs. A ticker's notification
+    /// commits without waiting for its WAL flush: a writer's rides on a commit it makes anyway,
+    /// while the matched ticker's hundreds a second would otherwise each add a flush of their own.
+    /// Each run also counts where the CPU went (WakeUpCPUCounter); with `--on-off-rate`, pgbench
+    /// offers that rate instead of running at full speed, and those counts are the figures.
     func notifyOnOff(shape: String, consumerRunning: Bool) async throws -> BenchResults.NotifyRow {
         let clients = Self.wakeUpClients
         let sampler = WaitSampler(url: url)
+        let cpuCounter = WakeUpCPUCounter(url: url)
         let admin = self.admin
+        let orderServices = [orderService, standby].compactMap { $0?.pid }
         /// One pgbench run at full speed, with the counting session listening (its wake-ups are the
         /// benchmark's: with a matched ticker it takes as many in "off" runs as in "on" runs) and,
         /// when `interval` is given, a ticker sending `NOTIFY ecst_events` from another session.
-        func run(ticking interval: Duration?) async throws -> (tps: Double, waits: WaitSampler.Waits, wakeUpsPerSecond: Double) {
+        func run(ticking interval: Duration?) async throws -> (
+            tps: Double, waits: WaitSampler.Waits, wakeUpsPerSecond: Double, cpu: BenchResults.WakeUpCPU?
+        ) {
             let (counted, counter) = try await NotificationLog.listening(on: "ecst_events", as: "ecst-bench/count", client: admin)
             let ticker = interval.map { interval in
                 Task {
                     let clock = ContinuousClock()
                     var next = clock.now
                     while !Task.isCancelled {
-                        _ = try? await admin.query("NOTIFY ecst_events")
+                        _ = try? await admin.query("SELECT set_config('synchronous_commit', 'off', true), pg_notify('ecst_events', '')")
                         next += interval
                         try? await Task.sleep(until: next, clock: clock)
                     }
@@ -112,33 +120,36 @@ extension BenchRun {
             // Each run starts right after a checkpoint, so none pays more full-page writes than another.
             try await admin.query("CHECKPOINT")
             sampler.start()
-            let tps = try Tools.pgbench(pgBin, url: url, script: scripts + "/update.sql", clients: clients, seconds: options.seconds)
+            cpuCounter.start(seconds: options.seconds, orderServices: orderServices)
+            let tps = try Tools.pgbench(
+                pgBin, url: url, script: scripts + "/update.sql", clients: clients, seconds: options.seconds, rate: options.onOffRate)
             let waits = await sampler.stop()
+            let cpu = await cpuCounter.stop()
             ticker?.cancel()
             _ = await ticker?.value
             counter.cancel()
             _ = await counter.result
-            return (tps, waits, Double(counted.count) / Double(options.seconds))
+            return (tps, waits, Double(counted.count) / Double(options.seconds), cpu)
         }
-        func runOn() async throws -> (tps: Double, waits: WaitSampler.Waits, wakeUpsPerSecond: Double) {
+        func runOn() async throws -> (tps: Double, waits: WaitSampler.Waits, wakeUpsPerSecond: Double, cpu: BenchResults.WakeUpCPU?) {
             let result = try await run(ticking: nil)
             if consumerRunning { try await waitForLagZero(timeout: .seconds(600)) }
             return result
         }
-        func runOff(ticking interval: Duration) async throws -> (tps: Double, waits: WaitSampler.Waits) {
+        func runOff(ticking interval: Duration) async throws -> (tps: Double, waits: WaitSampler.Waits, cpu: BenchResults.WakeUpCPU?) {
             try await admin.query("ALTER TABLE user_service.events DISABLE TRIGGER events_notify")
             let result = try await run(ticking: interval)
             try await admin.query("ALTER TABLE user_service.events ENABLE TRIGGER events_notify")
             if consumerRunning { try await waitForLagZero(timeout: .seconds(600)) }
-            return (result.tps, result.waits)
+            return (result.tps, result.waits, result.cpu)
         }
 
         enum Kind { case on, everyTwentyMilliseconds, matched }
         // Without a consumer a ticker wakes only the counting session, as the writers' NOTIFYs do.
         let kinds: [Kind] = [.on, .everyTwentyMilliseconds, .matched]
-        var on: [(tps: Double, waits: WaitSampler.Waits, wakeUpsPerSecond: Double)] = []
-        var everyTwenty: [(tps: Double, waits: WaitSampler.Waits)] = []
-        var matched: [(tps: Double, waits: WaitSampler.Waits)] = []
+        var on: [(tps: Double, waits: WaitSampler.Waits, wakeUpsPerSecond: Double, cpu: BenchResults.WakeUpCPU?)] = []
+        var everyTwenty: [(tps: Double, waits: WaitSampler.Waits, cpu: BenchResults.WakeUpCPU?)] = []
+        var matched: [(tps: Double, waits: WaitSampler.Waits, cpu: BenchResults.WakeUpCPU?)] = []
         for round in 0..<options.onOffRounds {
             for kind in round % 2 == 0 ? kinds : kinds.reversed() {
                 switch kind {
@@ -152,6 +163,7 @@ extension BenchRun {
             }
         }
         await sampler.close()
+        await cpuCounter.close()
         func mean(_ values: [Double]) -> Double { values.reduce(0, +) / Double(max(1, values.count)) }
         func waits(_ all: [WaitSampler.Waits]) -> WaitSampler.Waits {
             WaitSampler.Waits(active: all.map(\.active).reduce(0, +), lockObject: all.map(\.lockObject).reduce(0, +))
@@ -162,17 +174,28 @@ extension BenchRun {
         let onWaits = waits(on.map(\.waits))
         let wakeUpsPerSecond = mean(on.map(\.wakeUpsPerSecond))
         func runs(_ values: [Double]) -> String { values.map { "\(Int($0))" }.joined(separator: ", ") }
+        let (cpuOn, cpuOff, cpuMatched) = (
+            BenchResults.WakeUpCPU.mean(on.map(\.cpu)), BenchResults.WakeUpCPU.mean(everyTwenty.map(\.cpu)),
+            BenchResults.WakeUpCPU.mean(matched.map(\.cpu))
+        )
+        func described(_ cpu: BenchResults.WakeUpCPU?) -> String {
+            guard let cpu else { return "-" }
+            return "writers \(Int(cpu.writersMicrosecondsPerUpdate)), consumer \(Int(cpu.consumerBackendsMicrosecondsPerUpdate))"
+                + " + \(Int(cpu.orderServicesMicrosecondsPerUpdate)) us/update, \(Int(cpu.appliesPerSecond)) applies/s"
+        }
         log(
             "    \(clients) clients: notify on \(Int(onTPS)) tps (\(runs(on.map(\.tps))); Lock:object \(onWaits.percent), \(Int(wakeUpsPerSecond)) wake-ups/s), "
                 + "off \(Int(offTPS)) tps with a 20 ms ticker (\(runs(everyTwenty.map(\.tps))); \(String(format: "%.2f", onTPS / offTPS))x), "
                 + "\(Int(matchedTPS)) with a matched ticker (\(runs(matched.map(\.tps))); \(String(format: "%.2f", onTPS / matchedTPS))x)"
         )
+        log("      CPU: on \(described(cpuOn)); 20 ms \(described(cpuOff)); matched \(described(cpuMatched))")
         return .init(
             shape: shape, clients: clients, withNotifyTPS: onTPS, withNotifyRunsTPS: on.map(\.tps), withoutNotifyTPS: offTPS,
             withoutNotifyRunsTPS: everyTwenty.map(\.tps), ratio: onTPS / offTPS,
             lockObjectShareOn: onWaits.share, lockObjectShareOff: waits(everyTwenty.map(\.waits)).share, activeWriterSamplesOn: onWaits.active,
             wakeUpsPerSecondOn: wakeUpsPerSecond, withoutNotifyMatchedTickerTPS: matchedTPS, withoutNotifyMatchedTickerRunsTPS: matched.map(\.tps),
-            ratioMatched: onTPS / matchedTPS, lockObjectShareOffMatched: waits(matched.map(\.waits)).share
+            ratioMatched: onTPS / matchedTPS, lockObjectShareOffMatched: waits(matched.map(\.waits)).share,
+            offeredRate: options.onOffRate, cpuOn: cpuOn, cpuOff: cpuOff, cpuMatched: cpuMatched
         )
     }
 
