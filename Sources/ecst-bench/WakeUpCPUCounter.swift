@@ -55,7 +55,7 @@ final class WakeUpCPUCounter: @unchecked Sendable {
                     at: .now, writers: cpu(writers), consumerBackends: cpu(consumers), orderServices: cpu(orderServices), updates: updates,
                     applies: applies)
             }
-            guard seconds > 2, (try? await Task.sleep(for: .seconds(1))) != nil, let first = await read(),
+            guard seconds > 2, (try? await Task.sleep(for: .seconds(1))) != nil, let first = await read(), !writers.isEmpty,
                 (try? await Task.sleep(for: .seconds(seconds - 2))) != nil, let last = await read()
             else { return nil }
             let updates = Double(max(last.updates - first.updates, 1))
