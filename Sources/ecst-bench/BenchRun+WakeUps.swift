@@ -99,12 +99,12 @@ extension BenchRun {
         let cpuCounter = WakeUpCPUCounter(url: url)
         let admin = self.admin
         let orderServices = [orderService, standby].compactMap { $0?.pid }
-        /// One pgbench run at full speed, with the counting session listening (its wake-ups are the
-        /// benchmark's: with a matched ticker it takes as many in "off" runs as in "on" runs) and,
-        /// when `interval` is given, a ticker sending `NOTIFY ecst_events` from another session.
-        func run(ticking interval: Duration?) async throws -> (
-            tps: Double, waits: WaitSampler.Waits, wakeUpsPerSecond: Double, cpu: BenchResults.WakeUpCPU?
-        ) {
+        /// What one run measured: its tps, writer waits, notifications a second and CPU counts.
+        typealias Run = (tps: Double, waits: WaitSampler.Waits, wakeUpsPerSecond: Double, cpu: BenchResults.WakeUpCPU?)
+        /// One pgbench run (at full speed, or at `--on-off-rate`), with the counting session listening
+        /// (its wake-ups are the benchmark's: with a matched ticker it takes as many in "off" runs as
+        /// in "on" runs) and, when `interval` is given, a ticker notifying `ecst_events` from another session.
+        func run(ticking interval: Duration?) async throws -> Run {
             let (counted, counter) = try await NotificationLog.listening(on: "ecst_events", as: "ecst-bench/count", client: admin)
             let ticker = interval.map { interval in
                 Task {
@@ -131,25 +131,25 @@ extension BenchRun {
             _ = await counter.result
             return (tps, waits, Double(counted.count) / Double(options.seconds), cpu)
         }
-        func runOn() async throws -> (tps: Double, waits: WaitSampler.Waits, wakeUpsPerSecond: Double, cpu: BenchResults.WakeUpCPU?) {
+        func runOn() async throws -> Run {
             let result = try await run(ticking: nil)
             if consumerRunning { try await waitForLagZero(timeout: .seconds(600)) }
             return result
         }
-        func runOff(ticking interval: Duration) async throws -> (tps: Double, waits: WaitSampler.Waits, cpu: BenchResults.WakeUpCPU?) {
+        func runOff(ticking interval: Duration) async throws -> Run {
             try await admin.query("ALTER TABLE user_service.events DISABLE TRIGGER events_notify")
             let result = try await run(ticking: interval)
             try await admin.query("ALTER TABLE user_service.events ENABLE TRIGGER events_notify")
             if consumerRunning { try await waitForLagZero(timeout: .seconds(600)) }
-            return (result.tps, result.waits, result.cpu)
+            return result
         }
 
         enum Kind { case on, everyTwentyMilliseconds, matched }
         // Without a consumer a ticker wakes only the counting session, as the writers' NOTIFYs do.
         let kinds: [Kind] = [.on, .everyTwentyMilliseconds, .matched]
-        var on: [(tps: Double, waits: WaitSampler.Waits, wakeUpsPerSecond: Double, cpu: BenchResults.WakeUpCPU?)] = []
-        var everyTwenty: [(tps: Double, waits: WaitSampler.Waits, cpu: BenchResults.WakeUpCPU?)] = []
-        var matched: [(tps: Double, waits: WaitSampler.Waits, cpu: BenchResults.WakeUpCPU?)] = []
+        var on: [Run] = []
+        var everyTwenty: [Run] = []
+        var matched: [Run] = []
         for round in 0..<options.onOffRounds {
             for kind in round % 2 == 0 ? kinds : kinds.reversed() {
                 switch kind {
