@@ -41,8 +41,10 @@ extension PostgresClient {
     /// soon as notifications arrive (once for all that arrived together), whenever the body asks
     /// (`PostgresListener.react()`), and again as long as more notifications or requests came while
     /// it ran (a notification may announce a commit its snapshot missed). Each run is reported as
-    /// `.reacted`, after the `.notification`s that caused it; a failed run is not repeated
-    /// (retrying is the caller's). Reacting where the notification is read spares the hops between
+    /// `.reacted`; a failed run is not repeated (retrying is the caller's). The notifications
+    /// themselves are not reported: the reaction reads what they announce, and passing each on
+    /// would wake the body's task for nothing (a thread switch per notification, on the consumer's
+    /// path at every wake-up). Reacting where the notification is read spares the hops between
     /// threads and sessions that a caller's own statement would take.
     public func listen<R>(
         on channels: [String],

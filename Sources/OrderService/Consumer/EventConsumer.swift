@@ -88,7 +88,7 @@ public struct EventConsumer: Service {
                         await lead.lead(with: listener)
                         wake.yield()
                     case .notification:
-                        break  // the reaction that follows reads the table
+                        break  // not reported with a reaction: the reaction reads the table
                     case .reacted(let result, let elapsed):
                         retry?.cancel()
                         do {

@@ -135,11 +135,14 @@ final class ListenerThread: @unchecked Sendable {
         }
     }
 
-    /// Passes on what libpq has read; true when there was anything.
+    /// Passes on what libpq has read, unless a reaction runs for it instead (see
+    /// `PostgresClient.listen(on:reaction:)`); true when there was anything.
     private func deliverNotifications(from handle: ConnectionHandle) -> Bool {
         let notifications = handle.drainNotifications()
-        for notification in notifications {
-            continuation.yield(.notification(notification))
+        if reaction == nil {
+            for notification in notifications {
+                continuation.yield(.notification(notification))
+            }
         }
         return !notifications.isEmpty
     }
