@@ -107,6 +107,30 @@ struct SplitDeploymentTests {
         }
     }
 
+    @Test(.enabled(if: runsProcesses)) func theReplicationRoleReadsTheEventsAndNothingElse() async throws {
+        try await withSplitStack { stack in
+            let asReplication = PostgresConfiguration(
+                connectionString: "host=127.0.0.1 port=\(stack.usersCluster.port) dbname=ecst user=ecst_replication password=s3cret")
+            try await PostgresClient.withClient(configuration: asReplication) { replication in
+                let events: Int = try await replication.scalar("SELECT count(*)::int FROM user_service.events")
+                #expect(events == (try await stack.users.scalar("SELECT count(*)::int FROM user_service.events") as Int))
+                func denied(_ sql: String) async -> Bool {
+                    let error = await capturePostgresError { try await replication.query(sql) }
+                    return error?.sqlState == PostgresError.SQLState.insufficientPrivilege
+                }
+                #expect(await denied("SELECT * FROM user_service.users"))
+                #expect(await denied("SELECT * FROM user_service.products"))
+                #expect(await denied("UPDATE user_service.users SET lastname = 'x'"))
+                #expect(
+                    await denied("INSERT INTO user_service.events (aggregate_type, aggregate_id, version, type, payload) VALUES ('user', 1, 99, 'X', '{}')"))
+                #expect(await denied("DELETE FROM user_service.events"))
+                #expect(await denied("SELECT user_service.transaction_token()"))
+                #expect(await denied("SELECT * FROM user_service.events_publication_status()"))
+                #expect(await denied("CREATE TABLE public.kept (id int)"))
+            }
+        }
+    }
+
     @Test(.enabled(if: runsProcesses)) func nothingIsLostOrAppliedTwiceThroughEachServersFaults() async throws {
         try await withSplitStack { stack in
             let users = try await stack.userService()
