@@ -120,6 +120,9 @@ struct BenchResults: Codable {
         var startedP99ms: Double?
         /// CPU time the hypervisor gave to others while this row was measured (HostSteal), in %.
         var hostStealPercent: Double?
+        /// The same run's writers' own transaction latency (pgbench's): where it is as long as
+        /// the row's tail, the tail is the writers' commits (WAL flushes), not the way after them.
+        var writers: Tools.WriterLatency?
     }
     struct ReadYourWritesRow: Codable {
         var offeredRate: String
@@ -203,6 +206,7 @@ struct BenchResults: Codable {
 
     func table() -> String {
         func f(_ x: Double, _ digits: Int = 0) -> String { String(format: "%.\(digits)f", x) }
+        func writersColumn(_ r: LatencyRow) -> String { r.writers.map { "\(f($0.p50ms, 2)) / \(f($0.p99ms, 2))" } ?? "-" }
         var lines = [
             "", "Write path (PUT /user-service/update vs pgbench, same UPDATE)",
             "clients   http req/s   p50 ms   p99 ms   errors   service CPU us/req   pgbench tps   http/pgbench   peer req/s   peer p50/p99 ms   peer CPU us/req   http/peer   host steal %",
@@ -288,8 +292,9 @@ struct BenchResults: Codable {
             }
         }
         lines += [
-            "", "Propagation, writer commit -> order-service commit (ms), against the floor (writer commit -> bare LISTEN wakes)",
-            "shape                                    offered   tps     samples   p50     p99     p99.9   max     p50/floor  p99/floor  Lock:object %  host steal %",
+            "", "Propagation, writer commit -> order-service commit (ms), against the floor (writer commit -> bare LISTEN wakes);",
+            "writers p50/p99: pgbench's own transaction latency in the same run (a tail as long as the row's is the writers' commits)",
+            "shape                                    offered   tps     samples   p50     p99     p99.9   max     p50/floor  p99/floor  Lock:object %  host steal %  writers p50/p99",
         ]
         for r in floor + propagation {
             lines.append(
@@ -298,20 +303,24 @@ struct BenchResults: Codable {
                     f(r.p99ms, 2).padding(6), f(r.p999ms, 2).padding(6), f(r.maxms, 2).padding(6),
                     (r.p50ToFloor.map { f($0, 2) } ?? "-").padding(9), (r.p99ToFloor.map { f($0, 2) } ?? "-").padding(9),
                     (r.lockObjectShare.map { f($0 * 100, 2) } ?? "-").padding(13),
-                    r.hostStealPercent.map { f($0, 1) } ?? "-",
+                    (r.hostStealPercent.map { f($0, 1) } ?? "-").padding(12), writersColumn(r),
                 ].joined(separator: "  ")
             )
         }
         if !split.isEmpty {
             lines += [
-                "", "A database per service: writer commit (users' server) -> the copied row written and -> order-service commit (orders' server), ms",
-                "shape                                    offered   tps     samples   p50     p90     p99     p99.9   max",
+                "",
+                "A database per service: writer commit (users' server) -> the copied row written and -> order-service commit (orders' server), ms;",
+                "against the floor (writer commit -> bare LISTEN wakes) measured just before on the same server",
+                "shape                                    offered   tps     samples   p50     p90     p99     p99.9   max     p50/floor  p99/floor  writers p50/p99",
             ]
             for r in split {
                 lines.append(
                     [
                         r.shape.padding(39), r.offeredRate.padding(8), f(r.achievedTPS).padding(6), "\(r.samples)".padding(8),
-                        f(r.p50ms, 2).padding(6), f(r.p90ms, 2).padding(6), f(r.p99ms, 2).padding(6), f(r.p999ms, 2).padding(6), f(r.maxms, 2),
+                        f(r.p50ms, 2).padding(6), f(r.p90ms, 2).padding(6), f(r.p99ms, 2).padding(6), f(r.p999ms, 2).padding(6),
+                        f(r.maxms, 2).padding(6), (r.p50ToFloor.map { f($0, 2) } ?? "-").padding(9), (r.p99ToFloor.map { f($0, 2) } ?? "-").padding(9),
+                        writersColumn(r),
                     ].joined(separator: "  "))
             }
         }

@@ -13,8 +13,9 @@ extension BenchRun {
         try await installLatencyProbes()
         try await setUp(Shape(ordersPerUser: 1, standby: false))
         for rate in [100, 1_000] {
+            let floor = try await floor(rate: rate, shape: "floor: single database")
             let row = try await propagation(rate: rate, shape: "single database, 1 orders/user")
-            results.split.append(row)
+            results.split += [floor, Self.against(floor, row)]
         }
         try await stop(orderService, as: "order-service")
         orderService = nil
@@ -65,13 +66,18 @@ extension BenchRun {
         try await orders.query(
             "CREATE TRIGGER bench_copied AFTER INSERT ON user_service.events FOR EACH ROW EXECUTE FUNCTION public.bench_record_copied()")
         try await orders.query("ALTER TABLE user_service.events ENABLE REPLICA TRIGGER bench_copied")
+        try await Self.installFloorProbe(on: users)
 
         for rate in [100, 1_000] {
+            // The floor on the users' server itself: its commits wait for the same disk as the
+            // writers' whose WAL the walsender may send only once flushed.
+            let floor = try await floor(rate: rate, on: (urls[0], users), shape: "floor: users' server")
             let (hop, total) = try await splitPropagation(rate: rate, usersURL: urls[0], users: users, orders: orders)
             log(
-                "    split at \(rate)/s: writer -> orders p50 \(total.p50ms) ms, p99 \(total.p99ms) ms; of it the replication hop p50 \(hop.p50ms) ms, p99 \(hop.p99ms) ms"
+                "    split at \(rate)/s: writer -> orders p50 \(total.p50ms) ms, p99 \(total.p99ms) ms; of it the replication hop p50 \(hop.p50ms) ms, p99 \(hop.p99ms) ms; "
+                    + "the users' server's floor p50 \(floor.p50ms) ms, p99 \(floor.p99ms) ms"
             )
-            results.split += [hop, total]
+            results.split += [floor, Self.against(floor, hop), Self.against(floor, total)]
         }
         try await stop(split, as: "order-service (split)")
     }
@@ -96,7 +102,8 @@ extension BenchRun {
         try await orders.query("TRUNCATE public.bench_applied, public.bench_copied")
         let start: Int64 = try await users.scalar("SELECT coalesce(max(id), 0) FROM user_service.events")
         try await users.query("CHECKPOINT")
-        let tps = try Tools.pgbench(pgBin, url: usersURL, script: scripts + "/update.sql", clients: Self.wakeUpClients, seconds: options.seconds, rate: rate)
+        let (tps, writers) = try Tools.pgbenchLatencies(
+            pgBin, url: usersURL, script: scripts + "/update.sql", clients: Self.wakeUpClients, seconds: options.seconds, rate: rate, logFolder: scripts)
         try await waitUntilCopied(users: users, orders: orders)
         let written = try await users.query(
             """
@@ -123,13 +130,15 @@ extension BenchRun {
                    (SELECT percentile_disc(ARRAY[0.5, 0.9, 0.99, 0.999]) WITHIN GROUP (ORDER BY seconds) FROM hop) AS hop_quantiles,
                    (SELECT coalesce(max(seconds), 0) FROM hop) AS hop_max
             """, [emails, committed])[0]
-        let total = try latencyRow(
+        var total = try latencyRow(
             row, offered: "\(rate)/s", tps: tps, superseded: try row.decode("superseded"), shape: "split: writer -> orders", lockObjectShare: nil)
+        total.writers = writers
         let hopQuantiles = try row.decode("hop_quantiles", as: [Double].self).map { $0 * 1000 }
-        let hop = BenchResults.LatencyRow(
+        var hop = BenchResults.LatencyRow(
             shape: "split: writer -> copied row (the hop)", offeredRate: "\(rate)/s", achievedTPS: tps, samples: try row.decode("hop_samples"),
             superseded: 0, p50ms: hopQuantiles[0], p90ms: hopQuantiles[1], p99ms: hopQuantiles[2], p999ms: hopQuantiles[3],
             maxms: (try row.decode("hop_max", as: Double.self)) * 1000, lockObjectShare: nil)
+        hop.writers = writers
         return (hop, total)
     }
 }

@@ -47,8 +47,7 @@ extension BenchRun {
                 var row = try await propagation(rate: rate, shape: shape.label)
                 row.hostStealPercent = HostSteal.percent(since: stealAtStart)
                 if let floor = results.floor.first(where: { $0.offeredRate == row.offeredRate }) {
-                    row.p50ToFloor = row.p50ms / floor.p50ms
-                    row.p99ToFloor = row.p99ms / floor.p99ms
+                    row = Self.against(floor, row)
                 }
                 results.propagation.append(row)
             }
@@ -204,8 +203,7 @@ extension BenchRun {
     /// (replica and orders change in one transaction), with or without orders.
     func installLatencyProbes() async throws {
         try await Self.installAppliedProbe(on: admin)
-        try await admin.query("CREATE TABLE IF NOT EXISTS public.bench_floor (id int PRIMARY KEY, n bigint NOT NULL DEFAULT 0)")
-        try await admin.query("INSERT INTO public.bench_floor (id) SELECT generate_series(1, 64) ON CONFLICT DO NOTHING")
+        try await Self.installFloorProbe(on: admin)
         try """
         \\set id random(1, 64)
         BEGIN;
@@ -214,6 +212,12 @@ extension BenchRun {
         COMMIT;
         """.write(toFile: scripts + "/floor.sql", atomically: true, encoding: .utf8)
         if geteuid() == 0 { _ = try? LocalCluster.run("/bin/chmod", ["-R", "a+rX", scripts]) }
+    }
+
+    /// The floor's table (`floor.sql` updates it), on any server the floor is measured on.
+    static func installFloorProbe(on admin: PostgresClient) async throws {
+        try await admin.query("CREATE TABLE IF NOT EXISTS public.bench_floor (id int PRIMARY KEY, n bigint NOT NULL DEFAULT 0)")
+        try await admin.query("INSERT INTO public.bench_floor (id) SELECT generate_series(1, 64) ON CONFLICT DO NOTHING")
     }
 
     /// The per-update probe on a server running an order-service: `public.bench_applied`.
@@ -239,10 +243,13 @@ extension BenchRun {
     /// The floor: an UPDATE and a NOTIFY committed, to a bare LISTEN session (this client's
     /// listener: a thread in poll(2) on the socket, as the consumer's) waking with it, stamped on that
     /// thread as it reads the notification: the consumer reacts on the same thread, without a hop.
-    func floor(rate: Int) async throws -> BenchResults.LatencyRow {
+    /// On the run's cluster unless `server` names another (its URL and a superuser client) that
+    /// has the probe (`installFloorProbe`).
+    func floor(rate: Int, on server: (url: String, client: PostgresClient)? = nil, shape: String = "floor") async throws -> BenchResults.LatencyRow {
+        let (url, admin) = server ?? (self.url, self.admin)
         let (woken, listener) = try await NotificationLog.listening(on: "bench_floor", as: "ecst-bench/floor", client: admin)
-        let tps = try Tools.pgbench(
-            pgBin, url: url, script: scripts + "/floor.sql", clients: Self.wakeUpClients, seconds: options.seconds, rate: rate
+        let (tps, writers) = try Tools.pgbenchLatencies(
+            pgBin, url: url, script: scripts + "/floor.sql", clients: Self.wakeUpClients, seconds: options.seconds, rate: rate, logFolder: scripts
         )
         try await eventually(timeout: .seconds(10), "the last notifications") { woken.count >= Int(tps * Double(options.seconds) * 0.95) }
         listener.cancel()
@@ -261,7 +268,9 @@ extension BenchRun {
             """,
             [xids, times]
         )[0]
-        return try latencyRow(row, offered: "\(rate)/s", tps: tps, superseded: 0, shape: "floor", lockObjectShare: nil)
+        var result = try latencyRow(row, offered: "\(rate)/s", tps: tps, superseded: 0, shape: shape, lockObjectShare: nil)
+        result.writers = writers
+        return result
     }
 
     /// pgbench at an offered rate, writer commit to the consumer's commit, per update.
@@ -271,8 +280,8 @@ extension BenchRun {
         let sampler = WaitSampler(url: url)
         try await admin.query("CHECKPOINT")
         sampler.start()
-        let tps = try Tools.pgbench(
-            pgBin, url: url, script: scripts + "/update.sql", clients: Self.wakeUpClients, seconds: options.seconds, rate: rate
+        let (tps, writers) = try Tools.pgbenchLatencies(
+            pgBin, url: url, script: scripts + "/update.sql", clients: Self.wakeUpClients, seconds: options.seconds, rate: rate, logFolder: scripts
         )
         let waits = await sampler.stop()
         await sampler.close()
@@ -283,10 +292,18 @@ extension BenchRun {
         )
         let started = try row.decode("started_quantiles", as: [Double].self).map { $0 * 1000 }
         (result.startedP50ms, result.startedP99ms) = (started[0], started[1])
+        result.writers = writers
         log(
             "    \(rate)/s: p50 \(result.p50ms) ms, p99 \(result.p99ms) ms (the applying statement started after p50 \(started[0]) ms, p99 \(started[1]) ms), "
                 + "Lock:object \(waits.percent)")
         return result
+    }
+
+    /// `row` with its p50 and p99 as multiples of `floor`'s.
+    static func against(_ floor: BenchResults.LatencyRow, _ row: BenchResults.LatencyRow) -> BenchResults.LatencyRow {
+        var row = row
+        (row.p50ToFloor, row.p99ToFloor) = (row.p50ms / floor.p50ms, row.p99ms / floor.p99ms)
+        return row
     }
 
     func latencyRow(

@@ -5,8 +5,45 @@ import PostgresTestSupport
 enum Tools {
     /// pgbench's "tps = N (without initial connection time)".
     static func pgbench(_ bin: String, url: String, script: String, clients: Int, seconds: Int, rate: Int? = nil) throws -> Double {
+        try pgbench(bin, url: url, script: script, clients: clients, seconds: seconds, rate: rate, logPrefix: nil)
+    }
+
+    /// The writers' own view: pgbench's latency per transaction, from its `-l` log, p50 and p99 in ms.
+    /// At an offered rate pgbench counts from each transaction's scheduled start, so a commit held
+    /// up (a slow WAL flush: every commit queued behind it waits too) counts in full.
+    struct WriterLatency: Codable {
+        var p50ms: Double
+        var p99ms: Double
+    }
+
+    static func pgbenchLatencies(
+        _ bin: String, url: String, script: String, clients: Int, seconds: Int, rate: Int, logFolder: String
+    ) throws -> (tps: Double, writers: WriterLatency) {
+        let prefix = logFolder + "/pgbench-\(UInt32.random(in: 0...UInt32.max))"
+        let tps = try pgbench(bin, url: url, script: script, clients: clients, seconds: seconds, rate: rate, logPrefix: prefix)
+        let folder = URL(fileURLWithPath: logFolder)
+        let logs = try FileManager.default.contentsOfDirectory(atPath: logFolder).filter { ("\(logFolder)/" + $0).hasPrefix(prefix + ".") }
+        defer { for name in logs { try? FileManager.default.removeItem(at: folder.appendingPathComponent(name)) } }
+        // "client_id transaction_no time script_no time_epoch time_us": time is the latency in us.
+        var latencies: [Double] = []
+        for name in logs {
+            let text = try String(contentsOf: folder.appendingPathComponent(name), encoding: .utf8)
+            for line in text.split(separator: "\n") {
+                let fields = line.split(separator: " ")
+                if fields.count > 2, let us = Double(fields[2]) { latencies.append(us / 1000) }
+            }
+        }
+        latencies.sort()
+        func quantile(_ q: Double) -> Double { latencies.isEmpty ? .nan : latencies[min(latencies.count - 1, Int(Double(latencies.count) * q))] }
+        return (tps, WriterLatency(p50ms: quantile(0.5), p99ms: quantile(0.99)))
+    }
+
+    private static func pgbench(
+        _ bin: String, url: String, script: String, clients: Int, seconds: Int, rate: Int?, logPrefix: String?
+    ) throws -> Double {
         var arguments = ["-n", "-M", "prepared", "-f", script, "-c", "\(clients)", "-j", "\(min(clients, 2))", "-T", "\(seconds)"]
         if let rate { arguments += ["-R", "\(rate)"] }
+        if let logPrefix { arguments += ["-l", "--log-prefix", logPrefix] }
         let output = try LocalCluster.run(bin + "/pgbench", arguments + [url])
         guard let tps = firstNumber(after: "tps = ", in: output) else { throw EndToEndError("pgbench printed no tps: \(output)") }
         return tps
