@@ -72,12 +72,12 @@ extension BenchRun {
             // The floor on the users' server itself: its commits wait for the same disk as the
             // writers' whose WAL the walsender may send only once flushed.
             let floor = try await floor(rate: rate, on: (urls[0], users), shape: "floor: users' server")
-            let (hop, total) = try await splitPropagation(rate: rate, usersURL: urls[0], users: users, orders: orders)
+            let (hop, ordersSide, total) = try await splitPropagation(rate: rate, usersURL: urls[0], users: users, orders: orders)
             log(
                 "    split at \(rate)/s: writer -> orders p50 \(total.p50ms) ms, p99 \(total.p99ms) ms; of it the replication hop p50 \(hop.p50ms) ms, p99 \(hop.p99ms) ms; "
                     + "the users' server's floor p50 \(floor.p50ms) ms, p99 \(floor.p99ms) ms"
             )
-            results.split += [floor, Self.against(floor, hop), Self.against(floor, total)]
+            results.split += [floor, Self.against(floor, hop), ordersSide, Self.against(floor, total)]
         }
         try await stop(split, as: "order-service (split)")
     }
@@ -94,11 +94,13 @@ extension BenchRun {
 
     /// pgbench's UPDATE on the users' server at an offered rate; per update, writer commit to the
     /// apply worker's insert of the copied row (the hop, a little before that transaction's commit)
-    /// and to the order-service's commit, both on the orders' server.
+    /// and to the order-service's commit, both on the orders' server; and the orders' side alone,
+    /// the copied row to the order-service's commit (no commit of the users' server in it: the
+    /// walsender sends a writer's commit once flushed, so a slow flush there is in the hop).
     /// Both servers run on this machine, so their commit timestamps share one clock.
     func splitPropagation(
         rate: Int, usersURL: String, users: PostgresClient, orders: PostgresClient
-    ) async throws -> (hop: BenchResults.LatencyRow, total: BenchResults.LatencyRow) {
+    ) async throws -> (hop: BenchResults.LatencyRow, ordersSide: BenchResults.LatencyRow, total: BenchResults.LatencyRow) {
         try await orders.query("TRUNCATE public.bench_applied, public.bench_copied")
         let start: Int64 = try await users.scalar("SELECT coalesce(max(id), 0) FROM user_service.events")
         try await users.query("CHECKPOINT")
@@ -121,6 +123,7 @@ extension BenchRun {
                 FROM public.bench_applied ORDER BY email, 2
             ),
             hop AS (SELECT c.copied - w.committed AS seconds FROM written w JOIN copied c USING (email)),
+            orders_side AS (SELECT a.applied - c.copied AS seconds FROM written w JOIN copied c USING (email) JOIN applied a USING (email)),
             latency AS (SELECT a.applied - w.committed AS seconds FROM written w JOIN applied a USING (email))
             SELECT (SELECT count(*)::int FROM latency) AS samples,
                    (SELECT count(*)::int FROM written) - (SELECT count(*)::int FROM latency) AS superseded,
@@ -128,17 +131,23 @@ extension BenchRun {
                    (SELECT coalesce(max(seconds), 0) FROM latency) AS max,
                    (SELECT count(*)::int FROM hop) AS hop_samples,
                    (SELECT percentile_disc(ARRAY[0.5, 0.9, 0.99, 0.999]) WITHIN GROUP (ORDER BY seconds) FROM hop) AS hop_quantiles,
-                   (SELECT coalesce(max(seconds), 0) FROM hop) AS hop_max
+                   (SELECT coalesce(max(seconds), 0) FROM hop) AS hop_max,
+                   (SELECT count(*)::int FROM orders_side) AS orders_samples,
+                   (SELECT percentile_disc(ARRAY[0.5, 0.9, 0.99, 0.999]) WITHIN GROUP (ORDER BY seconds) FROM orders_side) AS orders_quantiles,
+                   (SELECT coalesce(max(seconds), 0) FROM orders_side) AS orders_max
             """, [emails, committed])[0]
         var total = try latencyRow(
             row, offered: "\(rate)/s", tps: tps, superseded: try row.decode("superseded"), shape: "split: writer -> orders", lockObjectShare: nil)
         total.writers = writers
-        let hopQuantiles = try row.decode("hop_quantiles", as: [Double].self).map { $0 * 1000 }
-        var hop = BenchResults.LatencyRow(
-            shape: "split: writer -> copied row (the hop)", offeredRate: "\(rate)/s", achievedTPS: tps, samples: try row.decode("hop_samples"),
-            superseded: 0, p50ms: hopQuantiles[0], p90ms: hopQuantiles[1], p99ms: hopQuantiles[2], p999ms: hopQuantiles[3],
-            maxms: (try row.decode("hop_max", as: Double.self)) * 1000, lockObjectShare: nil)
-        hop.writers = writers
-        return (hop, total)
+        func part(_ prefix: String, _ shape: String) throws -> BenchResults.LatencyRow {
+            let quantiles = try row.decode(prefix + "_quantiles", as: [Double].self).map { $0 * 1000 }
+            var part = BenchResults.LatencyRow(
+                shape: shape, offeredRate: "\(rate)/s", achievedTPS: tps, samples: try row.decode(prefix + "_samples"), superseded: 0,
+                p50ms: quantiles[0], p90ms: quantiles[1], p99ms: quantiles[2], p999ms: quantiles[3],
+                maxms: (try row.decode(prefix + "_max", as: Double.self)) * 1000, lockObjectShare: nil)
+            part.writers = writers
+            return part
+        }
+        return (try part("hop", "split: writer -> copied row (the hop)"), try part("orders", "split: copied row -> orders"), total)
     }
 }
