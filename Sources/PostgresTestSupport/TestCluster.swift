@@ -102,6 +102,12 @@ public final class LocalCluster: @unchecked Sendable {
         try Self.runAsOwner(bin + "/pg_ctl", ["-D", root + "/data", "-m", "fast", "-w", "stop"])
     }
 
+    /// Crashes the server: every process quits at once, with no shutdown checkpoint and nothing
+    /// more written; the next start recovers from the WAL, as after a power cut on a durable one.
+    public func crashServer() throws {
+        try Self.runAsOwner(bin + "/pg_ctl", ["-D", root + "/data", "-m", "immediate", "-w", "stop"])
+    }
+
     private func remove() {
         try? Self.runAsOwner(bin + "/pg_ctl", ["-D", root + "/data", "-m", "immediate", "-w", "stop"])
         try? FileManager.default.removeItem(atPath: root)

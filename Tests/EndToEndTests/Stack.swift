@@ -63,8 +63,10 @@ let schemaPath = repositoryFile("schema.sql")
 
 /// A stack on a PostgreSQL cluster of its own, for tests that stop or restart the server (doing
 /// that to the shared one would disturb the other tests).
-func withStackOnItsOwnCluster(_ body: (Stack, LocalCluster) async throws -> Void) async throws {
-    let cluster = try LocalCluster.start()
+/// `durable`: fsync and synchronous commits on, as in production (the throwaway clusters run
+/// without them for speed), for tests that crash the server.
+func withStackOnItsOwnCluster(durable: Bool = false, _ body: (Stack, LocalCluster) async throws -> Void) async throws {
+    let cluster = try LocalCluster.start(durable: durable)
     try await PostgresClient.withClient(configuration: .init(connectionString: cluster.url)) { bootstrap in
         try await bootstrap.query("CREATE DATABASE ecst")
     }
