@@ -15,7 +15,6 @@ struct DatabaseRestartTests {
 
     @Test(.enabled(if: runsProcesses)) func bothServicesAnswer503WhileItIsDownRecoverAndLoseNothing() async throws {
         try await withStackOnItsOwnCluster { stack, cluster in
-            let database = stack.admin
             let users = try await stack.userService()
             let orders = try await stack.orderService()
             try await waitForLagZero(orders.http)
@@ -38,17 +37,7 @@ struct DatabaseRestartTests {
             #expect(ordersDown.status == 503)
 
             try cluster.startServer()
-            for service in [users, orders] {
-                try await eventually(timeout: .seconds(30), "recovery") { await service.http.healthy() }
-            }
-            try await stream.acknowledges(20, "after the restart")
-            await stream.stop()
-
-            #expect(users.process.exitCode == nil)
-            #expect(orders.process.exitCode == nil)
-            #expect(try await stream.lostUpdates(database) == [])
-            try await waitForLagZero(orders.http)
-            #expect(try await stack.inconsistentOrders() == 0)
+            try await expectRecovered(stack, users, orders, stream, after: "the restart")
         }
     }
 
@@ -67,27 +56,34 @@ struct DatabaseRestartTests {
 
             try cluster.crashServer()
             try cluster.startServer()
-            for service in [users, orders] {
-                try await eventually(timeout: .seconds(30), "recovery") { await service.http.healthy() }
-            }
-            try await stream.acknowledges(20, "after the crash")
-            await stream.stop()
-
-            #expect(users.process.exitCode == nil)
-            #expect(orders.process.exitCode == nil)
-            #expect(try await stream.lostUpdates(stack.admin) == [])
-            try await waitForLagZero(orders.http)
-            let events: Int = try await stack.admin.scalar("SELECT count(*)::int FROM user_service.events")
-            let applied: Int = try await stack.admin.scalar("SELECT applied_events::int FROM order_service.consumer_positions")
-            #expect(applied == events)
-            #expect(try await stack.inconsistentOrders() == 0)
+            try await expectRecovered(stack, users, orders, stream, after: "the crash")
         }
+    }
+
+    /// With the server back: both services healthy and running, 20 more updates acknowledged, no
+    /// acknowledged update lost, and the consumer caught up having applied each event once, every
+    /// order consistent with the users.
+    func expectRecovered(_ stack: Stack, _ users: RunningService, _ orders: RunningService, _ stream: UpdateStream, after: String) async throws {
+        for service in [users, orders] {
+            try await eventually(timeout: .seconds(30), "recovery") { await service.http.healthy() }
+        }
+        try await stream.acknowledges(20, "after \(after)")
+        await stream.stop()
+
+        #expect(users.process.exitCode == nil)
+        #expect(orders.process.exitCode == nil)
+        #expect(try await stream.lostUpdates(stack.admin) == [])
+        try await waitForLagZero(orders.http)
+        let events: Int = try await stack.admin.scalar("SELECT count(*)::int FROM user_service.events")
+        let applied: Int = try await stack.admin.scalar("SELECT applied_events::int FROM order_service.consumer_positions")
+        #expect(applied == events)
+        #expect(try await stack.inconsistentOrders() == 0)
     }
 }
 
 /// A steady stream of updates to four users through the user-service, remembering the last one
 /// acknowledged (200) per user.
-private final class UpdateStream: Sendable {
+final class UpdateStream: Sendable {
     private let acknowledged = Mailbox<(Int, String)>()
     private let stopped = Mailbox<Bool>()
     private let writer: Task<Void, Never>
