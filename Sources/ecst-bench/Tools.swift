@@ -8,17 +8,19 @@ enum Tools {
         try pgbench(bin, url: url, script: script, clients: clients, seconds: seconds, rate: rate, logPrefix: nil)
     }
 
-    /// The writers' own view: pgbench's latency per transaction, from its `-l` log, p50 and p99 in ms.
-    /// At an offered rate pgbench counts from each transaction's scheduled start, so a commit held
-    /// up (a slow WAL flush: every commit queued behind it waits too) counts in full.
+    /// The writers' own view of a run: pgbench's latency per transaction, p50 and p99 in ms.
     struct WriterLatency: Codable {
         var p50ms: Double
         var p99ms: Double
     }
 
+    /// pgbench at an offered rate, with its per-transaction log (`-l`, in `logFolder`, removed
+    /// after): at an offered rate pgbench counts from each transaction's scheduled start, so a
+    /// commit held up (a slow WAL flush: every commit queued behind it waits too) counts in full.
+    /// `writers` is nil if the log holds no transaction.
     static func pgbenchLatencies(
         _ bin: String, url: String, script: String, clients: Int, seconds: Int, rate: Int, logFolder: String
-    ) throws -> (tps: Double, writers: WriterLatency) {
+    ) throws -> (tps: Double, writers: WriterLatency?) {
         let prefix = logFolder + "/pgbench-\(UInt32.random(in: 0...UInt32.max))"
         let tps = try pgbench(bin, url: url, script: script, clients: clients, seconds: seconds, rate: rate, logPrefix: prefix)
         let folder = URL(fileURLWithPath: logFolder)
@@ -33,8 +35,9 @@ enum Tools {
                 if fields.count > 2, let us = Double(fields[2]) { latencies.append(us / 1000) }
             }
         }
+        guard !latencies.isEmpty else { return (tps, nil) }
         latencies.sort()
-        func quantile(_ q: Double) -> Double { latencies.isEmpty ? .nan : latencies[min(latencies.count - 1, Int(Double(latencies.count) * q))] }
+        func quantile(_ q: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count) * q))] }
         return (tps, WriterLatency(p50ms: quantile(0.5), p99ms: quantile(0.99)))
     }
 
