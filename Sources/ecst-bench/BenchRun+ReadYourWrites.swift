@@ -74,9 +74,8 @@ extension BenchRun {
         let afterApply = try row.decode(0, as: [Double].self).map { $0 * 1_000 }
         let waited: Int = try row.decode(1)
         func quantiles(_ values: [Double]) -> (Double, Double) {
-            let sorted = values.sorted()
-            guard !sorted.isEmpty else { return (0, 0) }
-            return (sorted[sorted.count / 2] * 1_000, sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.99))] * 1_000)
+            let (p50, p99) = values.p50AndP99 ?? (0, 0)
+            return (p50 * 1_000, p99 * 1_000)
         }
         let roundTrip = quantiles(samples.map(\.roundTrip))
         let put = quantiles(samples.map(\.put))

@@ -335,3 +335,12 @@ final class BenchRun {
 extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }
+
+extension Array where Element == Double {
+    /// The p50 and p99 (nearest rank below); nil when empty.
+    var p50AndP99: (p50: Double, p99: Double)? {
+        let sorted = self.sorted()
+        guard !sorted.isEmpty else { return nil }
+        return (sorted[sorted.count / 2], sorted[Swift.min(sorted.count - 1, Int(Double(sorted.count) * 0.99))])
+    }
+}

@@ -35,10 +35,7 @@ enum Tools {
                 if fields.count > 2, let us = Double(fields[2]) { latencies.append(us / 1000) }
             }
         }
-        guard !latencies.isEmpty else { return (tps, nil) }
-        latencies.sort()
-        func quantile(_ q: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count) * q))] }
-        return (tps, WriterLatency(p50ms: quantile(0.5), p99ms: quantile(0.99)))
+        return (tps, latencies.p50AndP99.map { WriterLatency(p50ms: $0.p50, p99ms: $0.p99) })
     }
 
     private static func pgbench(

@@ -59,8 +59,7 @@ final class WakeUpCPUCounter: @unchecked Sendable {
                 (try? await Task.sleep(for: .seconds(seconds - 2))) != nil, let last = await read()
             else { return nil }
             let updates = Double(max(last.updates - first.updates, 1))
-            let elapsed = last.at - first.at
-            let elapsedSeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let elapsedSeconds = (last.at - first.at).seconds
             return BenchResults.WakeUpCPU(
                 writersMicrosecondsPerUpdate: (last.writers - first.writers) * 1e6 / updates,
                 consumerBackendsMicrosecondsPerUpdate: (last.consumerBackends - first.consumerBackends) * 1e6 / updates,
