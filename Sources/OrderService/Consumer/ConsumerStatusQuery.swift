@@ -43,7 +43,16 @@ public struct ConsumerStatusQuery: Sendable {
 
     /// Nil when the consumer has never run.
     public func status(consumer: String) async throws -> ConsumerStatus? {
-        let rows = try await database.prepared(Self.sql, [consumer])
+        try Self.status(consumer: consumer, in: try await database.prepared(Self.sql, [consumer]))
+    }
+
+    /// The same on a session the caller holds (the lag gauge times the count alone, not the wait
+    /// for a pooled session).
+    static func status(consumer: String, on connection: PostgresConnection) async throws -> ConsumerStatus? {
+        try status(consumer: consumer, in: try await connection.prepared(sql, [consumer]))
+    }
+
+    private static func status(consumer: String, in rows: PostgresRows) throws -> ConsumerStatus? {
         guard let row = try rows.single() else { return nil }
         return ConsumerStatus(
             consumer: consumer,

@@ -15,7 +15,13 @@ public final class LagGauge: Sendable {
     let consumer: String
     let interval: Duration
     private let gauge = Gauge(label: "ecst_consumer_lag_events")
-    private let counted = NIOLockedValueBox<Int?>(nil)
+    private let counted = NIOLockedValueBox<Count?>(nil)
+
+    /// One count: when it began (holding its session) and the lag it found.
+    public struct Count: Sendable {
+        public let began: ContinuousClock.Instant
+        public let lag: Int
+    }
 
     init(database: PostgresClient, consumer: String, interval: Duration) {
         self.database = database
@@ -23,8 +29,8 @@ public final class LagGauge: Sendable {
         self.interval = interval
     }
 
-    /// The last lag counted, nil before the first count (or while the consumer has never run).
-    public var lastCount: Int? { counted.withLockedValue { $0 } }
+    /// The last count, nil before the first (or while the consumer has never run).
+    public var last: Count? { counted.withLockedValue { $0 } }
 
     /// The wait before the next count, after one that took `counting`.
     public static func pause(afterCounting counting: Duration, interval: Duration) -> Duration {
@@ -36,12 +42,19 @@ public final class LagGauge: Sendable {
         let clock = ContinuousClock()
         var pause = interval
         while (try? await Task.sleep(for: pause)) != nil {
-            let started = clock.now
-            if let status = try? await ConsumerStatusQuery(database: database).status(consumer: consumer) {
-                gauge.record(status.lag)
-                counted.withLockedValue { $0 = status.lag }
+            // Timed from the moment a session is held: waiting for the pool is not counting, and
+            // would push the next count back nine times the wait.
+            var counting = Duration.zero
+            _ = try? await database.withConnection { connection in
+                let began = clock.now
+                defer { counting = clock.now - began }
+                let status = try await ConsumerStatusQuery.status(consumer: consumer, on: connection)
+                if let status {
+                    gauge.record(status.lag)
+                    counted.withLockedValue { $0 = Count(began: began, lag: status.lag) }
+                }
             }
-            pause = Self.pause(afterCounting: clock.now - started, interval: interval)
+            pause = Self.pause(afterCounting: counting, interval: interval)
         }
     }
 }
