@@ -1,4 +1,3 @@
-import Foundation
 import Hummingbird
 
 /// The JSON body of every 4xx/5xx response.
@@ -15,9 +14,21 @@ public struct ErrorBody: Codable, Sendable, Equatable {
     }
 
     func response(status: HTTPResponse.Status, headers: HTTPFields = [:]) -> Response {
-        let data = (try? JSONEncoder().encode(self)) ?? Data(#"{"error":{"status":500,"message":"internal error"}}"#.utf8)
         var fields = headers
         fields[.contentType] = "application/json; charset=utf-8"
-        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return Response(status: status, headers: fields, body: .init(byteBuffer: text))
+    }
+
+    /// `{"error":{"status":...,"message":...}}`, in the contract's order every time (Foundation's
+    /// encoder on Linux orders keys by hash, which differs from one process to the next).
+    public var text: ByteBuffer {
+        var detail = JSONObjectWriter()
+        detail.field("status", error.status)
+        detail.field("message", error.message)
+        var inner = detail.buffer
+        var buffer = ByteBuffer(string: #"{"error":"#)
+        buffer.writeBuffer(&inner)
+        buffer.writeString("}")
+        return buffer
     }
 }

@@ -94,4 +94,10 @@ struct JSONObjectReaderTests {
         #expect(object["n"] as? Int == 7)
         #expect(text.hasPrefix(#"{"id":-42,"name":"#))
     }
+
+    @Test func writesAnErrorBodyInTheContractsOrder() throws {
+        let body = ErrorBody(status: .badRequest, message: #"field 'email' must be "x""#)
+        #expect(String(buffer: body.text) == #"{"error":{"status":400,"message":"field 'email' must be \"x\""}}"#)
+        #expect(try JSONDecoder().decode(ErrorBody.self, from: Data(String(buffer: body.text).utf8)) == body)
+    }
 }
