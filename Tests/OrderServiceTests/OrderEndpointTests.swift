@@ -151,6 +151,11 @@ struct OrderEndpointTests {
                     #expect(status?.lag == 0)
                     #expect(status?.head == 7)
                     #expect(status?.position == 7)
+                    // Keys in one order from every process (sorted), not Foundation's per-process hash order.
+                    let text = String(buffer: response.body)
+                    let keys = ["applied_by", "applied_events", "consumer", "dead_letters", "head", "lag", "last_applied_at", "position", "snapshot"]
+                    let offsets = keys.compactMap { text.range(of: "\"\($0)\":")?.lowerBound }
+                    #expect(offsets.count == keys.count && offsets == offsets.sorted(), "\(text)")
                 }
                 await consumer.stop()
                 try await world.admin.query("UPDATE user_service.users SET lastname = lastname || 'x'")
