@@ -65,7 +65,7 @@ public struct SystemStatus: Codable, Sendable {
         let log = try await database.query(
             """
             SELECT count(*) AS events, min(id) AS first_id, max(id) AS last_id,
-                   min(created_at)::text AS oldest, max(created_at)::text AS newest,
+                   \(ConsumerStatusQuery.utcText("min(created_at)")) AS oldest, \(ConsumerStatusQuery.utcText("max(created_at)")) AS newest,
                    pg_total_relation_size('user_service.events') AS total_bytes,
                    pg_size_pretty(pg_total_relation_size('user_service.events')) AS total_size
             FROM user_service.events

@@ -17,6 +17,12 @@ struct OperationsTests {
             let events: Int64 = try await world.admin.scalar("SELECT count(*) FROM user_service.events")
             #expect(status.eventLog.events == events)
             #expect(status.eventLog.totalBytes > 0)
+            // Every time in one form, ISO 8601 in UTC, as the consumers' last applied time is.
+            let newest: String = try await world.admin.scalar(
+                #"SELECT to_char(max(created_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') FROM user_service.events"#)
+            #expect(status.eventLog.newest == newest)
+            #expect(status.eventLog.oldest?.hasSuffix("Z") == true)
+            #expect(status.consumers.first?.lastAppliedAt?.hasSuffix("Z") == true)
         }
     }
 

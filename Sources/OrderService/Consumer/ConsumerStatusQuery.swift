@@ -67,10 +67,16 @@ public struct ConsumerStatusQuery: Sendable {
         )
     }
 
+    /// SQL for the ISO 8601 text, in UTC, of a `timestamptz` expression (a constant of the caller's,
+    /// never input): the one form of every time the status reports, whatever the session's zone.
+    public static func utcText(_ expression: String) -> String {
+        #"to_char((\#(expression)) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"#
+    }
+
     /// The `order_service.consumer_lag` view (schema.sql), with its timestamp in UTC.
     static let sql = """
         SELECT position, head, lag, applied_events, snapshot::text AS snapshot,
-               to_char(last_applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS last_applied_at,
+               \(utcText("last_applied_at")) AS last_applied_at,
                applied_by, dead_letters
         FROM order_service.consumer_lag
         WHERE consumer = $1
