@@ -6,8 +6,9 @@
 #   SEEDED_DATADIR: a stopped cluster with database ecst: schema.sql, 10,000 users with one order
 #   each, the consumer 'order-service' registered and caught up (seed.sql, then three applies).
 #   VARIANT.sql: statements run first (for example apply_next_chunk redefined); optional. The
-#   measure-*.diff files change apply_next_chunk as schema.sql defines it: patch a copy of that
-#   function (its CREATE to its closing $$;) and pass the copy.
+#   measure-*.diff files change a function as schema.sql defines it (apply_next_chunk or
+#   pending_events, named in their first line): patch a copy of that function (its CREATE to its
+#   closing $$;) and pass the copy. Each is a measurement only, wrong as a consumer.
 set -e
 seed=$1; name=$2; variant=$3
 bin=$(pg_config --bindir 2>/dev/null || ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
