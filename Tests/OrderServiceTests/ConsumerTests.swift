@@ -385,7 +385,7 @@ struct ConsumerTests {
         let asked = ContinuousClock.now
         var found: LagGauge.Count?
         try await eventually(timeout: .seconds(90), "a count begun after \(asked)") {
-            found = gauge.last
+            found = gauge.lastCount
             return found.map { $0.began > asked } ?? false
         }
         #expect(found?.lag == expected, sourceLocation: sourceLocation)

@@ -30,7 +30,7 @@ public final class LagGauge: Sendable {
     }
 
     /// The last count, nil before the first (or while the consumer has never run).
-    public var last: Count? { counted.withLockedValue { $0 } }
+    public var lastCount: Count? { counted.withLockedValue { $0 } }
 
     /// The wait before the next count, after one that took `counting`.
     public static func pause(afterCounting counting: Duration, interval: Duration) -> Duration {
