@@ -136,18 +136,13 @@ extension BenchRun {
                    (SELECT percentile_disc(ARRAY[0.5, 0.9, 0.99, 0.999]) WITHIN GROUP (ORDER BY seconds) FROM orders_side) AS orders_quantiles,
                    (SELECT coalesce(max(seconds), 0) FROM orders_side) AS orders_max
             """, [emails, committed])[0]
-        var total = try latencyRow(
-            row, offered: "\(rate)/s", tps: tps, superseded: try row.decode("superseded"), shape: "split: writer -> orders", lockObjectShare: nil)
-        total.writers = writers
-        func part(_ prefix: String, _ shape: String) throws -> BenchResults.LatencyRow {
-            let quantiles = try row.decode(prefix + "_quantiles", as: [Double].self).map { $0 * 1000 }
-            var part = BenchResults.LatencyRow(
-                shape: shape, offeredRate: "\(rate)/s", achievedTPS: tps, samples: try row.decode(prefix + "_samples"), superseded: 0,
-                p50ms: quantiles[0], p90ms: quantiles[1], p99ms: quantiles[2], p999ms: quantiles[3],
-                maxms: (try row.decode(prefix + "_max", as: Double.self)) * 1000, lockObjectShare: nil)
-            part.writers = writers
-            return part
+        func part(_ columns: String, _ shape: String, superseded: Int) throws -> BenchResults.LatencyRow {
+            try latencyRow(
+                row, columns: columns, offered: "\(rate)/s", tps: tps, superseded: superseded, shape: shape, lockObjectShare: nil, writers: writers)
         }
-        return (try part("hop", "split: writer -> copied row (the hop)"), try part("orders", "split: copied row -> orders"), total)
+        return (
+            try part("hop_", "split: writer -> copied row (the hop)", superseded: 0), try part("orders_", "split: copied row -> orders", superseded: 0),
+            try part("", "split: writer -> orders", superseded: try row.decode("superseded"))
+        )
     }
 }

@@ -268,9 +268,7 @@ extension BenchRun {
             """,
             [xids, times]
         )[0]
-        var result = try latencyRow(row, offered: "\(rate)/s", tps: tps, superseded: 0, shape: shape, lockObjectShare: nil)
-        result.writers = writers
-        return result
+        return try latencyRow(row, offered: "\(rate)/s", tps: tps, superseded: 0, shape: shape, lockObjectShare: nil, writers: writers)
     }
 
     /// pgbench at an offered rate, writer commit to the consumer's commit, per update.
@@ -288,11 +286,11 @@ extension BenchRun {
         try await waitForLagZero(timeout: .seconds(600))
         let row = try await admin.query(Self.latencySQL, [start])[0]
         var result = try latencyRow(
-            row, offered: "\(rate)/s", tps: tps, superseded: try row.decode("superseded"), shape: shape, lockObjectShare: waits.share
+            row, offered: "\(rate)/s", tps: tps, superseded: try row.decode("superseded"), shape: shape, lockObjectShare: waits.share,
+            writers: writers
         )
         let started = try row.decode("started_quantiles", as: [Double].self).map { $0 * 1000 }
         (result.startedP50ms, result.startedP99ms) = (started[0], started[1])
-        result.writers = writers
         log(
             "    \(rate)/s: p50 \(result.p50ms) ms, p99 \(result.p99ms) ms (the applying statement started after p50 \(started[0]) ms, p99 \(started[1]) ms), "
                 + "Lock:object \(waits.percent)")
@@ -306,15 +304,20 @@ extension BenchRun {
         return row
     }
 
+    /// A row from a latency query's `quantiles` (p50, p90, p99, p99.9), `samples` and `max`
+    /// columns, in seconds; `columns` names another set of them (`hop_quantiles`, ...).
     func latencyRow(
-        _ row: PostgresRow, offered: String, tps: Double, superseded: Int, shape: String, lockObjectShare: Double?
+        _ row: PostgresRow, columns: String = "", offered: String, tps: Double, superseded: Int, shape: String, lockObjectShare: Double?,
+        writers: Tools.WriterLatency?
     ) throws -> BenchResults.LatencyRow {
-        let quantiles = try row.decode("quantiles", as: [Double].self).map { $0 * 1000 }
-        return .init(
-            shape: shape, offeredRate: offered, achievedTPS: tps, samples: try row.decode("samples"), superseded: superseded,
+        let quantiles = try row.decode(columns + "quantiles", as: [Double].self).map { $0 * 1000 }
+        var result = BenchResults.LatencyRow(
+            shape: shape, offeredRate: offered, achievedTPS: tps, samples: try row.decode(columns + "samples"), superseded: superseded,
             p50ms: quantiles[0], p90ms: quantiles[1], p99ms: quantiles[2], p999ms: quantiles[3],
-            maxms: (try row.decode("max", as: Double.self)) * 1000, lockObjectShare: lockObjectShare
+            maxms: (try row.decode(columns + "max", as: Double.self)) * 1000, lockObjectShare: lockObjectShare
         )
+        result.writers = writers
+        return result
     }
 
     /// Writer commit to the commit of the consumer transaction that wrote its data to the replica.

@@ -3,11 +3,6 @@ import PostgresTestSupport
 
 /// The external programs the benchmark drives, and how their output is read.
 enum Tools {
-    /// pgbench's "tps = N (without initial connection time)".
-    static func pgbench(_ bin: String, url: String, script: String, clients: Int, seconds: Int, rate: Int? = nil) throws -> Double {
-        try pgbench(bin, url: url, script: script, clients: clients, seconds: seconds, rate: rate, logPrefix: nil)
-    }
-
     /// The writers' own view of a run: pgbench's latency per transaction, p50 and p99 in ms.
     struct WriterLatency: Codable {
         var p50ms: Double
@@ -38,8 +33,10 @@ enum Tools {
         return (tps, latencies.p50AndP99.map { WriterLatency(p50ms: $0.p50, p99ms: $0.p99) })
     }
 
-    private static func pgbench(
-        _ bin: String, url: String, script: String, clients: Int, seconds: Int, rate: Int?, logPrefix: String?
+    /// pgbench's "tps = N (without initial connection time)"; with `logPrefix`, its
+    /// per-transaction log (`-l`) under that prefix.
+    static func pgbench(
+        _ bin: String, url: String, script: String, clients: Int, seconds: Int, rate: Int? = nil, logPrefix: String? = nil
     ) throws -> Double {
         var arguments = ["-n", "-M", "prepared", "-f", script, "-c", "\(clients)", "-j", "\(min(clients, 2))", "-T", "\(seconds)"]
         if let rate { arguments += ["-R", "\(rate)"] }
