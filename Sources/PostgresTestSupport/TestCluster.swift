@@ -109,7 +109,7 @@ public final class LocalCluster: @unchecked Sendable {
     }
 
     private func remove() {
-        try? Self.runAsOwner(bin + "/pg_ctl", ["-D", root + "/data", "-m", "immediate", "-w", "stop"])
+        try? crashServer()
         try? FileManager.default.removeItem(atPath: root)
     }
 
