@@ -285,21 +285,28 @@ final class BenchRun {
         var repeats: [BenchResults.CatchUp] = []
         for repeatNumber in 1...options.catchUpRepeats {
             let prefix = repeatNumber == 1 ? "r" : "k\(repeatNumber)r"
+            let eventsBefore: Int = try await admin.scalar("SELECT coalesce(max(id), 0) FROM user_service.events")
             for round in 1...options.rounds {
                 try await admin.query("UPDATE user_service.users SET email = $2 || id || '@bench.io' WHERE id > $1", [boundary, "\(prefix)\(round)-"])
             }
             try await admin.query("VACUUM ANALYZE")
-            repeats.append(try await timeCatchUp(boundary: boundary))
+            repeats.append(try await timeCatchUp(boundary: boundary, eventsAfter: eventsBefore))
         }
         let median = repeats.sorted { $0.ratioToFloor < $1.ratioToFloor }[repeats.count / 2]
         results.catchUp = median
         if repeats.count > 1 {
-            results.catchUp?.repeats = repeats.map { .init(seconds: $0.seconds, floorSeconds: $0.floorSeconds, ratioToFloor: $0.ratioToFloor) }
+            results.catchUp?.repeats = repeats.map {
+                .init(
+                    seconds: $0.seconds, floorSeconds: $0.floorSeconds, ratioToFloor: $0.ratioToFloor,
+                    wholeWorkFloorSeconds: $0.wholeWorkFloorSeconds, ratioToWholeWorkFloor: $0.ratioToWholeWorkFloor
+                )
+            }
         }
     }
 
-    /// One catch-up of the pending updates from a stopped order-service, then the floor.
-    private func timeCatchUp(boundary: Int) async throws -> BenchResults.CatchUp {
+    /// One catch-up of the pending updates (the events after `eventsAfter`) from a stopped
+    /// order-service, then its two floors.
+    private func timeCatchUp(boundary: Int, eventsAfter: Int) async throws -> BenchResults.CatchUp {
         let events = options.rounds * options.catchUpUsers
         let writesBefore = try await orderWrites()
         let clock = ContinuousClock()
@@ -323,11 +330,45 @@ final class BenchRun {
             [boundary]
         ).affectedRows
         let floorSeconds = (clock.now - floorStart).seconds
-        log("  \(events) events in \(seconds) s; floor \(floorSeconds) s")
+
+        // The floor of the whole work: one set-based statement that also reads the events (each
+        // checked as the consumer checks it), takes each user's latest usable version and writes
+        // the replica rows, as a catch-up must; the floor above reads no event. Its upsert writes
+        // every row (the catch-up has already brought them to these values, so a version test
+        // would skip them all). After a VACUUM, not timed, as the catch-up ran after one.
+        try await admin.query("VACUUM order_service.purchase_orders, order_service.users")
+        let wholeStart = clock.now
+        let wholeDocs = try await admin.query(
+            """
+            WITH latest AS (
+                SELECT DISTINCT ON (e.aggregate_id) e.aggregate_id AS id, e.version, e.type = 'UserDeleted' AS deleted,
+                       e.payload ->> 'firstname' AS firstname, e.payload ->> 'lastname' AS lastname, e.payload ->> 'email' AS email
+                FROM user_service.events e
+                WHERE e.id > $1 AND e.aggregate_type = 'user'
+                  AND order_service.event_problem(e.type, e.aggregate_type, e.payload) IS NULL
+                ORDER BY e.aggregate_id, e.version DESC
+            ),
+            upserted AS (
+                INSERT INTO order_service.users AS r (id, firstname, lastname, email, version, deleted)
+                SELECT l.id, l.firstname, l.lastname, l.email, l.version, l.deleted FROM latest l
+                ON CONFLICT (id) DO UPDATE
+                    SET firstname = EXCLUDED.firstname, lastname = EXCLUDED.lastname, email = EXCLUDED.email,
+                        version = EXCLUDED.version, deleted = EXCLUDED.deleted, updated_at = now()
+                RETURNING r.id, r.firstname, r.lastname, r.email
+            )
+            UPDATE order_service.purchase_orders po
+            SET doc = po.doc || jsonb_build_object('user', order_service.user_document(u.id, u.firstname, u.lastname, u.email))
+            FROM upserted u WHERE po.user_id = u.id
+            """,
+            [eventsAfter]
+        ).affectedRows
+        let wholeSeconds = (clock.now - wholeStart).seconds
+        log("  \(events) events in \(seconds) s; floor \(floorSeconds) s; floor of the whole work \(wholeSeconds) s")
         return .init(
             events: events, orderDocuments: documents, seconds: seconds,
             eventsPerSecond: Double(events) / seconds, orderDocumentsPerSecond: Double(documents) / seconds,
-            floorSeconds: floorSeconds, floorOrderDocuments: floorDocs, ratioToFloor: seconds / floorSeconds
+            floorSeconds: floorSeconds, floorOrderDocuments: floorDocs, ratioToFloor: seconds / floorSeconds,
+            wholeWorkFloorSeconds: wholeSeconds, wholeWorkFloorOrderDocuments: wholeDocs, ratioToWholeWorkFloor: seconds / wholeSeconds
         )
     }
 }
