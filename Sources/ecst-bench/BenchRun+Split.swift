@@ -27,7 +27,7 @@ extension BenchRun {
         var urls: [String] = []
         for (cluster, part) in [(usersCluster, "users"), (ordersCluster, "orders")] {
             try await PostgresClient.withClient(configuration: .init(connectionString: cluster.url, maximumConnections: 1)) {
-                try await $0.query("CREATE DATABASE ecst")
+                _ = try await $0.query("CREATE DATABASE ecst")
             }
             try SQLFile.apply(repositoryFile("schema.sql"), connectionString: cluster.url, database: "ecst", variables: ["part": part])
             urls.append("postgresql://postgres@127.0.0.1:\(cluster.port)/ecst")
