@@ -22,6 +22,7 @@ public struct EventConsumer: Service {
     let tokens: TokenWatch?
     let metrics = ConsumerMetrics()
     let lead = WakeUpLead()
+    let progress = CatchUpProgress()
     /// The lag gauge, counted on its own schedule (never delaying the safety poll).
     public let lag: LagGauge
 
@@ -120,9 +121,8 @@ public struct EventConsumer: Service {
             wake.yield()
             return
         }
-        record(chunk, elapsed: elapsed)
+        record(chunk, elapsed: elapsed, more: more)
         if more {
-            logger.info("catching up", metadata: ["applied": "\(chunk.events)", "highest_event_id": "\(chunk.highestEventID ?? 0)"])
             listener.react()
         } else {
             await tokens?.positionStored(appliedEvents: chunk.events > 0, decided: chunk.tokenStates, position: chunk.position, applied: chunk.appliedTokens)
@@ -130,8 +130,8 @@ public struct EventConsumer: Service {
         }
     }
 
-    /// Metrics and logs of one applied chunk.
-    private func record(_ chunk: EventApplier.ChunkResult, elapsed: Duration) {
+    /// Metrics and logs of one applied chunk; `more`: its batch goes on.
+    private func record(_ chunk: EventApplier.ChunkResult, elapsed: Duration, more: Bool) {
         if chunk.events > 0 {
             metrics.applyDuration.recordNanoseconds(
                 elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
@@ -143,6 +143,9 @@ public struct EventConsumer: Service {
                 "applied events",
                 metadata: ["events": "\(chunk.events)", "orders": "\(chunk.ordersUpdated)", "highest_event_id": "\(chunk.highestEventID ?? 0)"]
             )
+        }
+        if let line = progress.chunkApplied(events: chunk.events, orders: chunk.ordersUpdated, highestEventID: chunk.highestEventID, more: more) {
+            logger.info("\(line.message)", metadata: line.metadata.mapValues { .string($0) })
         }
         for dead in chunk.deadLetters {
             metrics.deadLetters.increment()
@@ -214,10 +217,8 @@ public struct EventConsumer: Service {
                 return ([], true)
             }
             if chunk.events > 0 { appliedEvents = true }
-            record(chunk, elapsed: ContinuousClock.now - start)
-            if more {
-                logger.info("catching up", metadata: ["applied": "\(chunk.events)", "highest_event_id": "\(chunk.highestEventID ?? 0)"])
-            } else {
+            record(chunk, elapsed: ContinuousClock.now - start, more: more)
+            if !more {
                 await tokens?.positionStored(appliedEvents: appliedEvents, decided: chunk.tokenStates, position: chunk.position, applied: chunk.appliedTokens)
                 // No second read: whatever committed after this one's snapshot has notified, or
                 // relies on a notification still to come, or is among these relying writers.

@@ -1,0 +1,70 @@
+import Logging
+import NIOConcurrencyHelpers
+
+/// The log lines of a catch-up, a batch read in several chunks: one when it starts, then at most
+/// one every `interval` with the events applied so far and their rate, and one when it ends with
+/// its totals. A line per chunk made a ten-million-event catch-up write 2,000 of them, each saying
+/// only "5000". A wake-up (a batch of one chunk) writes none.
+public final class CatchUpProgress: Sendable {
+    /// What to log: `message` at `info`, with `metadata`.
+    public struct Line: Equatable, Sendable {
+        public var message: String
+        public var metadata: [String: String]
+    }
+
+    private struct Batch {
+        var started: ContinuousClock.Instant
+        var lastLine: ContinuousClock.Instant
+        var events = 0
+        var orders = 0
+        var chunks = 0
+    }
+
+    public let interval: Duration
+    // Both the listening session's reactions and the apply loop's drains report here; only one of
+    // them reads at a time, the lock keeps the counts whole if a hand-over overlaps.
+    private let batch = NIOLockedValueBox<Batch?>(nil)
+
+    public init(interval: Duration = .seconds(5)) {
+        self.interval = interval
+    }
+
+    /// After each applied chunk; `more` says the batch goes on. Returns the line to log, if any.
+    public func chunkApplied(
+        events: Int, orders: Int, highestEventID: Int64?, more: Bool, now: ContinuousClock.Instant = .now
+    ) -> Line? {
+        batch.withLockedValue { batch in
+            if batch == nil {
+                guard more else { return nil }
+                batch = Batch(started: now, lastLine: now)
+                batch!.events = events
+                batch!.orders = orders
+                batch!.chunks = 1
+                return Line(message: "catching up", metadata: Self.metadata(of: batch!, highestEventID: highestEventID, now: now))
+            }
+            batch!.events += events
+            batch!.orders += orders
+            batch!.chunks += 1
+            if !more {
+                let line = Line(message: "caught up", metadata: Self.metadata(of: batch!, highestEventID: highestEventID, now: now))
+                batch = nil
+                return line
+            }
+            guard now - batch!.lastLine >= interval else { return nil }
+            batch!.lastLine = now
+            return Line(message: "catching up", metadata: Self.metadata(of: batch!, highestEventID: highestEventID, now: now))
+        }
+    }
+
+    private static func metadata(of batch: Batch, highestEventID: Int64?, now: ContinuousClock.Instant) -> [String: String] {
+        let elapsed = now - batch.started
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        var metadata = [
+            "applied": "\(batch.events)", "orders": "\(batch.orders)", "chunks": "\(batch.chunks)",
+            "seconds": "\((seconds * 10).rounded() / 10)",
+            "highest_event_id": "\(highestEventID ?? 0)",
+        ]
+        if seconds > 0 { metadata["events_per_second"] = "\(Int((Double(batch.events) / seconds).rounded()))" }
+        return metadata
+    }
+}

@@ -1,0 +1,46 @@
+import OrderService
+import Testing
+
+/// A catch-up's log lines: a start, then at most one per interval, then the totals; nothing for a
+/// wake-up.
+@Suite("the catch-up's progress lines")
+struct CatchUpProgressTests {
+    @Test func aCatchUpLogsItsStartAtMostOneLinePerIntervalAndItsTotals() throws {
+        let progress = CatchUpProgress(interval: .seconds(5))
+        let start = ContinuousClock.now
+        func at(_ seconds: Double) -> ContinuousClock.Instant { start + .milliseconds(Int(seconds * 1_000)) }
+
+        let first = try #require(progress.chunkApplied(events: 5_000, orders: 50_000, highestEventID: 5_000, more: true, now: at(0)))
+        #expect(first.message == "catching up")
+        #expect(first.metadata["applied"] == "5000")
+        #expect(first.metadata["chunks"] == "1")
+
+        // Within the interval: counted, not logged.
+        #expect(progress.chunkApplied(events: 5_000, orders: 50_000, highestEventID: 10_000, more: true, now: at(2)) == nil)
+        #expect(progress.chunkApplied(events: 5_000, orders: 0, highestEventID: 15_000, more: true, now: at(4.9)) == nil)
+
+        let second = try #require(progress.chunkApplied(events: 5_000, orders: 0, highestEventID: 20_000, more: true, now: at(5)))
+        #expect(second.message == "catching up")
+        #expect(second.metadata["applied"] == "20000")
+        #expect(second.metadata["orders"] == "100000")
+        #expect(second.metadata["events_per_second"] == "4000")
+        #expect(second.metadata["highest_event_id"] == "20000")
+        #expect(progress.chunkApplied(events: 5_000, orders: 0, highestEventID: 25_000, more: true, now: at(9)) == nil)
+
+        let last = try #require(progress.chunkApplied(events: 1_234, orders: 0, highestEventID: 26_234, more: false, now: at(10)))
+        #expect(last.message == "caught up")
+        #expect(last.metadata["applied"] == "26234")
+        #expect(last.metadata["chunks"] == "6")
+        #expect(last.metadata["seconds"] == "10.0")
+
+        // The next batch starts afresh.
+        let next = try #require(progress.chunkApplied(events: 5_000, orders: 0, highestEventID: 31_234, more: true, now: at(60)))
+        #expect(next.metadata["applied"] == "5000")
+    }
+
+    @Test func aWakeUpLogsNothing() {
+        let progress = CatchUpProgress()
+        #expect(progress.chunkApplied(events: 3, orders: 30, highestEventID: 3, more: false) == nil)
+        #expect(progress.chunkApplied(events: 0, orders: 0, highestEventID: nil, more: false) == nil)
+    }
+}
