@@ -34,23 +34,19 @@ public final class CatchUpProgress: Sendable {
         events: Int, orders: Int, highestEventID: Int64?, more: Bool, now: ContinuousClock.Instant = .now
     ) -> Line? {
         batch.withLockedValue { batch in
-            if batch == nil {
+            let starting = batch == nil
+            if starting {
                 guard more else { return nil }
                 batch = Batch(started: now, lastLine: now)
-                batch!.events = events
-                batch!.orders = orders
-                batch!.chunks = 1
-                return Line(message: "catching up", metadata: Self.metadata(of: batch!, highestEventID: highestEventID, now: now))
             }
             batch!.events += events
             batch!.orders += orders
             batch!.chunks += 1
             if !more {
-                let line = Line(message: "caught up", metadata: Self.metadata(of: batch!, highestEventID: highestEventID, now: now))
-                batch = nil
-                return line
+                defer { batch = nil }
+                return Line(message: "caught up", metadata: Self.metadata(of: batch!, highestEventID: highestEventID, now: now))
             }
-            guard now - batch!.lastLine >= interval else { return nil }
+            guard starting || now - batch!.lastLine >= interval else { return nil }
             batch!.lastLine = now
             return Line(message: "catching up", metadata: Self.metadata(of: batch!, highestEventID: highestEventID, now: now))
         }
