@@ -537,8 +537,10 @@ ALTER TABLE order_service.products SET (fillfactor = 75);
 
 -- consumer_positions: where each consumer of user_service.events stands, as PgQ stores a batch.
 -- Everything visible in `snapshot` has been applied. While a batch is being applied in chunks,
--- `batch_snapshot` is the snapshot the batch runs up to and (cursor_xid, cursor_id) the last event
--- of it applied; both are NULL between batches. Updated in the same transaction as the effects.
+-- `batch_snapshot` is the snapshot the batch runs up to, and what is left of it is in
+-- batch_entities; NULL between batches. (cursor_xid, cursor_id) is only ever set by versions
+-- before batch_entities, which walked a batch event by event: the last event of it applied, from
+-- which the consumer reads the rest of that batch. Updated in the same transaction as the effects.
 CREATE TABLE IF NOT EXISTS order_service.consumer_positions (
     consumer         text PRIMARY KEY,
     snapshot         pg_snapshot NOT NULL DEFAULT '1:1:',
@@ -550,6 +552,22 @@ CREATE TABLE IF NOT EXISTS order_service.consumer_positions (
     applied_batches  bigint      NOT NULL DEFAULT 0,
     last_applied_at  timestamptz,
     applied_by       text
+);
+
+-- batch_entities: the work of a consumer's batch in progress, one row per entity its events name,
+-- written at the batch's start from all of its events at once (start_batch) and deleted as chunks
+-- apply them: the entity's latest usable event in the batch (NULL when none is), how many of the
+-- batch's events it stands for, how many of those were dead-lettered, and the highest id among them. Rows remain only while the
+-- consumer's batch_snapshot is set; they commit with the position, as the effects do.
+CREATE TABLE IF NOT EXISTS order_service.batch_entities (
+    consumer          text   NOT NULL,
+    aggregate_type    text   NOT NULL,
+    aggregate_id      bigint NOT NULL,
+    event_id          bigint,
+    events            integer NOT NULL,
+    unusable_events   integer NOT NULL,
+    highest_event_id  bigint NOT NULL,
+    PRIMARY KEY (consumer, aggregate_type, aggregate_id)
 );
 
 -- dead_letters: events the consumer could not apply (unknown type, malformed payload), with why.
@@ -711,54 +729,31 @@ RETURNS SETOF user_service.events LANGUAGE sql STABLE AS $$
     LIMIT max_events
 $$;
 
--- Brings the replica rows of the given users and products (NULL: every entity of the log) to their
--- latest valid state in the event log as snapshot `upto` sees it, and returns those whose row
--- changed. Only newer versions win, unless `overwrite`, which makes each row exactly what the log
--- says (`ecst rebuild`). Rows that would not change are not written. The replica's upsert:
--- the consumer, `ecst dead-letters retry` and `ecst rebuild` call it. Its one twin is the users'
--- upsert in apply_next_chunk's statement for a chunk outside a batch (a wake-up), fed by the
--- chunk's own rows: the same columns and the same rule, a newer version wins.
+-- Writes the given events' states into the replica: each of `user_events` (ids of usable user
+-- events, one per user) into order_service.users, each of `product_events` into products. Only
+-- newer versions win, unless `overwrite`, which makes each row exactly what its event says
+-- (`ecst rebuild`); rows that would not change are not written. Returns the ids of the rows
+-- written. The replica's one upsert: refresh_replica and a batch's chunks (apply_next_chunk) call
+-- it. Its one twin is the users' upsert in apply_next_chunk's statement for a chunk outside a
+-- batch (a wake-up), fed by the chunk's own rows: the same columns and the same rule.
 -- (PL/pgSQL, so its plans are cached per session; a SQL function with data-modifying statements
 -- would be planned anew at every call.) Users and products are two statements, each run only when
--- it has entities to look at: a wake-up usually brings users alone, and one statement for both kinds
--- cost every call the start-up and the upsert of the kind it did not have (a third of a small apply).
-CREATE OR REPLACE FUNCTION order_service.refresh_replica(
-    upto pg_snapshot, user_ids bigint[], product_ids bigint[], overwrite boolean DEFAULT false)
-RETURNS TABLE (changed_users bigint[], changed_products bigint[], entities integer, rows_changed integer)
+-- it has rows to write: one statement for both kinds cost every call the start-up and the upsert
+-- of the kind it did not have (a third of a small apply).
+CREATE OR REPLACE FUNCTION order_service.upsert_replica(
+    user_events bigint[], product_events bigint[], overwrite boolean DEFAULT false)
+RETURNS TABLE (changed_users bigint[], changed_products bigint[])
 LANGUAGE plpgsql AS $$
-DECLARE
-    users_seen integer := 0;
-    products_seen integer := 0;
 BEGIN
     changed_users := '{}';
     changed_products := '{}';
-    -- NULL (`ecst rebuild`): every entity of the log, listed by a statement of its own, so that the
-    -- upserts' plans have no branch for it to set up at every call.
-    IF user_ids IS NULL THEN
-        user_ids := ARRAY(SELECT DISTINCT e.aggregate_id FROM user_service.events e WHERE e.aggregate_type = 'user');
-    END IF;
-    IF product_ids IS NULL THEN
-        product_ids := ARRAY(SELECT DISTINCT e.aggregate_id FROM user_service.events e WHERE e.aggregate_type = 'product');
-    END IF;
-    IF cardinality(user_ids) > 0 THEN
-        WITH latest_users AS (
-            SELECT l.* FROM (
-                SELECT unnest(user_ids) AS id
-            ) wanted
-            CROSS JOIN LATERAL (
-                SELECT e.aggregate_id AS id, e.version, e.type = 'UserDeleted' AS deleted,
-                       e.payload ->> 'firstname' AS firstname, e.payload ->> 'lastname' AS lastname, e.payload ->> 'email' AS email
-                FROM user_service.events e
-                WHERE e.aggregate_type = 'user' AND e.aggregate_id = wanted.id
-                  AND pg_visible_in_snapshot(e.xid, upto)
-                  AND order_service.event_problem(e.type, e.aggregate_type, e.payload) IS NULL
-                ORDER BY e.version DESC
-                LIMIT 1
-            ) l
-        ),
-        upserted_users AS (
+    IF cardinality(user_events) > 0 THEN
+        WITH upserted_users AS (
             INSERT INTO order_service.users AS r (id, firstname, lastname, email, version, deleted)
-            SELECT l.id, l.firstname, l.lastname, l.email, l.version, l.deleted FROM latest_users l
+            SELECT e.aggregate_id, e.payload ->> 'firstname', e.payload ->> 'lastname', e.payload ->> 'email',
+                   e.version, e.type = 'UserDeleted'
+            FROM user_service.events e
+            WHERE e.id = ANY (user_events) AND e.aggregate_type = 'user'
             ON CONFLICT (id) DO UPDATE
                 SET firstname = EXCLUDED.firstname, lastname = EXCLUDED.lastname, email = EXCLUDED.email,
                     version = EXCLUDED.version, deleted = EXCLUDED.deleted, updated_at = now()
@@ -767,28 +762,15 @@ BEGIN
                                      IS DISTINCT FROM (EXCLUDED.firstname, EXCLUDED.lastname, EXCLUDED.email, EXCLUDED.version, EXCLUDED.deleted))
             RETURNING r.id
         )
-        SELECT (SELECT coalesce(array_agg(u.id), '{}') FROM upserted_users u), (SELECT count(*)::integer FROM latest_users)
-        INTO changed_users, users_seen;
+        SELECT coalesce(array_agg(u.id), '{}') INTO changed_users FROM upserted_users u;
     END IF;
-    IF cardinality(product_ids) > 0 THEN
-        WITH latest_products AS (
-            SELECT l.* FROM (
-                SELECT unnest(product_ids) AS id
-            ) wanted
-            CROSS JOIN LATERAL (
-                SELECT e.aggregate_id AS id, e.version, e.type = 'ProductDeleted' AS deleted,
-                       e.payload ->> 'description' AS description, (e.payload ->> 'price')::integer AS price
-                FROM user_service.events e
-                WHERE e.aggregate_type = 'product' AND e.aggregate_id = wanted.id
-                  AND pg_visible_in_snapshot(e.xid, upto)
-                  AND order_service.event_problem(e.type, e.aggregate_type, e.payload) IS NULL
-                ORDER BY e.version DESC
-                LIMIT 1
-            ) l
-        ),
-        upserted_products AS (
+    IF cardinality(product_events) > 0 THEN
+        WITH upserted_products AS (
             INSERT INTO order_service.products AS r (id, description, price, version, deleted)
-            SELECT l.id, l.description, l.price, l.version, l.deleted FROM latest_products l
+            SELECT e.aggregate_id, e.payload ->> 'description', (e.payload ->> 'price')::integer,
+                   e.version, e.type = 'ProductDeleted'
+            FROM user_service.events e
+            WHERE e.id = ANY (product_events) AND e.aggregate_type = 'product'
             ON CONFLICT (id) DO UPDATE
                 SET description = EXCLUDED.description, price = EXCLUDED.price,
                     version = EXCLUDED.version, deleted = EXCLUDED.deleted, updated_at = now()
@@ -797,25 +779,78 @@ BEGIN
                                      IS DISTINCT FROM (EXCLUDED.description, EXCLUDED.price, EXCLUDED.version, EXCLUDED.deleted))
             RETURNING r.id
         )
-        SELECT (SELECT coalesce(array_agg(p.id), '{}') FROM upserted_products p), (SELECT count(*)::integer FROM latest_products)
-        INTO changed_products, products_seen;
+        SELECT coalesce(array_agg(p.id), '{}') INTO changed_products FROM upserted_products p;
     END IF;
-    entities := users_seen + products_seen;
+    RETURN NEXT;
+END
+$$;
+
+-- Brings the replica rows of the given users and products (NULL: every entity of the log) to their
+-- latest valid state in the event log as snapshot `upto` sees it, and returns those whose row
+-- changed, how many of the entities the log knows and how many rows changed. Only newer versions
+-- win, unless `overwrite` (upsert_replica's rule). `ecst dead-letters retry`, `ecst rebuild` and
+-- the consumer (a wake-up's products) call it. Each kind's latest events are looked up only when
+-- it has entities to look at.
+CREATE OR REPLACE FUNCTION order_service.refresh_replica(
+    upto pg_snapshot, user_ids bigint[], product_ids bigint[], overwrite boolean DEFAULT false)
+RETURNS TABLE (changed_users bigint[], changed_products bigint[], entities integer, rows_changed integer)
+LANGUAGE plpgsql AS $$
+DECLARE
+    user_events bigint[] := '{}';
+    product_events bigint[] := '{}';
+BEGIN
+    -- NULL (`ecst rebuild`): every entity of the log, listed by a statement of its own, so that the
+    -- look-ups' plans have no branch for it to set up at every call.
+    IF user_ids IS NULL THEN
+        user_ids := ARRAY(SELECT DISTINCT e.aggregate_id FROM user_service.events e WHERE e.aggregate_type = 'user');
+    END IF;
+    IF product_ids IS NULL THEN
+        product_ids := ARRAY(SELECT DISTINCT e.aggregate_id FROM user_service.events e WHERE e.aggregate_type = 'product');
+    END IF;
+    IF cardinality(user_ids) > 0 THEN
+        user_events := ARRAY(
+            SELECT l.id FROM unnest(user_ids) AS wanted(id)
+            CROSS JOIN LATERAL (
+                SELECT e.id FROM user_service.events e
+                WHERE e.aggregate_type = 'user' AND e.aggregate_id = wanted.id
+                  AND pg_visible_in_snapshot(e.xid, upto)
+                  AND order_service.event_problem(e.type, e.aggregate_type, e.payload) IS NULL
+                ORDER BY e.version DESC
+                LIMIT 1
+            ) l);
+    END IF;
+    IF cardinality(product_ids) > 0 THEN
+        product_events := ARRAY(
+            SELECT l.id FROM unnest(product_ids) AS wanted(id)
+            CROSS JOIN LATERAL (
+                SELECT e.id FROM user_service.events e
+                WHERE e.aggregate_type = 'product' AND e.aggregate_id = wanted.id
+                  AND pg_visible_in_snapshot(e.xid, upto)
+                  AND order_service.event_problem(e.type, e.aggregate_type, e.payload) IS NULL
+                ORDER BY e.version DESC
+                LIMIT 1
+            ) l);
+    END IF;
+    SELECT u.changed_users, u.changed_products INTO changed_users, changed_products
+    FROM order_service.upsert_replica(user_events, product_events, overwrite) u;
+    entities := cardinality(user_events) + cardinality(product_events);
     rows_changed := cardinality(changed_users) + cardinality(changed_products);
     RETURN NEXT;
 END
 $$;
 
 -- Where each consumer stands: the highest event id applied, the log's head, and how many committed
--- events it has yet to apply (ids commit out of order, so lag is counted, not subtracted; the events
--- of a batch in progress already passed by its cursor are not counted).
+-- events it has yet to apply (ids commit out of order, so lag is counted, not subtracted; of a batch
+-- in progress, the events its remaining batch_entities rows stand for).
 CREATE OR REPLACE VIEW order_service.consumer_lag AS
 SELECT p.consumer,
        p.last_event_id AS position,
        coalesce((SELECT max(id) FROM user_service.events), 0) AS head,
-       (SELECT count(*) FROM order_service.pending_events(p.snapshot, pg_current_snapshot()) e
-        WHERE NOT (p.batch_snapshot IS NOT NULL AND pg_visible_in_snapshot(e.xid, p.batch_snapshot)
-                   AND (e.xid, e.id) <= (p.cursor_xid, p.cursor_id))) AS lag,
+       CASE WHEN p.batch_snapshot IS NULL
+            THEN (SELECT count(*) FROM order_service.pending_events(p.snapshot, pg_current_snapshot()))
+            ELSE (SELECT coalesce(sum(b.events), 0) FROM order_service.batch_entities b WHERE b.consumer = p.consumer)
+                 + (SELECT count(*) FROM order_service.pending_events(p.batch_snapshot, pg_current_snapshot()))
+       END AS lag,
        p.applied_events,
        p.applied_batches,
        p.snapshot,
@@ -978,17 +1013,58 @@ LANGUAGE sql AS $$
     SELECT pg_advisory_lock_shared(1162040150, 0)
 $$;
 
--- An event's place in the order the consumer applies events: (xid, id), compared as a row. A
--- chunk's cursor is the greatest it read, found as max() of a one-element array of it
--- (PostgreSQL has no max() of a row). The ordered aggregate it replaces, array_agg(id ORDER BY
--- xid, id), sorted every chunk: 0.44 us an event against 0.25 (BENCHMARKS.md, nineteenth session).
-DO $$
+-- A batch's start (apply_next_chunk, when a wake-up's chunk comes back full): reads the events
+-- after position `since` that `upto` sees (after the cursor, when one is given) in one pass, and
+-- writes the batch's work into batch_entities (one row per entity, as described there).
+-- Dead-letters the events it cannot apply and
+-- returns them ([{"event_id", "reason"}]). One pass with a hash aggregate costs a read of each
+-- event, its problem, and its group, about half what a chunk walking the events cost for each
+-- (looking up the entity's replica version, against events older than it; BENCHMARKS.md,
+-- twenty-sixth session). Its settings keep a generic plan from bitmap-scanning the range and
+-- sorting it on disk, with each event's payload, to give pending_events' order, which a hash
+-- aggregate does not need: the index is read in its own order instead. The unusable events, rare,
+-- are read again by a statement run only when there are some.
+CREATE OR REPLACE FUNCTION order_service.start_batch(
+    consumer_name text, since pg_snapshot, upto pg_snapshot, after_xid xid8 DEFAULT NULL, after_id bigint DEFAULT NULL)
+RETURNS jsonb LANGUAGE plpgsql
+SET enable_seqscan = off SET enable_bitmapscan = off SET work_mem = '64MB' AS $$
+DECLARE
+    unusable boolean;
+    dead jsonb := '[]';
 BEGIN
-    IF to_regtype('order_service.event_position') IS NULL THEN
-        CREATE TYPE order_service.event_position AS (xid xid8, id bigint);
+    -- Rows of a batch that a reset of the position alone abandoned (rebuild deletes its own).
+    DELETE FROM order_service.batch_entities b WHERE b.consumer = consumer_name;
+    WITH work AS (
+        INSERT INTO order_service.batch_entities AS w (consumer, aggregate_type, aggregate_id, event_id, events, unusable_events, highest_event_id)
+        SELECT consumer_name, b.aggregate_type, b.aggregate_id,
+               (max(ARRAY[b.version, b.id]) FILTER (WHERE b.problem IS NULL))[2], count(*),
+               count(*) FILTER (WHERE b.problem IS NOT NULL), max(b.id)
+        FROM (SELECT e.id, e.aggregate_type, e.aggregate_id, e.version,
+                     order_service.event_problem(e.type, e.aggregate_type, e.payload) AS problem
+              FROM order_service.pending_events(since, upto, after_xid, after_id) e
+              OFFSET 0) b
+        GROUP BY b.aggregate_type, b.aggregate_id
+        RETURNING w.unusable_events
+    )
+    SELECT coalesce(bool_or(work.unusable_events > 0), false) INTO unusable FROM work;
+    IF unusable THEN
+        WITH written AS (
+            INSERT INTO order_service.dead_letters (consumer, event_id, event_type, payload, reason)
+            SELECT consumer_name, b.id, b.type, b.payload, b.problem
+            FROM (SELECT e.id, e.type, e.payload, order_service.event_problem(e.type, e.aggregate_type, e.payload) AS problem
+                  FROM order_service.pending_events(since, upto, after_xid, after_id) e) b
+            WHERE b.problem IS NOT NULL
+            ON CONFLICT (consumer, event_id) DO NOTHING
+            RETURNING event_id, reason
+        )
+        SELECT coalesce(jsonb_agg(jsonb_build_object('event_id', d.event_id, 'reason', d.reason)), '[]') INTO dead FROM written d;
     END IF;
+    RETURN dead;
 END
 $$;
+
+-- A batch's cursor as a row, of the versions that walked a batch event by event: no longer used.
+DROP TYPE IF EXISTS order_service.event_position;
 
 -- The consumer's step: applies the next chunk of user_service.events after the consumer's stored
 -- position to the replica and the purchase orders, and stores the new position, in the caller's
@@ -998,22 +1074,25 @@ $$;
 -- the next batch is the events whose transactions are visible in a fresh snapshot and were not in
 -- the stored one (pending_events). An event whose transaction took a small id but commits late is
 -- in the batch after it commits; events of later transactions are applied while it is still open.
--- A large batch is applied in chunks ordered by (xid, id), with the cursor stored beside its
--- snapshot. Within a chunk each entity jumps to its latest valid state visible in the batch
--- snapshot (outside a batch, a user to its latest in the chunk) and never over a newer one
--- (refresh_replica's rule), so replays are harmless. Events it cannot apply go to dead_letters.
+-- A wake-up reads at most `chunk_size` events. When they are more, a batch starts: its events are
+-- read at once into one row per entity (start_batch, batch_entities) and applied `chunk_size`
+-- entities per call, each call committing its effects and what is left together. Each entity
+-- jumps to its latest usable state in the batch (outside a batch, a user to its latest in the
+-- chunk) and never over a newer one (upsert_replica's rule), so replays are harmless. Events it
+-- cannot apply go to dead_letters.
 --
 -- Returns busy = true, and does nothing, while another consumer holds the position row. Otherwise:
--- the events of the chunk, the orders rewritten, whether another chunk of the batch follows, the
--- highest event id of the chunk (ids are taken at insert, so not necessarily its last in commit
--- order), the dead letters written ([{"event_id", "reason"}]), and the pending
+-- the events of the chunk (in a batch, those its entities stand for), the orders rewritten,
+-- whether another chunk of the batch follows, the highest event id of the chunk (ids are taken at
+-- insert, so not necessarily its last in commit order), the dead letters written
+-- ([{"event_id", "reason"}]; a batch's, all in its first chunk), and the pending
 -- slots of writers that were still committing in reliance on another's NOTIFY before the chunk was
 -- read (docs/design.md#wake-ups): if no chunk follows, wait for them and call again. And the state
 -- of each of `tokens` ({"<token>": "<state>"}, token_states' states) as of this transaction, once
 -- the batch is done: true at its commit, so the order-service answers the requests waiting for
 -- them without a query of their own; and then too the snapshot everything visible in which is
--- applied (docs/design.md#read-your-writes), with the tokens of the writes whose events this
--- last chunk applied (event_tokens), applied with it.
+-- applied (docs/design.md#read-your-writes), with the tokens of the writes whose events a
+-- wake-up's chunk applied (event_tokens), applied with it.
 -- (Its signature changed; a database from before gets the new one.)
 DO $$
 BEGIN
@@ -1036,6 +1115,10 @@ DECLARE
     pos record;
     upto pg_snapshot;
     chunk record;
+    entities record;
+    applied integer;
+    highest bigint;
+    xids xid8[] := '{}';
     changed_users bigint[] := '{}';
     changed_products bigint[] := '{}';
     wake_up boolean := false;
@@ -1073,9 +1156,9 @@ BEGIN
     -- by the same rule (a newer version wins). A wake-up thus reads its events once and looks up no
     -- replica version; products, rare, go through refresh_replica below, so that their upsert is not
     -- set up at every call. A fifth fewer instructions for a one-event wake-up
-    -- (docs/design.md#the-consumers-plans). A full chunk starts a batch: it upserts nothing and is
-    -- read again as a batch's chunks are, so that each entity is embedded once, at its latest state
-    -- in the batch (the one extra read is of the backlog's first chunk).
+    -- (docs/design.md#the-consumers-plans). A full chunk starts a batch: it upserts nothing, and
+    -- start_batch reads the whole batch again, so that each entity is embedded once, at its latest
+    -- state in the batch (the one extra read is of the backlog's first chunk).
     IF pos.batch_snapshot IS NULL THEN
         WITH chunk_events AS MATERIALIZED (
             SELECT e.id, e.xid, e.type, e.aggregate_type, e.aggregate_id, e.version, e.payload,
@@ -1095,59 +1178,65 @@ BEGIN
                 WHERE r.version < EXCLUDED.version
             RETURNING r.id
         )
-        SELECT count(*)::integer AS events, (max(ARRAY[(c.xid, c.id)::order_service.event_position]))[1] AS last_event,
-               max(c.id) AS max_id, array_agg(DISTINCT c.xid) AS xids, bool_or(c.problem IS NOT NULL) AS any_unusable,
+        SELECT count(*)::integer AS events, max(c.id) AS max_id, array_agg(DISTINCT c.xid) AS xids, bool_or(c.problem IS NOT NULL) AS any_unusable,
                (SELECT array_agg(u.id) FROM upserted_users u) AS user_ids,
                array_agg(DISTINCT c.aggregate_id) FILTER (WHERE c.aggregate_type = 'product' AND c.problem IS NULL) AS product_ids
         FROM chunk_events c
         INTO chunk;
         wake_up := chunk.events < chunk_size;
     END IF;
-    IF NOT wake_up THEN
-        -- The chunk in one pass and one aggregate (every node and subplan of a plan is set up at each
-        -- call, run or not: docs/design.md#the-consumers-plans). An entity is looked up only if a usable
-        -- event of it is newer than its replica row: a backlog re-embeds each entity once (refresh_replica
-        -- jumps it to its latest version), and its older events in later chunks cost no order update.
-        -- OFFSET 0 keeps the rows' subquery whole, so that each event's problem is worked out once:
-        -- flattened, the expression is copied into each use and evaluated at each (two per user event).
-        SELECT count(*)::integer AS events, (max(ARRAY[(b.xid, b.id)::order_service.event_position]))[1] AS last_event,
-               max(b.id) AS max_id, array_agg(DISTINCT b.xid) AS xids, bool_or(b.problem IS NOT NULL) AS any_unusable,
-               array_agg(DISTINCT b.aggregate_id) FILTER (
-                   WHERE b.aggregate_type = 'user' AND b.problem IS NULL
-                     AND b.version > coalesce((SELECT r.version FROM order_service.users r WHERE r.id = b.aggregate_id), 0)) AS user_ids,
-               array_agg(DISTINCT b.aggregate_id) FILTER (
-                   WHERE b.aggregate_type = 'product' AND b.problem IS NULL
-                     AND b.version > coalesce((SELECT r.version FROM order_service.products r WHERE r.id = b.aggregate_id), 0)) AS product_ids
-        FROM (SELECT e.id, e.xid, e.aggregate_type, e.aggregate_id, e.version,
-                     order_service.event_problem(e.type, e.aggregate_type, e.payload) AS problem
-              FROM order_service.pending_events(pos.snapshot, upto, pos.cursor_xid, pos.cursor_id, chunk_size) e
-              OFFSET 0) b
-        INTO chunk;
-    END IF;
-
-    -- Events it cannot apply are rare: their statement (which reads the chunk again) runs only then.
     dead_letters := '[]';
-    IF chunk.any_unusable THEN
-        WITH dead AS (
-            INSERT INTO order_service.dead_letters (consumer, event_id, event_type, payload, reason)
-            SELECT consumer_name, b.id, b.type, b.payload, b.problem
-            FROM (SELECT e.id, e.type, e.payload, order_service.event_problem(e.type, e.aggregate_type, e.payload) AS problem
-                  FROM order_service.pending_events(pos.snapshot, upto, pos.cursor_xid, pos.cursor_id, chunk_size) e) b
-            WHERE b.problem IS NOT NULL
-            ON CONFLICT (consumer, event_id) DO NOTHING
-            RETURNING event_id, reason
+    IF NOT wake_up THEN
+        -- A batch: a full wake-up chunk starts one (start_batch reads it whole, into batch_entities),
+        -- and then, like every later chunk of it, applies its next `chunk_size` entities: each to its
+        -- latest usable event in the batch, never over a newer row (upsert_replica), so that a
+        -- backlog embeds each entity once, at its latest state, and reads each event once
+        -- (docs/design.md#reading-the-log-in-commit-order). A batch begun by a version that walked
+        -- it event by event has a cursor instead of rows: its rest is read from there.
+        IF pos.batch_snapshot IS NULL OR pos.cursor_xid IS NOT NULL THEN
+            dead_letters := order_service.start_batch(consumer_name, pos.snapshot, upto, pos.cursor_xid, pos.cursor_id);
+        END IF;
+        WITH taken AS (
+            DELETE FROM order_service.batch_entities b
+            WHERE b.consumer = consumer_name AND (b.aggregate_type, b.aggregate_id) IN (
+                SELECT n.aggregate_type, n.aggregate_id FROM order_service.batch_entities n
+                WHERE n.consumer = consumer_name
+                ORDER BY n.aggregate_type, n.aggregate_id
+                LIMIT chunk_size)
+            RETURNING b.aggregate_type, b.event_id, b.events, b.highest_event_id
         )
-        SELECT coalesce(jsonb_agg(jsonb_build_object('event_id', d.event_id, 'reason', d.reason)), '[]') INTO dead_letters FROM dead d;
-    END IF;
-
-    IF wake_up THEN
+        SELECT coalesce(sum(t.events), 0)::integer AS events, max(t.highest_event_id) AS max_id,
+               coalesce(array_agg(t.event_id) FILTER (WHERE t.aggregate_type = 'user' AND t.event_id IS NOT NULL), '{}') AS user_events,
+               coalesce(array_agg(t.event_id) FILTER (WHERE t.aggregate_type = 'product' AND t.event_id IS NOT NULL), '{}') AS product_events
+        FROM taken t
+        INTO entities;
+        SELECT u.changed_users, u.changed_products INTO changed_users, changed_products
+        FROM order_service.upsert_replica(entities.user_events, entities.product_events) u;
+        batch_done := NOT EXISTS (SELECT FROM order_service.batch_entities b WHERE b.consumer = consumer_name);
+        applied := entities.events;
+        highest := entities.max_id;
+    ELSE
+        -- Events it cannot apply are rare: their statement (which reads the chunk again) runs only then.
+        IF chunk.any_unusable THEN
+            WITH dead AS (
+                INSERT INTO order_service.dead_letters (consumer, event_id, event_type, payload, reason)
+                SELECT consumer_name, b.id, b.type, b.payload, b.problem
+                FROM (SELECT e.id, e.type, e.payload, order_service.event_problem(e.type, e.aggregate_type, e.payload) AS problem
+                      FROM order_service.pending_events(pos.snapshot, upto, NULL, NULL, chunk_size) e) b
+                WHERE b.problem IS NOT NULL
+                ON CONFLICT (consumer, event_id) DO NOTHING
+                RETURNING event_id, reason
+            )
+            SELECT coalesce(jsonb_agg(jsonb_build_object('event_id', d.event_id, 'reason', d.reason)), '[]') INTO dead_letters FROM dead d;
+        END IF;
         changed_users := coalesce(chunk.user_ids, '{}');
         IF chunk.product_ids IS NOT NULL THEN
             SELECT r.changed_products INTO changed_products FROM order_service.refresh_replica(upto, '{}', chunk.product_ids) r;
         END IF;
-    ELSIF chunk.user_ids IS NOT NULL OR chunk.product_ids IS NOT NULL THEN
-        SELECT r.changed_users, r.changed_products INTO changed_users, changed_products
-        FROM order_service.refresh_replica(upto, coalesce(chunk.user_ids, '{}'), coalesce(chunk.product_ids, '{}')) r;
+        batch_done := true;
+        applied := chunk.events;
+        highest := chunk.max_id;
+        xids := coalesce(chunk.xids, '{}');
     END IF;
     -- The orders of what changed, in a statement of their own, so that it sees orders created by
     -- transactions that waited on the replica rows just upserted.
@@ -1155,23 +1244,23 @@ BEGIN
         written := order_service.embed_orders(changed_users, changed_products);
     END IF;
 
-    -- A finished batch becomes the stored snapshot; an unfinished one keeps its snapshot and cursor
-    -- beside it. A read that found nothing outside a batch stores nothing: the newer snapshot would
-    -- change nothing.
-    batch_done := chunk.events < chunk_size;
+    -- A finished batch becomes the stored snapshot; an unfinished one keeps its snapshot, its rest
+    -- in batch_entities. A read that found nothing outside a batch stores nothing: the newer
+    -- snapshot would change nothing. The tokens listed are those of a wake-up's writes (a batch's
+    -- are answered from the stored snapshot, as any other token is).
     IF batch_done THEN
-        applied_tokens := order_service.event_tokens(coalesce(chunk.xids, '{}'));
+        applied_tokens := order_service.event_tokens(xids);
     END IF;
-    IF chunk.events > 0 OR pos.batch_snapshot IS NOT NULL THEN
+    IF applied > 0 OR pos.batch_snapshot IS NOT NULL THEN
         UPDATE order_service.consumer_positions p
         SET snapshot = CASE WHEN batch_done THEN upto ELSE p.snapshot END,
             batch_snapshot = CASE WHEN batch_done THEN NULL ELSE upto END,
-            cursor_xid = CASE WHEN batch_done THEN NULL ELSE (chunk.last_event).xid END,
-            cursor_id = CASE WHEN batch_done THEN NULL ELSE (chunk.last_event).id END,
-            applied_events = p.applied_events + chunk.events,
-            applied_batches = p.applied_batches + CASE WHEN chunk.events > 0 THEN 1 ELSE 0 END,
-            last_event_id = greatest(p.last_event_id, coalesce(chunk.max_id, 0)),
-            last_applied_at = CASE WHEN chunk.events > 0 THEN now() ELSE p.last_applied_at END,
+            cursor_xid = NULL,
+            cursor_id = NULL,
+            applied_events = p.applied_events + applied,
+            applied_batches = p.applied_batches + CASE WHEN applied > 0 THEN 1 ELSE 0 END,
+            last_event_id = greatest(p.last_event_id, coalesce(highest, 0)),
+            last_applied_at = CASE WHEN applied > 0 THEN now() ELSE p.last_applied_at END,
             applied_by = coalesce(applier, p.applied_by)
         WHERE p.consumer = consumer_name;
         -- Token waiters elsewhere (watch_applied) hear of a new snapshot; the try takes the watch
@@ -1192,10 +1281,10 @@ BEGIN
     END IF;
 
     -- The answer is assigned, not queried: token_states' plan is set up only when tokens wait.
-    events := chunk.events;
+    events := applied;
     orders_updated := written;
     more := NOT batch_done;
-    highest_event_id := chunk.max_id;
+    highest_event_id := highest;
     token_states := '{}';
     IF batch_done THEN
         position_snapshot := upto::text;
@@ -1232,14 +1321,16 @@ REVOKE ALL ON FUNCTION order_service.user_document(bigint, text, text, text), or
     order_service.apply_next_chunk(text, integer, text, xid8[]), order_service.token_states(text, xid8[]),
     order_service.transaction_status_or_unknown(xid8), order_service.token_committed(xid8), order_service.event_tokens(xid8[]), order_service.watch_applied(),
     order_service.lead_wake_ups(text), order_service.caught_up(text),
-    order_service.wait_for_position(text) FROM PUBLIC;
+    order_service.wait_for_position(text), order_service.start_batch(text, pg_snapshot, pg_snapshot, xid8, bigint),
+    order_service.upsert_replica(bigint[], bigint[], boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION order_service.user_document(bigint, text, text, text), order_service.product_document(bigint, text),
     order_service.order_document(bigint, jsonb), order_service.pending_events(pg_snapshot, pg_snapshot, xid8, bigint, integer),
     order_service.refresh_replica(pg_snapshot, bigint[], bigint[], boolean), order_service.embed_orders(bigint[], bigint[]),
     order_service.apply_next_chunk(text, integer, text, xid8[]), order_service.token_states(text, xid8[]),
     order_service.transaction_status_or_unknown(xid8), order_service.token_committed(xid8), order_service.event_tokens(xid8[]), order_service.watch_applied(),
     order_service.lead_wake_ups(text), order_service.caught_up(text),
-    order_service.wait_for_position(text) TO order_service;
+    order_service.wait_for_position(text), order_service.start_batch(text, pg_snapshot, pg_snapshot, xid8, bigint),
+    order_service.upsert_replica(bigint[], bigint[], boolean) TO order_service;
 
 REVOKE ALL ON ALL TABLES IN SCHEMA order_service FROM PUBLIC, user_service;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA order_service TO order_service;

@@ -79,6 +79,7 @@ public struct ReplicaRebuild: Sendable {
             }
 
             progress(.position)
+            try await tx.query(Self.dropBatch, [consumer])
             try await tx.query(Self.storePosition, [consumer, snapshot])
             return report
         }
@@ -148,6 +149,10 @@ public struct ReplicaRebuild: Sendable {
         SELECT (SELECT count(*) FROM fresh) AS orders, (SELECT count(*) FROM changed) AS changed,
                (SELECT count(*) FROM fresh WHERE without_source) AS without_source
         """
+
+    /// $1 consumer: what is left of a batch in progress, which the rebuild has applied too (the
+    /// batch's snapshot was taken before the rebuild's).
+    static let dropBatch = "DELETE FROM order_service.batch_entities WHERE consumer = $1"
 
     /// $1 consumer, $2 the snapshot everything was rebuilt to.
     static let storePosition = """

@@ -23,7 +23,7 @@ public struct ServiceConfiguration: Sendable {
     public struct Consumer: Sendable, Equatable {
         /// The position row it applies under (`CONSUMER_NAME`); nil: the service's default.
         public var name: String?
-        /// Events applied per transaction while catching up (`CONSUMER_CHUNK_SIZE`).
+        /// Events read per wake-up, and entities applied per transaction while catching up (`CONSUMER_CHUNK_SIZE`).
         public var chunkSize = 5_000
         /// The safety poll: a read even without a wake-up (`CONSUMER_POLL_SECONDS`).
         public var pollSeconds = 5

@@ -197,9 +197,9 @@ struct ConsumerTests {
         }
     }
 
-    /// The same kinds of event in a backlog read in full chunks (a batch: every chunk's statement
-    /// is the batch's, which works out each event's problem once and uses it twice): the unusable
-    /// events are dead-lettered wherever they fall, and each user ends at its latest usable version.
+    /// The same kinds of event in a backlog larger than a chunk (a batch: read whole at its start,
+    /// one row per entity, then applied two entities a chunk): the unusable events are
+    /// dead-lettered wherever they fall, and each user ends at its latest usable version.
     @Test func aBacklogInFullChunksDeadLettersItsUnusableEventsAndEndsAtTheLatestUsableVersions() async throws {
         try await withOrderWorld { world in
             let first = await world.startConsumer()
@@ -233,8 +233,51 @@ struct ConsumerTests {
             #expect(replica == ["1 one-b@x.io 3", "2 two@x.io 2"])
             #expect(try await world.inconsistentOrders() == 0)
             #expect(try await world.embedded(inOrder: 1) == "one-b@x.io Pad")
+            // Three entities (users 1 and 2, product 1), two a chunk.
             let chunks: Int = try await world.admin.scalar("SELECT applied_batches::int FROM order_service.consumer_positions")
-            #expect(chunks - chunksBefore >= 3)
+            #expect(chunks - chunksBefore == 2)
+            #expect(try await world.status()?.appliedEvents == Int64(try await world.eventCount()))
+        }
+    }
+
+    /// A database upgraded in the middle of a batch that the previous version walked event by event
+    /// holds a cursor beside the batch's snapshot and no batch_entities rows: the consumer applies
+    /// the rest of that batch from the cursor, neither skipping it nor counting again what the
+    /// cursor says was applied.
+    @Test func aBatchLeftWithAnEventCursorByAnEarlierVersionIsFinishedFromItsCursor() async throws {
+        try await withOrderWorld { world in
+            let first = await world.startConsumer()
+            try await world.waitUntilCaughtUp()
+            await first.stop()
+            for round in 1...2 {
+                try await world.admin.query("UPDATE user_service.users SET email = 'r\(round)-' || id || '@x.io' WHERE id IN (1, 2)")
+            }
+            try await world.admin.query("UPDATE user_service.users SET email = 'last@x.io' WHERE id = 3")
+            // The earlier version had applied the first round (users 1 and 2) and stopped there.
+            let before = try #require(try await world.status())
+            try await world.admin.query(
+                """
+                UPDATE order_service.consumer_positions p
+                SET batch_snapshot = pg_current_snapshot(), cursor_xid = c.xid, cursor_id = c.id,
+                    applied_events = p.applied_events + 2
+                FROM (SELECT e.xid, e.id FROM order_service.pending_events(
+                          (SELECT snapshot FROM order_service.consumer_positions), pg_current_snapshot()) e
+                      ORDER BY e.xid, e.id OFFSET 1 LIMIT 1) c
+                """
+            )
+            await world.startConsumer()
+            try await eventually("the batch finished") {
+                try await world.admin.scalar("SELECT batch_snapshot IS NULL FROM order_service.consumer_positions", as: Bool.self)
+            }
+            let replica = try await world.replicaUsers(upTo: 3)
+            #expect(replica[0].hasPrefix("1 r2-1@x.io"))
+            #expect(replica[1].hasPrefix("2 r2-2@x.io"))
+            #expect(replica[2].hasPrefix("3 last@x.io"))
+            let after = try #require(try await world.status())
+            #expect(after.appliedEvents == before.appliedEvents + 5)
+            #expect(after.lag == 0)
+            let cursor: Bool = try await world.admin.scalar("SELECT cursor_xid IS NULL AND cursor_id IS NULL FROM order_service.consumer_positions")
+            #expect(cursor)
         }
     }
 
