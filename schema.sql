@@ -537,16 +537,19 @@ ALTER TABLE order_service.products SET (fillfactor = 75);
 
 -- consumer_positions: where each consumer of user_service.events stands, as PgQ stores a batch.
 -- Everything visible in `snapshot` has been applied. While a batch is being applied in chunks,
--- `batch_snapshot` is the snapshot the batch runs up to, and what is left of it is in
--- batch_entities; NULL between batches. (cursor_xid, cursor_id) is only ever set by versions
--- before batch_entities, which walked a batch event by event: the last event of it applied, from
--- which the consumer reads the rest of that batch. Updated in the same transaction as the effects.
+-- `batch_snapshot` is the snapshot the batch runs up to, its work is in batch_entities, and
+-- (entity_cursor_type, entity_cursor_id) is the last entity of it applied; all NULL between
+-- batches. (cursor_xid, cursor_id) is only ever set by versions before batch_entities, which
+-- walked a batch event by event: the last event of it applied, from which the consumer reads the
+-- rest of that batch. Updated in the same transaction as the effects.
 CREATE TABLE IF NOT EXISTS order_service.consumer_positions (
     consumer         text PRIMARY KEY,
     snapshot         pg_snapshot NOT NULL DEFAULT '1:1:',
     batch_snapshot   pg_snapshot,
     cursor_xid       xid8,
     cursor_id        bigint,
+    entity_cursor_type text,
+    entity_cursor_id bigint,
     last_event_id    bigint      NOT NULL DEFAULT 0,
     applied_events   bigint      NOT NULL DEFAULT 0,
     applied_batches  bigint      NOT NULL DEFAULT 0,
@@ -555,10 +558,13 @@ CREATE TABLE IF NOT EXISTS order_service.consumer_positions (
 );
 
 -- batch_entities: the work of a consumer's batch in progress, one row per entity its events name,
--- written at the batch's start from all of its events at once (start_batch) and deleted as chunks
--- apply them: the entity's latest usable event in the batch (NULL when none is), how many of the
--- batch's events it stands for, how many of those were dead-lettered, and the highest id among them. Rows remain only while the
--- consumer's batch_snapshot is set; they commit with the position, as the effects do.
+-- written at the batch's start from all of its events at once (start_batch), applied in key order
+-- (the position's entity cursor says how far) and deleted when the batch ends: the entity's latest
+-- usable event in the batch (NULL when none is), how many of the batch's events it stands for, how
+-- many of those were dead-lettered, and the highest id among them. Rows remain only while the
+-- consumer's batch_snapshot is set; they commit with the position, as the effects do. (Deleting
+-- each chunk's rows instead left the next chunks' scans stepping over every row deleted before,
+-- from the start of the consumer's range.)
 CREATE TABLE IF NOT EXISTS order_service.batch_entities (
     consumer          text   NOT NULL,
     aggregate_type    text   NOT NULL,
@@ -569,6 +575,9 @@ CREATE TABLE IF NOT EXISTS order_service.batch_entities (
     highest_event_id  bigint NOT NULL,
     PRIMARY KEY (consumer, aggregate_type, aggregate_id)
 );
+
+ALTER TABLE order_service.consumer_positions
+    ADD COLUMN IF NOT EXISTS entity_cursor_type text, ADD COLUMN IF NOT EXISTS entity_cursor_id bigint;
 
 -- dead_letters: events the consumer could not apply (unknown type, malformed payload), with why.
 CREATE TABLE IF NOT EXISTS order_service.dead_letters (
@@ -841,14 +850,16 @@ $$;
 
 -- Where each consumer stands: the highest event id applied, the log's head, and how many committed
 -- events it has yet to apply (ids commit out of order, so lag is counted, not subtracted; of a batch
--- in progress, the events its remaining batch_entities rows stand for).
+-- in progress, the events its batch_entities rows after the entity cursor stand for).
 CREATE OR REPLACE VIEW order_service.consumer_lag AS
 SELECT p.consumer,
        p.last_event_id AS position,
        coalesce((SELECT max(id) FROM user_service.events), 0) AS head,
        CASE WHEN p.batch_snapshot IS NULL
             THEN (SELECT count(*) FROM order_service.pending_events(p.snapshot, pg_current_snapshot()))
-            ELSE (SELECT coalesce(sum(b.events), 0) FROM order_service.batch_entities b WHERE b.consumer = p.consumer)
+            ELSE (SELECT coalesce(sum(b.events), 0) FROM order_service.batch_entities b
+                  WHERE b.consumer = p.consumer
+                    AND (b.aggregate_type, b.aggregate_id) > (coalesce(p.entity_cursor_type, ''), coalesce(p.entity_cursor_id, 0)))
                  + (SELECT count(*) FROM order_service.pending_events(p.batch_snapshot, pg_current_snapshot()))
        END AS lag,
        p.applied_events,
@@ -1076,7 +1087,7 @@ DROP TYPE IF EXISTS order_service.event_position;
 -- in the batch after it commits; events of later transactions are applied while it is still open.
 -- A wake-up reads at most `chunk_size` events. When they are more, a batch starts: its events are
 -- read at once into one row per entity (start_batch, batch_entities) and applied `chunk_size`
--- entities per call, each call committing its effects and what is left together. Each entity
+-- entities per call, each call committing its effects and its entity cursor together. Each entity
 -- jumps to its latest usable state in the batch (outside a batch, a user to its latest in the
 -- chunk) and never over a newer one (upsert_replica's rule), so replays are harmless. Events it
 -- cannot apply go to dead_letters.
@@ -1119,6 +1130,8 @@ DECLARE
     applied integer;
     highest bigint;
     xids xid8[] := '{}';
+    next_type text;
+    next_id bigint;
     changed_users bigint[] := '{}';
     changed_products bigint[] := '{}';
     wake_up boolean := false;
@@ -1126,7 +1139,7 @@ DECLARE
     written integer := 0;
     listed text;
 BEGIN
-    SELECT p.snapshot, p.batch_snapshot, p.cursor_xid, p.cursor_id
+    SELECT p.snapshot, p.batch_snapshot, p.cursor_xid, p.cursor_id, p.entity_cursor_type, p.entity_cursor_id
     INTO pos
     FROM order_service.consumer_positions p
     WHERE p.consumer = consumer_name
@@ -1195,27 +1208,33 @@ BEGIN
         -- it event by event has a cursor instead of rows: its rest is read from there.
         IF pos.batch_snapshot IS NULL OR pos.cursor_xid IS NOT NULL THEN
             dead_letters := order_service.start_batch(consumer_name, pos.snapshot, upto, pos.cursor_xid, pos.cursor_id);
+            pos.entity_cursor_type := NULL;
+            pos.entity_cursor_id := NULL;
         END IF;
-        -- Deleted by row address, found in the same statement (the rows are this consumer's, and
-        -- its position row, held, keeps anyone else from writing them): a third of the time of a
-        -- delete by key, which probes the index again for each row.
-        WITH taken AS (
-            DELETE FROM order_service.batch_entities b
-            WHERE b.ctid = ANY (ARRAY(
-                SELECT n.ctid FROM order_service.batch_entities n
-                WHERE n.consumer = consumer_name
-                ORDER BY n.aggregate_type, n.aggregate_id
-                LIMIT chunk_size))
-            RETURNING b.aggregate_type, b.event_id, b.events, b.highest_event_id
-        )
-        SELECT coalesce(sum(t.events), 0)::integer AS events, max(t.highest_event_id) AS max_id,
+        -- The entities after the cursor, in key order ('' sorts before both kinds).
+        SELECT coalesce(sum(t.events), 0)::integer AS events, max(t.highest_event_id) AS max_id, count(*)::integer AS taken,
                coalesce(array_agg(t.event_id) FILTER (WHERE t.aggregate_type = 'user' AND t.event_id IS NOT NULL), '{}') AS user_events,
-               coalesce(array_agg(t.event_id) FILTER (WHERE t.aggregate_type = 'product' AND t.event_id IS NOT NULL), '{}') AS product_events
-        FROM taken t
+               coalesce(array_agg(t.event_id) FILTER (WHERE t.aggregate_type = 'product' AND t.event_id IS NOT NULL), '{}') AS product_events,
+               max(t.aggregate_id) FILTER (WHERE t.aggregate_type = 'user') AS last_user,
+               max(t.aggregate_id) FILTER (WHERE t.aggregate_type = 'product') AS last_product
+        FROM (SELECT n.aggregate_type, n.aggregate_id, n.event_id, n.events, n.highest_event_id
+              FROM order_service.batch_entities n
+              WHERE n.consumer = consumer_name
+                AND (n.aggregate_type, n.aggregate_id) > (coalesce(pos.entity_cursor_type, ''), coalesce(pos.entity_cursor_id, 0))
+              ORDER BY n.aggregate_type, n.aggregate_id
+              LIMIT chunk_size) t
         INTO entities;
         SELECT u.changed_users, u.changed_products INTO changed_users, changed_products
         FROM order_service.upsert_replica(entities.user_events, entities.product_events) u;
-        batch_done := NOT EXISTS (SELECT FROM order_service.batch_entities b WHERE b.consumer = consumer_name);
+        -- 'product' sorts before 'user': the chunk's last entity is its last user, if it has one.
+        next_type := CASE WHEN entities.last_user IS NOT NULL THEN 'user' ELSE 'product' END;
+        next_id := coalesce(entities.last_user, entities.last_product);
+        batch_done := entities.taken < chunk_size OR NOT EXISTS (
+            SELECT FROM order_service.batch_entities n
+            WHERE n.consumer = consumer_name AND (n.aggregate_type, n.aggregate_id) > (next_type, next_id));
+        IF batch_done THEN
+            DELETE FROM order_service.batch_entities n WHERE n.consumer = consumer_name;
+        END IF;
         applied := entities.events;
         highest := entities.max_id;
     ELSE
@@ -1260,6 +1279,8 @@ BEGIN
             batch_snapshot = CASE WHEN batch_done THEN NULL ELSE upto END,
             cursor_xid = NULL,
             cursor_id = NULL,
+            entity_cursor_type = CASE WHEN batch_done THEN NULL ELSE next_type END,
+            entity_cursor_id = CASE WHEN batch_done THEN NULL ELSE next_id END,
             applied_events = p.applied_events + applied,
             applied_batches = p.applied_batches + CASE WHEN applied > 0 THEN 1 ELSE 0 END,
             last_event_id = greatest(p.last_event_id, coalesce(highest, 0)),

@@ -158,6 +158,7 @@ public struct ReplicaRebuild: Sendable {
     static let storePosition = """
         UPDATE order_service.consumer_positions
         SET snapshot = $2::pg_snapshot, batch_snapshot = NULL, cursor_xid = NULL, cursor_id = NULL,
+            entity_cursor_type = NULL, entity_cursor_id = NULL,
             last_event_id = greatest(last_event_id, coalesce(
                 (SELECT max(id) FROM user_service.events WHERE pg_visible_in_snapshot(xid, $2::pg_snapshot)), 0)),
             last_applied_at = now(), applied_by = 'ecst rebuild'

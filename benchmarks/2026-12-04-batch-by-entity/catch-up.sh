@@ -13,8 +13,8 @@ $P -d "$2" -c "CHECKPOINT"
 timed() { local s e; s=$(date +%s.%N); "$@" > /dev/null; e=$(date +%s.%N); echo "$e - $s" | bc; }
 calls() { echo "SET synchronous_commit=off; SET plan_cache_mode=force_generic_plan; SET jit=off; SET enable_seqscan=off;"
           for i in $(seq 1 230); do echo "SELECT events, orders_updated, more FROM order_service.apply_next_chunk('c', 5000);"; done; }
-calls > "/tmp/catch-up-calls.sql"
-c=$(timed $P -d "$2" -f /tmp/catch-up-calls.sql)
+file=$(mktemp); calls > "$file"
+c=$(timed $P -d "$2" -f "$file"); rm -f "$file"
 echo "catch-up $c s, caught up: $($P -d "$2" -Atc "select order_service.caught_up('c')"), stale orders: $($P -d "$2" -Atc "select count(*) from order_service.stale_orders")"
 $P -d "$2" -c "VACUUM order_service.purchase_orders, order_service.users" -c "CHECKPOINT"
 f=$(timed $P -d "$2" -c "UPDATE order_service.purchase_orders po SET doc = po.doc || jsonb_build_object('user', order_service.user_document(u.id, u.firstname, u.lastname, u.email)) FROM user_service.users u WHERE po.user_id = u.id")
