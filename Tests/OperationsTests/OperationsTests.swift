@@ -120,6 +120,33 @@ struct OperationsTests {
         }
     }
 
+    /// A rebuild in the middle of a catch-up's batch applies everything the batch had left, so it
+    /// ends the batch: its rows go with it, and the consumer goes on from the rebuild's snapshot.
+    @Test func rebuildInTheMiddleOfABatchEndsIt() async throws {
+        try await withOperationsWorld { world in
+            try await world.addOrders()
+            try await world.catchUp()
+            try await world.admin.query("UPDATE user_service.users SET lastname = 'Batch-' || id")
+            let oneAtATime = EventApplier(database: world.service, consumer: defaultConsumerName, chunkSize: 1, identity: "test")
+            guard case .applied(_, let more, _) = try await oneAtATime.applyNextChunk() else {
+                Issue.record("the position was busy")
+                return
+            }
+            #expect(more)
+            let left = "SELECT count(*)::int FROM order_service.batch_entities"
+            #expect(try await world.admin.scalar(left, as: Int.self) == 4)
+
+            _ = try await ReplicaRebuild(database: world.service, consumer: defaultConsumerName).run()
+            #expect(try await world.admin.scalar(left, as: Int.self) == 0)
+            let status = try #require(try await ConsumerStatusQuery(database: world.service).status(consumer: defaultConsumerName))
+            #expect(status.lag == 0)
+            #expect(try await world.inconsistentOrders() == 0)
+            try await world.admin.query("UPDATE user_service.users SET lastname = 'After' WHERE id = 3")
+            try await world.catchUp()
+            #expect(try await world.inconsistentOrders() == 0)
+        }
+    }
+
     @Test func rebuildRefusesAndChangesNothingWhenTheLogLostStateTheReplicaHolds() async throws {
         try await withOperationsWorld { world in
             try await world.addOrders()
