@@ -38,6 +38,25 @@ struct CatchUpProgressTests {
         #expect(next.metadata["applied"] == "5000")
     }
 
+    /// The first chunk reads the whole batch: its time counts. A chunk's entities stand for events
+    /// anywhere in the batch: the highest id is the highest so far, not the chunk's.
+    @Test func theFirstChunksTimeCountsAndTheHighestEventIDIsTheHighestSoFar() throws {
+        let progress = CatchUpProgress(interval: .seconds(5))
+        let start = ContinuousClock.now
+        func at(_ seconds: Double) -> ContinuousClock.Instant { start + .milliseconds(Int(seconds * 1_000)) }
+
+        let first = try #require(
+            progress.chunkApplied(events: 50_000, orders: 5_000, highestEventID: 900_000, more: true, elapsed: .seconds(3), now: at(3)))
+        #expect(first.metadata["seconds"] == "3.0")
+        #expect(first.metadata["events_per_second"] == "16667")
+        #expect(first.metadata["highest_event_id"] == "900000")
+        let second = try #require(progress.chunkApplied(events: 50_000, orders: 5_000, highestEventID: 800_000, more: true, now: at(8)))
+        #expect(second.metadata["highest_event_id"] == "900000")
+        let last = try #require(progress.chunkApplied(events: 50_000, orders: 5_000, highestEventID: 950_000, more: false, now: at(9)))
+        #expect(last.metadata["highest_event_id"] == "950000")
+        #expect(last.metadata["seconds"] == "9.0")
+    }
+
     @Test func aWakeUpLogsNothing() {
         let progress = CatchUpProgress()
         #expect(progress.chunkApplied(events: 3, orders: 30, highestEventID: 3, more: false) == nil)

@@ -4,7 +4,9 @@ import NIOConcurrencyHelpers
 /// The log lines of a catch-up, a batch read in several chunks: one when it starts, then at most
 /// one every `interval` with the events applied so far and their rate, and one when it ends with
 /// its totals. A line per chunk made a ten-million-event catch-up write 2,000 of them, each saying
-/// only "5000". A wake-up (a batch of one chunk) writes none.
+/// only "5000". A wake-up (a batch of one chunk) writes none. The time counts from the start of the
+/// first chunk, which reads the whole batch (docs/design.md#reading-the-log-in-commit-order), and
+/// the highest event id is the highest so far: a chunk's entities stand for events anywhere in it.
 public final class CatchUpProgress: Sendable {
     /// What to log: `message` at `info`, with `metadata`.
     public struct Line: Equatable, Sendable {
@@ -18,6 +20,7 @@ public final class CatchUpProgress: Sendable {
         var events = 0
         var orders = 0
         var chunks = 0
+        var highestEventID: Int64?
     }
 
     public let interval: Duration
@@ -29,36 +32,38 @@ public final class CatchUpProgress: Sendable {
         self.interval = interval
     }
 
-    /// After each applied chunk; `more` says the batch goes on. Returns the line to log, if any.
+    /// After each applied chunk, which took `elapsed`; `more` says the batch goes on. Returns the
+    /// line to log, if any.
     public func chunkApplied(
-        events: Int, orders: Int, highestEventID: Int64?, more: Bool, now: ContinuousClock.Instant = .now
+        events: Int, orders: Int, highestEventID: Int64?, more: Bool, elapsed: Duration = .zero, now: ContinuousClock.Instant = .now
     ) -> Line? {
         batch.withLockedValue { batch in
             let starting = batch == nil
             if starting {
                 guard more else { return nil }
-                batch = Batch(started: now, lastLine: now)
+                batch = Batch(started: now - elapsed, lastLine: now)
             }
             batch!.events += events
             batch!.orders += orders
             batch!.chunks += 1
+            if let highestEventID { batch!.highestEventID = max(batch!.highestEventID ?? highestEventID, highestEventID) }
             if !more {
                 defer { batch = nil }
-                return Line(message: "caught up", metadata: Self.metadata(of: batch!, highestEventID: highestEventID, now: now))
+                return Line(message: "caught up", metadata: Self.metadata(of: batch!, now: now))
             }
             guard starting || now - batch!.lastLine >= interval else { return nil }
             batch!.lastLine = now
-            return Line(message: "catching up", metadata: Self.metadata(of: batch!, highestEventID: highestEventID, now: now))
+            return Line(message: "catching up", metadata: Self.metadata(of: batch!, now: now))
         }
     }
 
-    private static func metadata(of batch: Batch, highestEventID: Int64?, now: ContinuousClock.Instant) -> [String: String] {
+    private static func metadata(of batch: Batch, now: ContinuousClock.Instant) -> [String: String] {
         let elapsed = now - batch.started
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         var metadata = [
             "applied": "\(batch.events)", "orders": "\(batch.orders)", "chunks": "\(batch.chunks)",
             "seconds": "\((seconds * 10).rounded() / 10)",
-            "highest_event_id": "\(highestEventID ?? 0)",
+            "highest_event_id": "\(batch.highestEventID ?? 0)",
         ]
         if seconds > 0 { metadata["events_per_second"] = "\(Int((Double(batch.events) / seconds).rounded()))" }
         return metadata

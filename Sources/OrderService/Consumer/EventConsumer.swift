@@ -144,7 +144,9 @@ public struct EventConsumer: Service {
                 metadata: ["events": "\(chunk.events)", "orders": "\(chunk.ordersUpdated)", "highest_event_id": "\(chunk.highestEventID ?? 0)"]
             )
         }
-        if let line = progress.chunkApplied(events: chunk.events, orders: chunk.ordersUpdated, highestEventID: chunk.highestEventID, more: more) {
+        if let line = progress.chunkApplied(
+            events: chunk.events, orders: chunk.ordersUpdated, highestEventID: chunk.highestEventID, more: more, elapsed: elapsed)
+        {
             logger.info("\(line.message)", metadata: line.metadata.mapValues { .string($0) })
         }
         for dead in chunk.deadLetters {
