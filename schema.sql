@@ -794,6 +794,25 @@ BEGIN
 END
 $$;
 
+-- The ids of the latest usable event (event_problem() says none) of each of the given entities of
+-- one kind ('user' or 'product') that snapshot `upto` sees; none for an entity without one.
+-- PL/pgSQL, so its plan is cached per session.
+CREATE OR REPLACE FUNCTION order_service.latest_usable_events(upto pg_snapshot, kind text, ids bigint[])
+RETURNS bigint[] LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN ARRAY(
+        SELECT l.id FROM unnest(ids) AS wanted(id)
+        CROSS JOIN LATERAL (
+            SELECT e.id FROM user_service.events e
+            WHERE e.aggregate_type = kind AND e.aggregate_id = wanted.id
+              AND pg_visible_in_snapshot(e.xid, upto)
+              AND order_service.event_problem(e.type, e.aggregate_type, e.payload) IS NULL
+            ORDER BY e.version DESC
+            LIMIT 1
+        ) l);
+END
+$$;
+
 -- Brings the replica rows of the given users and products (NULL: every entity of the log) to their
 -- latest valid state in the event log as snapshot `upto` sees it, and returns those whose row
 -- changed, how many of the entities the log knows and how many rows changed. Only newer versions
@@ -817,28 +836,10 @@ BEGIN
         product_ids := ARRAY(SELECT DISTINCT e.aggregate_id FROM user_service.events e WHERE e.aggregate_type = 'product');
     END IF;
     IF cardinality(user_ids) > 0 THEN
-        user_events := ARRAY(
-            SELECT l.id FROM unnest(user_ids) AS wanted(id)
-            CROSS JOIN LATERAL (
-                SELECT e.id FROM user_service.events e
-                WHERE e.aggregate_type = 'user' AND e.aggregate_id = wanted.id
-                  AND pg_visible_in_snapshot(e.xid, upto)
-                  AND order_service.event_problem(e.type, e.aggregate_type, e.payload) IS NULL
-                ORDER BY e.version DESC
-                LIMIT 1
-            ) l);
+        user_events := order_service.latest_usable_events(upto, 'user', user_ids);
     END IF;
     IF cardinality(product_ids) > 0 THEN
-        product_events := ARRAY(
-            SELECT l.id FROM unnest(product_ids) AS wanted(id)
-            CROSS JOIN LATERAL (
-                SELECT e.id FROM user_service.events e
-                WHERE e.aggregate_type = 'product' AND e.aggregate_id = wanted.id
-                  AND pg_visible_in_snapshot(e.xid, upto)
-                  AND order_service.event_problem(e.type, e.aggregate_type, e.payload) IS NULL
-                ORDER BY e.version DESC
-                LIMIT 1
-            ) l);
+        product_events := order_service.latest_usable_events(upto, 'product', product_ids);
     END IF;
     SELECT u.changed_users, u.changed_products INTO changed_users, changed_products
     FROM order_service.upsert_replica(user_events, product_events, overwrite) u;
@@ -1024,6 +1025,24 @@ LANGUAGE sql AS $$
     SELECT pg_advisory_lock_shared(1162040150, 0)
 $$;
 
+-- Dead-letters the unusable events among a position's pending ones (pending_events' arguments)
+-- and returns those it wrote ([{"event_id", "reason"}]). Unusable events are rare: the consumer
+-- calls it only when a read of the same events found some, for a wake-up's chunk or a batch's start.
+CREATE OR REPLACE FUNCTION order_service.dead_letter_pending(
+    consumer_name text, since pg_snapshot, upto pg_snapshot, after_xid xid8, after_id bigint, max_events integer)
+RETURNS jsonb LANGUAGE sql AS $$
+    WITH written AS (
+        INSERT INTO order_service.dead_letters (consumer, event_id, event_type, payload, reason)
+        SELECT consumer_name, b.id, b.type, b.payload, b.problem
+        FROM (SELECT e.id, e.type, e.payload, order_service.event_problem(e.type, e.aggregate_type, e.payload) AS problem
+              FROM order_service.pending_events(since, upto, after_xid, after_id, max_events) e) b
+        WHERE b.problem IS NOT NULL
+        ON CONFLICT (consumer, event_id) DO NOTHING
+        RETURNING event_id, reason
+    )
+    SELECT coalesce(jsonb_agg(jsonb_build_object('event_id', d.event_id, 'reason', d.reason)), '[]') FROM written d
+$$;
+
 -- A batch's start (apply_next_chunk, when a wake-up's chunk comes back full): reads the events
 -- after position `since` that `upto` sees (after the cursor, when one is given) in one pass, and
 -- writes the batch's work into batch_entities (one row per entity, as described there).
@@ -1034,14 +1053,13 @@ $$;
 -- twenty-sixth session). Its settings keep a generic plan from bitmap-scanning the range and
 -- sorting it on disk, with each event's payload, to give pending_events' order, which a hash
 -- aggregate does not need: the index is read in its own order instead. The unusable events, rare,
--- are read again by a statement run only when there are some.
+-- are read again (dead_letter_pending) only when there are some.
 CREATE OR REPLACE FUNCTION order_service.start_batch(
     consumer_name text, since pg_snapshot, upto pg_snapshot, after_xid xid8 DEFAULT NULL, after_id bigint DEFAULT NULL)
 RETURNS jsonb LANGUAGE plpgsql
 SET enable_seqscan = off SET enable_bitmapscan = off SET work_mem = '64MB' AS $$
 DECLARE
     unusable boolean;
-    dead jsonb := '[]';
 BEGIN
     -- Rows of a batch that a reset of the position alone abandoned (rebuild deletes its own).
     DELETE FROM order_service.batch_entities b WHERE b.consumer = consumer_name;
@@ -1059,18 +1077,9 @@ BEGIN
     )
     SELECT coalesce(bool_or(work.unusable_events > 0), false) INTO unusable FROM work;
     IF unusable THEN
-        WITH written AS (
-            INSERT INTO order_service.dead_letters (consumer, event_id, event_type, payload, reason)
-            SELECT consumer_name, b.id, b.type, b.payload, b.problem
-            FROM (SELECT e.id, e.type, e.payload, order_service.event_problem(e.type, e.aggregate_type, e.payload) AS problem
-                  FROM order_service.pending_events(since, upto, after_xid, after_id) e) b
-            WHERE b.problem IS NOT NULL
-            ON CONFLICT (consumer, event_id) DO NOTHING
-            RETURNING event_id, reason
-        )
-        SELECT coalesce(jsonb_agg(jsonb_build_object('event_id', d.event_id, 'reason', d.reason)), '[]') INTO dead FROM written d;
+        RETURN order_service.dead_letter_pending(consumer_name, since, upto, after_xid, after_id, NULL);
     END IF;
-    RETURN dead;
+    RETURN '[]';
 END
 $$;
 
@@ -1240,16 +1249,7 @@ BEGIN
     ELSE
         -- Events it cannot apply are rare: their statement (which reads the chunk again) runs only then.
         IF chunk.any_unusable THEN
-            WITH dead AS (
-                INSERT INTO order_service.dead_letters (consumer, event_id, event_type, payload, reason)
-                SELECT consumer_name, b.id, b.type, b.payload, b.problem
-                FROM (SELECT e.id, e.type, e.payload, order_service.event_problem(e.type, e.aggregate_type, e.payload) AS problem
-                      FROM order_service.pending_events(pos.snapshot, upto, NULL, NULL, chunk_size) e) b
-                WHERE b.problem IS NOT NULL
-                ON CONFLICT (consumer, event_id) DO NOTHING
-                RETURNING event_id, reason
-            )
-            SELECT coalesce(jsonb_agg(jsonb_build_object('event_id', d.event_id, 'reason', d.reason)), '[]') INTO dead_letters FROM dead d;
+            dead_letters := order_service.dead_letter_pending(consumer_name, pos.snapshot, upto, NULL, NULL, chunk_size);
         END IF;
         changed_users := coalesce(chunk.user_ids, '{}');
         IF chunk.product_ids IS NOT NULL THEN
@@ -1346,7 +1346,9 @@ REVOKE ALL ON FUNCTION order_service.user_document(bigint, text, text, text), or
     order_service.transaction_status_or_unknown(xid8), order_service.token_committed(xid8), order_service.event_tokens(xid8[]), order_service.watch_applied(),
     order_service.lead_wake_ups(text), order_service.caught_up(text),
     order_service.wait_for_position(text), order_service.start_batch(text, pg_snapshot, pg_snapshot, xid8, bigint),
-    order_service.upsert_replica(bigint[], bigint[], boolean) FROM PUBLIC;
+    order_service.upsert_replica(bigint[], bigint[], boolean),
+    order_service.dead_letter_pending(text, pg_snapshot, pg_snapshot, xid8, bigint, integer),
+    order_service.latest_usable_events(pg_snapshot, text, bigint[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION order_service.user_document(bigint, text, text, text), order_service.product_document(bigint, text),
     order_service.order_document(bigint, jsonb), order_service.pending_events(pg_snapshot, pg_snapshot, xid8, bigint, integer),
     order_service.refresh_replica(pg_snapshot, bigint[], bigint[], boolean), order_service.embed_orders(bigint[], bigint[]),
@@ -1354,7 +1356,9 @@ GRANT EXECUTE ON FUNCTION order_service.user_document(bigint, text, text, text),
     order_service.transaction_status_or_unknown(xid8), order_service.token_committed(xid8), order_service.event_tokens(xid8[]), order_service.watch_applied(),
     order_service.lead_wake_ups(text), order_service.caught_up(text),
     order_service.wait_for_position(text), order_service.start_batch(text, pg_snapshot, pg_snapshot, xid8, bigint),
-    order_service.upsert_replica(bigint[], bigint[], boolean) TO order_service;
+    order_service.upsert_replica(bigint[], bigint[], boolean),
+    order_service.dead_letter_pending(text, pg_snapshot, pg_snapshot, xid8, bigint, integer),
+    order_service.latest_usable_events(pg_snapshot, text, bigint[]) TO order_service;
 
 REVOKE ALL ON ALL TABLES IN SCHEMA order_service FROM PUBLIC, user_service;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA order_service TO order_service;
