@@ -699,43 +699,64 @@ END
 $$;
 
 -- The events a consumer standing at snapshot `since` has yet to apply, as far as snapshot `upto`
--- sees: those of transactions visible in `upto` and not in `since`, in (xid, id) order, after the
--- cursor (after_xid, after_id) when one is given, at most max_events of them (NULL: all). The
--- consumer reads its chunks with it; consumer_lag counts with it.
+-- sees: those of transactions visible in `upto` and not in `since`, after the cursor
+-- (after_xid, after_id) when one is given. Three functions give them: pending_events, in
+-- (xid, id) order, at most max_events of them (NULL: all), for the consumer's chunks and whatever
+-- needs the order; pending_event_set, in no order, for what reads them all at once (a batch's
+-- start, counting them), which then needs no merge of the two halves in order (a tenth of a
+-- batch's read) and may read them by a sequential scan; and the two halves both are made of.
 --
 -- The index ranges are PgQ's: xmax(since)..xmax(upto) plus since's in-progress xids, written as a
 -- UNION ALL of plain index conditions (an OR, or a row comparison against a possibly-NULL cursor,
 -- turns them into a scan of the whole index). Plain SQL, so it is inlined into its caller's plan.
+--
+-- The first half: transactions from xmax(since) on (none visible in it, whether or not already
+-- running then): one index range from xmax(since), or from the cursor once it has passed it.
+CREATE OR REPLACE FUNCTION order_service.pending_events_after_xmax(
+    since pg_snapshot, upto pg_snapshot, after_xid xid8, after_id bigint)
+RETURNS SETOF user_service.events LANGUAGE sql STABLE AS $$
+    SELECT * FROM user_service.events
+    WHERE (xid, id) > (CASE WHEN after_xid >= pg_snapshot_xmax(since) THEN after_xid ELSE pg_snapshot_xmax(since) END,
+                       CASE WHEN after_xid >= pg_snapshot_xmax(since) THEN after_id ELSE 0 END)
+      AND xid < pg_snapshot_xmax(upto)
+      AND pg_visible_in_snapshot(xid, upto)
+$$;
+-- The second half: transactions in progress at `since` (all below its xmax, none visible in it)
+-- that `upto` sees: one probe of the (xid, id) index each, and none for those still running.
+-- OFFSET 0 keeps it a per-xid probe (flattened, it becomes a hash join over the whole table), and
+-- the cursor applies afterwards (as an id bound it invites a walk of the primary key).
+CREATE OR REPLACE FUNCTION order_service.pending_events_in_progress(
+    since pg_snapshot, upto pg_snapshot, after_xid xid8, after_id bigint)
+RETURNS SETOF user_service.events LANGUAGE sql STABLE AS $$
+    SELECT ev.* FROM unnest(ARRAY(SELECT pg_snapshot_xip(since))) AS x(xid)
+    CROSS JOIN LATERAL (
+        SELECT * FROM user_service.events e2 WHERE e2.xid = x.xid OFFSET 0
+    ) ev
+    WHERE x.xid >= coalesce(after_xid, '0'::xid8)
+      AND pg_visible_in_snapshot(x.xid, upto)
+      AND (ev.xid, ev.id) > (coalesce(after_xid, '0'::xid8), coalesce(after_id, 0))
+$$;
 CREATE OR REPLACE FUNCTION order_service.pending_events(
     since pg_snapshot, upto pg_snapshot, after_xid xid8 DEFAULT NULL, after_id bigint DEFAULT NULL, max_events integer DEFAULT NULL)
 RETURNS SETOF user_service.events LANGUAGE sql STABLE AS $$
     SELECT e.* FROM (
-        -- Transactions from xmax(since) on (none visible in it, whether or not already running
-        -- then): one index range from xmax(since), or from the cursor once it has passed it, read
-        -- in index order and only as far as needed (the visibility test must come before the
-        -- limit), so a long backlog costs each chunk its own rows only.
-        (SELECT * FROM user_service.events
-         WHERE (xid, id) > (CASE WHEN after_xid >= pg_snapshot_xmax(since) THEN after_xid ELSE pg_snapshot_xmax(since) END,
-                            CASE WHEN after_xid >= pg_snapshot_xmax(since) THEN after_id ELSE 0 END)
-           AND xid < pg_snapshot_xmax(upto)
-           AND pg_visible_in_snapshot(xid, upto)
+        -- The first half read in index order and only as far as needed (the visibility test must
+        -- come before the limit), so a long backlog costs each chunk its own rows only.
+        (SELECT * FROM order_service.pending_events_after_xmax(since, upto, after_xid, after_id)
          ORDER BY xid, id
          LIMIT max_events)
         UNION ALL
-        -- Transactions in progress at `since` (all below its xmax, none visible in it) that `upto`
-        -- sees: one probe of the (xid, id) index each, and none for those still running. OFFSET 0
-        -- keeps it a per-xid probe (flattened, it becomes a hash join over the whole table), and
-        -- the cursor applies afterwards (as an id bound it invites a walk of the primary key).
-        SELECT ev.* FROM unnest(ARRAY(SELECT pg_snapshot_xip(since))) AS x(xid)
-        CROSS JOIN LATERAL (
-            SELECT * FROM user_service.events e2 WHERE e2.xid = x.xid OFFSET 0
-        ) ev
-        WHERE x.xid >= coalesce(after_xid, '0'::xid8)
-          AND pg_visible_in_snapshot(x.xid, upto)
-          AND (ev.xid, ev.id) > (coalesce(after_xid, '0'::xid8), coalesce(after_id, 0))
+        SELECT * FROM order_service.pending_events_in_progress(since, upto, after_xid, after_id)
     ) e
     ORDER BY e.xid, e.id
     LIMIT max_events
+$$;
+CREATE OR REPLACE FUNCTION order_service.pending_event_set(
+    since pg_snapshot, upto pg_snapshot, after_xid xid8 DEFAULT NULL, after_id bigint DEFAULT NULL)
+RETURNS SETOF user_service.events LANGUAGE sql STABLE AS $$
+    SELECT * FROM order_service.pending_events_after_xmax(since, upto, after_xid, after_id)
+    UNION ALL
+    SELECT * FROM order_service.pending_events_in_progress(since, upto, after_xid, after_id)
 $$;
 
 -- Writes the given events' states into the replica: each of `user_events` (ids of usable user
@@ -1043,6 +1064,18 @@ RETURNS jsonb LANGUAGE sql AS $$
     SELECT coalesce(jsonb_agg(jsonb_build_object('event_id', d.event_id, 'reason', d.reason)), '[]') FROM written d
 $$;
 
+-- Whether a batch's start reads the consumer's pending events by a sequential scan of the whole
+-- log: when they are a quarter of it or more. The planner cannot tell: it keeps no statistics for
+-- an xid8 range and takes any range for a third of the table. Ids can: they are taken at insert,
+-- so the ids after the highest one applied nearly count what is pending (the table's size is the
+-- planner's own estimate; unknown, before its first ANALYZE, means the index).
+CREATE OR REPLACE FUNCTION order_service.read_batch_sequentially(consumer_name text) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT c.reltuples > 0 AND coalesce((SELECT max(e.id) FROM user_service.events e), 0) - p.last_event_id >= 0.25 * c.reltuples
+    FROM order_service.consumer_positions p, pg_class c
+    WHERE p.consumer = consumer_name AND c.oid = 'user_service.events'::regclass
+$$;
+
 -- A batch's start (apply_next_chunk, when a wake-up's chunk comes back full): reads the events
 -- after position `since` that `upto` sees (after the cursor, when one is given) in one pass, and
 -- writes the batch's work into batch_entities (one row per entity, as described there).
@@ -1050,19 +1083,26 @@ $$;
 -- returns them ([{"event_id", "reason"}]). One pass with a hash aggregate costs a read of each
 -- event, its problem, and its group, about half what a chunk walking the events cost for each
 -- (looking up the entity's replica version, against events older than it; BENCHMARKS.md,
--- twenty-sixth session). Its settings keep a generic plan from bitmap-scanning the range and
--- sorting it on disk, with each event's payload, to give pending_events' order, which a hash
--- aggregate does not need: the index is read in its own order instead. The unusable events, rare,
--- are read again (dead_letter_pending) only when there are some.
+-- twenty-sixth session). A hash aggregate needs no order, so the events come from
+-- pending_event_set. A batch of a quarter of the log or more is read by a sequential scan, which
+-- reads the table in its own order through a small ring of buffers; a smaller one by the index
+-- range, in the index's order (a bitmap scan, off, fell between the two: 1.75 s a million against
+-- 1.81 and 1.65; BENCHMARKS.md, twenty-seventh session). The planner cannot choose between them
+-- itself (read_batch_sequentially says why), so the statement is planned at each call with the
+-- scan that function picks. The unusable events, rare, are read again (dead_letter_pending) only
+-- when there are some.
 CREATE OR REPLACE FUNCTION order_service.start_batch(
     consumer_name text, since pg_snapshot, upto pg_snapshot, after_xid xid8 DEFAULT NULL, after_id bigint DEFAULT NULL)
 RETURNS jsonb LANGUAGE plpgsql
-SET enable_seqscan = off SET enable_bitmapscan = off SET work_mem = '64MB' AS $$
+SET enable_seqscan = off SET enable_bitmapscan = off SET work_mem = '64MB' SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
     unusable boolean;
 BEGIN
     -- Rows of a batch that a reset of the position alone abandoned (rebuild deletes its own).
     DELETE FROM order_service.batch_entities b WHERE b.consumer = consumer_name;
+    IF order_service.read_batch_sequentially(consumer_name) THEN
+        PERFORM set_config('enable_seqscan', 'on', true);
+    END IF;
     WITH work AS (
         INSERT INTO order_service.batch_entities AS w (consumer, aggregate_type, aggregate_id, event_id, events, unusable_events, highest_event_id)
         SELECT consumer_name, b.aggregate_type, b.aggregate_id,
@@ -1070,12 +1110,13 @@ BEGIN
                count(*) FILTER (WHERE b.problem IS NOT NULL), max(b.id)
         FROM (SELECT e.id, e.aggregate_type, e.aggregate_id, e.version,
                      order_service.event_problem(e.type, e.aggregate_type, e.payload) AS problem
-              FROM order_service.pending_events(since, upto, after_xid, after_id) e
+              FROM order_service.pending_event_set(since, upto, after_xid, after_id) e
               OFFSET 0) b
         GROUP BY b.aggregate_type, b.aggregate_id
         RETURNING w.unusable_events
     )
     SELECT coalesce(bool_or(work.unusable_events > 0), false) INTO unusable FROM work;
+    PERFORM set_config('enable_seqscan', 'off', true);
     IF unusable THEN
         RETURN order_service.dead_letter_pending(consumer_name, since, upto, after_xid, after_id, NULL);
     END IF;
@@ -1341,21 +1382,29 @@ GRANT EXECUTE ON FUNCTION order_service.events_subscription_status() TO order_se
 
 REVOKE ALL ON FUNCTION order_service.user_document(bigint, text, text, text), order_service.product_document(bigint, text),
     order_service.order_document(bigint, jsonb), order_service.pending_events(pg_snapshot, pg_snapshot, xid8, bigint, integer),
+    order_service.pending_event_set(pg_snapshot, pg_snapshot, xid8, bigint),
+    order_service.pending_events_after_xmax(pg_snapshot, pg_snapshot, xid8, bigint),
+    order_service.pending_events_in_progress(pg_snapshot, pg_snapshot, xid8, bigint),
     order_service.refresh_replica(pg_snapshot, bigint[], bigint[], boolean), order_service.embed_orders(bigint[], bigint[]),
     order_service.apply_next_chunk(text, integer, text, xid8[]), order_service.token_states(text, xid8[]),
     order_service.transaction_status_or_unknown(xid8), order_service.token_committed(xid8), order_service.event_tokens(xid8[]), order_service.watch_applied(),
     order_service.lead_wake_ups(text), order_service.caught_up(text),
     order_service.wait_for_position(text), order_service.start_batch(text, pg_snapshot, pg_snapshot, xid8, bigint),
+    order_service.read_batch_sequentially(text),
     order_service.upsert_replica(bigint[], bigint[], boolean),
     order_service.dead_letter_pending(text, pg_snapshot, pg_snapshot, xid8, bigint, integer),
     order_service.latest_usable_events(pg_snapshot, text, bigint[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION order_service.user_document(bigint, text, text, text), order_service.product_document(bigint, text),
     order_service.order_document(bigint, jsonb), order_service.pending_events(pg_snapshot, pg_snapshot, xid8, bigint, integer),
+    order_service.pending_event_set(pg_snapshot, pg_snapshot, xid8, bigint),
+    order_service.pending_events_after_xmax(pg_snapshot, pg_snapshot, xid8, bigint),
+    order_service.pending_events_in_progress(pg_snapshot, pg_snapshot, xid8, bigint),
     order_service.refresh_replica(pg_snapshot, bigint[], bigint[], boolean), order_service.embed_orders(bigint[], bigint[]),
     order_service.apply_next_chunk(text, integer, text, xid8[]), order_service.token_states(text, xid8[]),
     order_service.transaction_status_or_unknown(xid8), order_service.token_committed(xid8), order_service.event_tokens(xid8[]), order_service.watch_applied(),
     order_service.lead_wake_ups(text), order_service.caught_up(text),
     order_service.wait_for_position(text), order_service.start_batch(text, pg_snapshot, pg_snapshot, xid8, bigint),
+    order_service.read_batch_sequentially(text),
     order_service.upsert_replica(bigint[], bigint[], boolean),
     order_service.dead_letter_pending(text, pg_snapshot, pg_snapshot, xid8, bigint, integer),
     order_service.latest_usable_events(pg_snapshot, text, bigint[]) TO order_service;

@@ -281,6 +281,68 @@ struct ConsumerTests {
         }
     }
 
+    /// A batch's start reads its events by a sequential scan when they are a quarter of the log or
+    /// more, and through the (xid, id) index when fewer: the planner takes any xid8 range for a third
+    /// of the table and cannot choose, so start_batch tells the share from ids. A batch read either
+    /// way applies the same (docs/design.md#reading-the-log-in-commit-order).
+    @Test func aBatchOfMostOfTheLogIsReadSequentiallyAndASmallOneThroughTheIndex() async throws {
+        try await withOrderWorld { world in
+            try await addUsersWithOrders(world, count: 200)
+            let first = await world.startConsumer()
+            try await world.waitUntilCaughtUp()
+            await first.stop()
+            // A batch's start on its own, and the scans it made of the events (the view also holds
+            // the session's earlier transactions' counts until they are flushed: the difference);
+            // its rows deleted again.
+            func scansOfABatchStart() async throws -> (sequential: Int, index: Int) {
+                try await world.admin.withTransaction { tx in
+                    let scans = "SELECT seq_scan::int, idx_scan::int FROM pg_stat_xact_user_tables WHERE relid = 'user_service.events'::regclass"
+                    let before = try await tx.query(scans)[0]
+                    try await tx.query(
+                        """
+                        SELECT order_service.start_batch(
+                            $1, (SELECT snapshot FROM order_service.consumer_positions WHERE consumer = $1), pg_current_snapshot())
+                        """,
+                        [defaultConsumerName]
+                    )
+                    let after = try await tx.query(scans)[0]
+                    try await tx.query("DELETE FROM order_service.batch_entities")
+                    return (
+                        try after.decode(0, as: Int.self) - before.decode(0, as: Int.self),
+                        try after.decode(1, as: Int.self) - before.decode(1, as: Int.self)
+                    )
+                }
+            }
+            for round in 1...3 {
+                try await world.admin.query("UPDATE user_service.users SET email = 'r\(round)-' || id || '@x.io'")
+            }
+            try await world.admin.query("ANALYZE user_service.events")
+            let sequentially = "SELECT order_service.read_batch_sequentially($1)"
+            #expect(try await world.admin.scalar(sequentially, [defaultConsumerName], as: Bool.self))
+            let large = try await scansOfABatchStart()
+            #expect(large.sequential == 1, "612 of about 830 events")
+
+            let second = await world.startConsumer(chunkSize: 50)
+            try await world.waitUntilCaughtUp()
+            let replicaBehind: Int = try await world.admin.scalar(
+                """
+                SELECT count(*)::int FROM user_service.users u LEFT JOIN order_service.users r USING (id)
+                WHERE r.email IS DISTINCT FROM u.email OR r.version IS DISTINCT FROM u.version
+                """
+            )
+            #expect(replicaBehind == 0)
+            #expect(try await world.inconsistentOrders() == 0)
+            #expect(try await world.status()?.appliedEvents == Int64(try await world.eventCount()))
+            await second.stop()
+
+            try await world.admin.query("UPDATE user_service.users SET email = 'small-' || id || '@x.io' WHERE id IN (5, 6)")
+            #expect(try await world.admin.scalar(sequentially, [defaultConsumerName], as: Bool.self) == false)
+            let small = try await scansOfABatchStart()
+            #expect(small.sequential == 0)
+            #expect(small.index >= 1)
+        }
+    }
+
     /// pending_events(since, upto): the events of transactions `upto` sees and `since` does not,
     /// whether they were running at `since` or began after it; not those that committed after
     /// `upto` was taken, though the reading statement's own snapshot sees them.
