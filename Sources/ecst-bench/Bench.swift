@@ -35,6 +35,8 @@ struct Bench: AsyncParsableCommand {
         var onOffRate: Int? = nil
         var writeRounds: Int
         var readYourWritesRates: [Int]
+        /// Purchase orders per user in the read-your-writes phase (each applied write re-embeds them all).
+        var readYourWritesOrdersPerUser = 1
         /// `pairs` (PairLoad, one event loop) or `async-http-client` (the phase's first client).
         var readYourWritesClient = "pairs"
         var peer: String
@@ -78,6 +80,8 @@ struct Bench: AsyncParsableCommand {
     var writeRounds = 2
     @Option(help: "Read-your-writes phase: offered rates of PUT-then-GET pairs per second, comma-separated.")
     var readYourWritesRates = "100,1000"
+    @Option(help: "Read-your-writes phase: purchase orders per user (at least 1; the GET reads each user's first).")
+    var readYourWritesOrdersPerUser = 1
     @Option(help: "Read-your-writes phase: the load generator, pairs (one event loop, answers stamped as read) or async-http-client (the first one).")
     var readYourWritesClient = "pairs"
     @Flag(help: "Skip the catch-up phase.")
@@ -107,6 +111,7 @@ struct Bench: AsyncParsableCommand {
             ("--seconds", seconds), ("--users", users), ("--on-off-rounds", onOffRounds), ("--write-rounds", writeRounds),
             ("--catch-up-users", catchUpUsers), ("--rounds", rounds), ("--catch-up-repeats", catchUpRepeats), ("--idle-seconds", idleSeconds),
             ("--compare-slices", compareSlices), ("--compare-slice-seconds", compareSliceSeconds),
+            ("--read-your-writes-orders-per-user", readYourWritesOrdersPerUser),
         ]
         where value < 1 {
             throw ValidationError("\(name) must be at least 1, got \(value)")
@@ -171,7 +176,7 @@ struct Bench: AsyncParsableCommand {
             catchUpRepeats: catchUpRepeats, clients: try parsedClients(), output: output, skipCatchUp: skipCatchUp, idleSeconds: idleSeconds,
             phases: try parsedPhases(),
             shapes: try parsedShapes(), skipOnOff: skipOnOff, onOffRounds: onOffRounds, onOffRate: onOffRate, writeRounds: writeRounds,
-            readYourWritesRates: try parsedRates(),
+            readYourWritesRates: try parsedRates(), readYourWritesOrdersPerUser: readYourWritesOrdersPerUser,
             readYourWritesClient: readYourWritesClient, peer: peer, compareWith: compareWith, compareSlices: compareSlices,
             compareSliceSeconds: compareSliceSeconds,
             postgresSettings: postgresSetting
@@ -210,7 +215,10 @@ struct Bench: AsyncParsableCommand {
             try await phase("split") { try await run.split(into: &$0) }
         }
         if options.phases.contains("read-your-writes") {
-            log("2b/5 read your writes: PUT, then GET with ECST-After, at \(options.readYourWritesRates.map { "\($0)/s" }.joined(separator: ", "))")
+            log(
+                "2b/5 read your writes: PUT, then GET with ECST-After, at \(options.readYourWritesRates.map { "\($0)/s" }.joined(separator: ", ")), "
+                    + "\(options.readYourWritesOrdersPerUser) order(s) per user"
+            )
             try await phase("read-your-writes") { try await run.readYourWrites(into: &$0) }
         }
         if !options.skipCatchUp && options.phases.contains("catch-up") {

@@ -128,6 +128,8 @@ struct BenchResults: Codable {
         var offeredRate: String
         /// Which order-service the GETs went to: the applying one, or a standby.
         var readingFrom: String
+        /// Purchase orders per user (`--read-your-writes-orders-per-user`); absent from runs before it.
+        var ordersPerUser: Int?
         /// The load generator (`--read-your-writes-client`), and its own CPU per pair, in µs.
         var client: String?
         var clientCPUPerPairMicroseconds: Double?
@@ -333,7 +335,9 @@ struct BenchResults: Codable {
         }
         if !readYourWrites.isEmpty {
             lines += [
-                "", "Read your writes: PUT /user-service/update, then GET /order-service/{id} with ECST-After (ms)",
+                "",
+                "Read your writes: PUT /user-service/update, then GET /order-service/{id} with ECST-After (ms), "
+                    + "\(readYourWrites[0].ordersPerUser.map { "\($0)" } ?? "1") order(s) per user",
                 "offered   from     requests  failed  stale  round trip p50  p99     PUT p50  p99     plain GET p50  p99     waited  answered after applying commit p50  p99     client             CPU us/pair: client  services  host steal %",
             ]
             for r in readYourWrites {

@@ -24,7 +24,7 @@ extension BenchRun {
     func readYourWrites(into results: inout BenchResults) async throws {
         try await installLatencyProbes()
         try await startUserService()
-        try await setUp(Shape(ordersPerUser: 1, standby: false))
+        try await setUp(Shape(ordersPerUser: options.readYourWritesOrdersPerUser, standby: false))
         let orders = Dictionary(
             uniqueKeysWithValues: try await admin.query("SELECT user_id, min(id) FROM order_service.purchase_orders GROUP BY user_id").map {
                 (try $0.decode(0, as: Int64.self), try $0.decode(1, as: Int64.self))
@@ -82,7 +82,8 @@ extension BenchRun {
         let plain = quantiles(samples.compactMap(\.plainGet))
         let steal = HostSteal.percent(since: stealAtStart)
         let result = BenchResults.ReadYourWritesRow(
-            offeredRate: "\(rate)/s", readingFrom: target, client: options.readYourWritesClient, clientCPUPerPairMicroseconds: clientCPU,
+            offeredRate: "\(rate)/s", readingFrom: target, ordersPerUser: options.readYourWritesOrdersPerUser, client: options.readYourWritesClient,
+            clientCPUPerPairMicroseconds: clientCPU,
             servicesCPUPerPairMicroseconds: servicesCPU, requests: samples.count, failed: samples.filter { $0.status != 200 }.count,
             staleAnswers: samples.filter { $0.status == 200 && !$0.showsTheWrite }.count,
             roundTripP50ms: roundTrip.0, roundTripP99ms: roundTrip.1, putP50ms: put.0, putP99ms: put.1,
