@@ -8,4 +8,10 @@ public struct PostgresListener: Sendable {
     public func react() {
         thread.requestReaction()
     }
+
+    /// How long the reaction now running has run, or nil when none runs: for a caller that reports
+    /// on long work while the run, on the listener's thread, has nothing to report yet.
+    public var reactionRunningFor: Duration? {
+        thread.reactionRunningFor()
+    }
 }

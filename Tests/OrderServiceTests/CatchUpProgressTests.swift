@@ -57,6 +57,33 @@ struct CatchUpProgressTests {
         #expect(last.metadata["seconds"] == "9.0")
     }
 
+    /// A read that runs long (the first chunk of a long catch-up reads the whole backlog) says so
+    /// once it has run for the interval, then at most once an interval; in a batch, with its counts.
+    @Test func aLongReadSaysSoEveryIntervalWhileItRuns() throws {
+        let progress = CatchUpProgress(interval: .seconds(5))
+        let start = ContinuousClock.now
+        func at(_ seconds: Double) -> ContinuousClock.Instant { start + .milliseconds(Int(seconds * 1_000)) }
+
+        #expect(progress.reading(for: .milliseconds(4_900), now: at(4.9)) == nil)
+        let first = try #require(progress.reading(for: .seconds(5), now: at(5)))
+        #expect(first.message == "still reading")
+        #expect(first.metadata == ["reading_seconds": "5.0"])
+        #expect(progress.reading(for: .seconds(9), now: at(9)) == nil)
+        let second = try #require(progress.reading(for: .seconds(10), now: at(10)))
+        #expect(second.metadata["reading_seconds"] == "10.0")
+
+        // The read ends as a batch's first chunk; the next chunk runs long too.
+        let catchingUp = try #require(
+            progress.chunkApplied(events: 50_000, orders: 5_000, highestEventID: 900_000, more: true, elapsed: .seconds(12), now: at(12)))
+        #expect(catchingUp.message == "catching up")
+        #expect(progress.reading(for: .seconds(4), now: at(16)) == nil)
+        let inBatch = try #require(progress.reading(for: .seconds(6), now: at(18)))
+        #expect(inBatch.metadata["reading_seconds"] == "6.0")
+        #expect(inBatch.metadata["applied"] == "50000")
+        #expect(inBatch.metadata["chunks"] == "1")
+        #expect(inBatch.metadata["seconds"] == "18.0")
+    }
+
     @Test func aWakeUpLogsNothing() {
         let progress = CatchUpProgress()
         #expect(progress.chunkApplied(events: 3, orders: 30, highestEventID: 3, more: false) == nil)

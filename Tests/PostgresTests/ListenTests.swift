@@ -132,6 +132,39 @@ struct ListenTests {
         }
     }
 
+    /// While its reaction runs, the listener says for how long (what the consumer's progress lines
+    /// report of a long read); between runs, nil.
+    @Test func theListenerSaysHowLongItsReactionHasRun() async throws {
+        try await TestDatabases.shared.withClient { client, _ in
+            let held = try await OpenTransaction.begin(on: client.configuration) { try await $0.query("SELECT pg_advisory_xact_lock(4343)") }
+            let events = Mailbox<PostgresListenerEvent>()
+            try await client.listen(
+                on: ["running"], reaction: "SELECT 1 FROM (SELECT pg_advisory_xact_lock($1)) AS l", reactionParameters: [4343]
+            ) { stream, listener in
+                let reader = Task { for await event in stream { await events.append(event) } }
+                try await eventually { await events.count == 1 }
+                #expect(listener.reactionRunningFor == nil)
+                listener.react()
+                // The run waits for the lock; what it reports grows while it waits.
+                var first: Duration?
+                try await eventually("a running reaction") {
+                    first = listener.reactionRunningFor
+                    return first != nil
+                }
+                try await eventually("the reaction still running, longer") {
+                    guard let now = listener.reactionRunningFor else { return false }
+                    return now > first!
+                }
+                try await held.commit()
+                try await eventually("the reaction's result") {
+                    await events.items.contains { if case .reacted(.success, _) = $0 { true } else { false } }
+                }
+                #expect(listener.reactionRunningFor == nil)
+                reader.cancel()
+            }
+        }
+    }
+
     @Test func theBodyCanAskForAReactionWithoutANotification() async throws {
         try await TestDatabases.shared.withClient { client, _ in
             let events = Mailbox<PostgresListenerEvent>()

@@ -7,6 +7,9 @@ import NIOConcurrencyHelpers
 /// only "5000". A wake-up (a batch of one chunk) writes none. The time counts from the start of the
 /// first chunk, which reads the whole batch (docs/design.md#reading-the-log-in-commit-order), and
 /// the highest event id is the highest so far: a chunk's entities stand for events anywhere in it.
+/// A read that runs longer than `interval` (the first chunk of a long catch-up reads the whole
+/// backlog: about 15 s for ten million events) says so every `interval` while it runs, so that the
+/// log is not silent until that read ends.
 public final class CatchUpProgress: Sendable {
     /// What to log: `message` at `info`, with `metadata`.
     public struct Line: Equatable, Sendable {
@@ -27,6 +30,8 @@ public final class CatchUpProgress: Sendable {
     // Both the listening session's reactions and the apply loop's drains report here; only one of
     // them reads at a time, the lock keeps the counts whole if a hand-over overlaps.
     private let batch = NIOLockedValueBox<Batch?>(nil)
+    /// When the last `still reading` line was logged.
+    private let lastReadLine = NIOLockedValueBox<ContinuousClock.Instant?>(nil)
 
     public init(interval: Duration = .seconds(5)) {
         self.interval = interval
@@ -57,12 +62,33 @@ public final class CatchUpProgress: Sendable {
         }
     }
 
+    /// Asked while a read runs, which has run for `running` so far: a `still reading` line once it
+    /// has run for `interval`, and then at most one every `interval`, with how long it has run
+    /// and, in a batch, the batch's counts so far.
+    public func reading(for running: Duration, now: ContinuousClock.Instant = .now) -> Line? {
+        guard running >= interval else { return nil }
+        let due = lastReadLine.withLockedValue { last in
+            guard last.map({ now - $0 >= interval }) ?? true else { return false }
+            last = now
+            return true
+        }
+        guard due else { return nil }
+        var metadata = batch.withLockedValue { $0.map { Self.metadata(of: $0, now: now) } } ?? [:]
+        metadata["reading_seconds"] = Self.tenths(running)
+        return Line(message: "still reading", metadata: metadata)
+    }
+
+    private static func tenths(_ duration: Duration) -> String {
+        let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        return "\((seconds * 10).rounded() / 10)"
+    }
+
     private static func metadata(of batch: Batch, now: ContinuousClock.Instant) -> [String: String] {
         let elapsed = now - batch.started
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         var metadata = [
             "applied": "\(batch.events)", "orders": "\(batch.orders)", "chunks": "\(batch.chunks)",
-            "seconds": "\((seconds * 10).rounded() / 10)",
+            "seconds": tenths(elapsed),
             "highest_event_id": "\(batch.highestEventID ?? 0)",
         ]
         if seconds > 0 { metadata["events_per_second"] = "\(Int((Double(batch.events) / seconds).rounded()))" }

@@ -1,5 +1,6 @@
 import Logging
 import Metrics
+import NIOConcurrencyHelpers
 import Postgres
 import ServiceLifecycle
 
@@ -23,6 +24,8 @@ public struct EventConsumer: Service {
     let metrics = ConsumerMetrics()
     let lead = WakeUpLead()
     let progress = CatchUpProgress()
+    /// When the apply loop's own read (in a process that does not lead) started; nil between them.
+    let ownReadStarted = NIOLockedValueBox<ContinuousClock.Instant?>(nil)
     /// The lag gauge, counted on its own schedule (never delaying the safety poll).
     public let lag: LagGauge
 
@@ -57,6 +60,9 @@ public struct EventConsumer: Service {
             }
             group.addTask {
                 await self.lag.run()
+            }
+            group.addTask {
+                await self.reportLongReads()
             }
             // On graceful shutdown, stop listening and polling; the apply loop then finishes the
             // chunk it is in (its transaction commits or rolls back) and returns.
@@ -155,6 +161,18 @@ public struct EventConsumer: Service {
         }
     }
 
+    /// Logs a read that has run long (CatchUpProgress.reading), looked at every second: the
+    /// leader's, on its listening session, or the apply loop's own.
+    private func reportLongReads() async {
+        while (try? await Task.sleep(for: .seconds(1))) != nil {
+            let leaderRead = await lead.listener?.reactionRunningFor
+            let running = leaderRead ?? ownReadStarted.withLockedValue { started in started.map { .now - $0 } }
+            if let running, let line = progress.reading(for: running) {
+                logger.info("\(line.message)", metadata: line.metadata.mapValues { .string($0) })
+            }
+        }
+    }
+
     /// Counts and logs a failed read, and wakes the apply loop after the back-off (cancel the task
     /// when another read comes first).
     private func retryLater(after error: any Error, failures: Int, wake: AsyncStream<Void>.Continuation) -> Task<Void, Never> {
@@ -212,6 +230,8 @@ public struct EventConsumer: Service {
         var appliedEvents = false
         while true {
             let start = ContinuousClock.now
+            ownReadStarted.withLockedValue { $0 = start }
+            defer { ownReadStarted.withLockedValue { $0 = nil } }
             let outcome = try await applier.applyNextChunk(tokens: tokens?.tokensWaiting ?? [])
             guard case .applied(let chunk, let more, let relyingWriters) = outcome else {
                 logger.debug("another consumer is applying; standing by")

@@ -23,6 +23,8 @@ final class ListenerThread: @unchecked Sendable {
     private let wakePipe = WakePipe()
     private let stopped = NIOLockedValueBox(false)
     private let reactionRequested = NIOLockedValueBox(false)
+    /// When the reaction now running started; nil between runs.
+    private let reactionStarted = NIOLockedValueBox<ContinuousClock.Instant?>(nil)
     /// An idle session is probed this often, to notice a silently dead network.
     private let idleProbeMilliseconds: Int32 = 5_000
 
@@ -58,6 +60,12 @@ final class ListenerThread: @unchecked Sendable {
     func requestReaction() {
         reactionRequested.withLockedValue { $0 = true }
         wakePipe.wake()
+    }
+
+    /// How long the reaction now running has run, or nil when none runs (see
+    /// `PostgresListener.reactionRunningFor`).
+    func reactionRunningFor(now: ContinuousClock.Instant = .now) -> Duration? {
+        reactionStarted.withLockedValue { started in started.map { now - $0 } }
     }
 
     /// Whether a run was asked for since the last call.
@@ -155,12 +163,14 @@ final class ListenerThread: @unchecked Sendable {
         while again, !isStopped {
             let clock = ContinuousClock()
             let started = clock.now
+            reactionStarted.withLockedValue { $0 = started }
             let result: Result<PostgresRows, PostgresError>
             do {
                 result = .success(try handle.execPrepared(reaction.sql, try reaction.parameters()))
             } catch {
                 result = .failure(error)
             }
+            reactionStarted.withLockedValue { $0 = nil }
             continuation.yield(.reacted(result, elapsed: clock.now - started))
             guard handle.isHealthy else {
                 logger.warning("listener lost its session", metadata: ["error": "\(handle.lastErrorMessage)"])
