@@ -60,7 +60,11 @@ struct Bench: AsyncParsableCommand {
     var ordersPerUser = 10
     @Option(help: "Updates per user in the catch-up phase.")
     var rounds = 10
-    @Option(help: "Catch-up phase: catch-ups in a row, each followed by its floor; reports the median ratio's (of an even count, the higher).")
+    @Option(
+        help: ArgumentHelp(
+            "Catch-up phase: catch-ups in a row, each followed by its floors; reports the repeat of the median ratio to the whole "
+                + "work's floor (of an even count, the higher).")
+    )
     var catchUpRepeats = 1
     @Option(help: "Client counts for the write path, comma-separated.")
     var clients = "1,4,16,64"

@@ -175,7 +175,7 @@ struct BenchResults: Codable {
         var wholeWorkFloorOrderDocuments: Int
         var ratioToWholeWorkFloor: Double
         /// With --catch-up-repeats: every catch-up and its floor, in the order run (the fields
-        /// above are the median ratio's).
+        /// above are the repeat's of the median ratio to the whole work's floor).
         var repeats: [Repeat]? = nil
 
         struct Repeat: Codable {
@@ -370,7 +370,7 @@ struct BenchResults: Codable {
             ]
             if let repeats = c.repeats, repeats.count > 1 {
                 lines.append(
-                    "(the median of \(repeats.count) repeats; each s / floor s: "
+                    "(the median of \(repeats.count) repeats by the whole-work floor; each s / floor s: "
                         + repeats.map {
                             "\(f($0.seconds, 1)) / \(f($0.floorSeconds, 1)) = \(f($0.ratioToFloor, 2)), / \(f($0.wholeWorkFloorSeconds, 1)) = \(f($0.ratioToWholeWorkFloor, 2))"
                         }.joined(separator: ", ") + ")"

@@ -292,7 +292,9 @@ final class BenchRun {
             try await admin.query("VACUUM ANALYZE")
             repeats.append(try await timeCatchUp(boundary: boundary, eventsAfter: eventsBefore))
         }
-        let median = repeats.sorted { $0.ratioToFloor < $1.ratioToFloor }[repeats.count / 2]
+        // The median by the whole work's floor, the one issue 16's goal is measured against (by the
+        // orders-only floor, the row shown could be the repeat furthest from it).
+        let median = repeats.sorted { $0.ratioToWholeWorkFloor < $1.ratioToWholeWorkFloor }[repeats.count / 2]
         results.catchUp = median
         if repeats.count > 1 {
             results.catchUp?.repeats = repeats.map {
