@@ -74,21 +74,23 @@ public final class CatchUpProgress: Sendable {
         }
         guard due else { return nil }
         var metadata = batch.withLockedValue { $0.map { Self.metadata(of: $0, now: now) } } ?? [:]
-        metadata["reading_seconds"] = Self.tenths(running)
+        metadata["reading_seconds"] = Self.tenths(Self.seconds(running))
         return Line(message: "still reading", metadata: metadata)
     }
 
-    private static func tenths(_ duration: Duration) -> String {
-        let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-        return "\((seconds * 10).rounded() / 10)"
+    private static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    private static func tenths(_ seconds: Double) -> String {
+        "\((seconds * 10).rounded() / 10)"
     }
 
     private static func metadata(of batch: Batch, now: ContinuousClock.Instant) -> [String: String] {
-        let elapsed = now - batch.started
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = Self.seconds(now - batch.started)
         var metadata = [
             "applied": "\(batch.events)", "orders": "\(batch.orders)", "chunks": "\(batch.chunks)",
-            "seconds": tenths(elapsed),
+            "seconds": tenths(seconds),
             "highest_event_id": "\(batch.highestEventID ?? 0)",
         ]
         if seconds > 0 { metadata["events_per_second"] = "\(Int((Double(batch.events) / seconds).rounded()))" }
