@@ -616,6 +616,16 @@ RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 $$;
 REVOKE ALL ON FUNCTION order_service.event_problem(text, text, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION order_service.event_problem(text, text, jsonb) TO order_service;
+-- The same, declared VOLATILE for one reason: a subquery whose column calls a volatile function is
+-- not merged into its caller, so the column is computed once per row even where the caller names
+-- it twice (batch_work's two aggregates). Unlike OFFSET 0, the usual way to keep a subquery whole,
+-- it leaves the subquery free to run in parallel workers. The body is still inlined.
+CREATE OR REPLACE FUNCTION order_service.event_problem_once(type text, aggregate_type text, payload jsonb)
+RETURNS text LANGUAGE sql VOLATILE PARALLEL SAFE AS $$
+    SELECT order_service.event_problem(type, aggregate_type, payload)
+$$;
+REVOKE ALL ON FUNCTION order_service.event_problem_once(text, text, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION order_service.event_problem_once(text, text, jsonb) TO order_service;
 
 -- The user and the product as a purchase order embeds them (and as the API shows them there): the
 -- one definition of those documents, used by order creation, the consumer, `ecst rebuild`, the
@@ -700,45 +710,55 @@ $$;
 
 -- The events a consumer standing at snapshot `since` has yet to apply, as far as snapshot `upto`
 -- sees: those of transactions visible in `upto` and not in `since`, after the cursor
--- (after_xid, after_id) when one is given. Three functions give them: pending_events, in
--- (xid, id) order, at most max_events of them (NULL: all), for the consumer's chunks and whatever
--- needs the order; pending_event_set, in no order, for what reads them all at once (a batch's
--- start, counting them), which then needs no merge of the two halves in order (a tenth of a
--- batch's read) and may read them by a sequential scan; and the two halves both are made of.
+-- (after_xid, after_id) when one is given. Four functions give them: pending_events, in
+-- (xid, id) order, at most max_events of them (NULL: all), for whatever needs the order;
+-- pending_event_set, in no order, for what reads them all at once (a batch's start, counting
+-- them), which then needs no merge of the two halves in order (a tenth of a batch's read) and may
+-- read them by a sequential scan; pending_event_sample, in no order and at most max_events of
+-- them, for a wake-up; and the two halves they are all made of.
 --
 -- The index ranges are PgQ's: xmax(since)..xmax(upto) plus since's in-progress xids, written as a
 -- UNION ALL of plain index conditions (an OR, or a row comparison against a possibly-NULL cursor,
--- turns them into a scan of the whole index). Plain SQL, so it is inlined into its caller's plan.
+-- turns them into a scan of the whole index). Plain SQL, so it is inlined into its caller's plan;
+-- PARALLEL SAFE, so that a batch's read may share its work among parallel workers (the planner
+-- decides whether a query may run in parallel before it inlines, from the functions named).
 --
 -- The first half: transactions from xmax(since) on (none visible in it, whether or not already
 -- running then): one index range from xmax(since), or from the cursor once it has passed it.
 CREATE OR REPLACE FUNCTION order_service.pending_events_after_xmax(
     since pg_snapshot, upto pg_snapshot, after_xid xid8, after_id bigint)
-RETURNS SETOF user_service.events LANGUAGE sql STABLE AS $$
+RETURNS SETOF user_service.events LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT * FROM user_service.events
     WHERE (xid, id) > (CASE WHEN after_xid >= pg_snapshot_xmax(since) THEN after_xid ELSE pg_snapshot_xmax(since) END,
                        CASE WHEN after_xid >= pg_snapshot_xmax(since) THEN after_id ELSE 0 END)
       AND xid < pg_snapshot_xmax(upto)
       AND pg_visible_in_snapshot(xid, upto)
 $$;
+-- The transactions a snapshot lists as in progress, as an array: pg_snapshot_xip() returns a set,
+-- which a query can only turn into an array through a sub-plan, and a sub-plan keeps a query
+-- from running in parallel. From the snapshot's text form ('xmin:xmax:xip,...'), with scalar
+-- functions only, so that it is inlined and folded into a constant where the snapshot is one.
+CREATE OR REPLACE FUNCTION order_service.snapshot_in_progress(snapshot pg_snapshot) RETURNS xid8[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT string_to_array(split_part(snapshot::text, ':', 3), ',')::xid8[]
+$$;
 -- The second half: transactions in progress at `since` (all below its xmax, none visible in it)
--- that `upto` sees: one probe of the (xid, id) index each, and none for those still running.
--- OFFSET 0 keeps it a per-xid probe (flattened, it becomes a hash join over the whole table), and
--- the cursor applies afterwards (as an id bound it invites a walk of the primary key).
+-- that `upto` sees: one probe of the (xid, id) index each (xid = ANY (array) is one index scan
+-- that descends once per element), and none for those still running, whose events upto's
+-- visibility test drops. The cursor applies afterwards (as an id bound it invites a walk of the
+-- primary key).
 CREATE OR REPLACE FUNCTION order_service.pending_events_in_progress(
     since pg_snapshot, upto pg_snapshot, after_xid xid8, after_id bigint)
-RETURNS SETOF user_service.events LANGUAGE sql STABLE AS $$
-    SELECT ev.* FROM unnest(ARRAY(SELECT pg_snapshot_xip(since))) AS x(xid)
-    CROSS JOIN LATERAL (
-        SELECT * FROM user_service.events e2 WHERE e2.xid = x.xid OFFSET 0
-    ) ev
-    WHERE x.xid >= coalesce(after_xid, '0'::xid8)
-      AND pg_visible_in_snapshot(x.xid, upto)
+RETURNS SETOF user_service.events LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT * FROM user_service.events ev
+    WHERE ev.xid = ANY (order_service.snapshot_in_progress(since))
+      AND ev.xid >= coalesce(after_xid, '0'::xid8)
+      AND pg_visible_in_snapshot(ev.xid, upto)
       AND (ev.xid, ev.id) > (coalesce(after_xid, '0'::xid8), coalesce(after_id, 0))
 $$;
 CREATE OR REPLACE FUNCTION order_service.pending_events(
     since pg_snapshot, upto pg_snapshot, after_xid xid8 DEFAULT NULL, after_id bigint DEFAULT NULL, max_events integer DEFAULT NULL)
-RETURNS SETOF user_service.events LANGUAGE sql STABLE AS $$
+RETURNS SETOF user_service.events LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT e.* FROM (
         -- The first half read in index order and only as far as needed (the visibility test must
         -- come before the limit), so a long backlog costs each chunk its own rows only.
@@ -753,10 +773,36 @@ RETURNS SETOF user_service.events LANGUAGE sql STABLE AS $$
 $$;
 CREATE OR REPLACE FUNCTION order_service.pending_event_set(
     since pg_snapshot, upto pg_snapshot, after_xid xid8 DEFAULT NULL, after_id bigint DEFAULT NULL)
-RETURNS SETOF user_service.events LANGUAGE sql STABLE AS $$
+RETURNS SETOF user_service.events LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT * FROM order_service.pending_events_after_xmax(since, upto, after_xid, after_id)
     UNION ALL
     SELECT * FROM order_service.pending_events_in_progress(since, upto, after_xid, after_id)
+$$;
+
+-- A wake-up's read (apply_next_chunk outside a batch): at most max_events of the pending events, in
+-- no order. A wake-up that reads fewer than it asked for has them all, and one that reads as many
+-- starts a batch, which reads them again; neither needs them in order, so the two halves need no
+-- merge. The second half runs through a PL/pgSQL call made only when `since` lists transactions in
+-- progress: most wake-ups' stored snapshots list none (below a few hundred writes a second), and
+-- PostgreSQL sets up every node of a plan at each execution, whether it runs or not. The half's
+-- index probe per transaction, set up for nothing, was 3 % of a one-event wake-up's instructions,
+-- and the merge in order another 3 % (BENCHMARKS.md, twenty-ninth session).
+CREATE OR REPLACE FUNCTION order_service.pending_events_in_progress_at_most(
+    since pg_snapshot, upto pg_snapshot, max_events integer)
+RETURNS SETOF user_service.events LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN QUERY SELECT * FROM order_service.pending_events_in_progress(since, upto, NULL, NULL) LIMIT max_events;
+END
+$$;
+CREATE OR REPLACE FUNCTION order_service.pending_event_sample(since pg_snapshot, upto pg_snapshot, max_events integer)
+RETURNS SETOF user_service.events LANGUAGE sql STABLE AS $$
+    SELECT e.* FROM (
+        SELECT * FROM order_service.pending_events_after_xmax(since, upto, NULL, NULL)
+        UNION ALL
+        SELECT * FROM order_service.pending_events_in_progress_at_most(since, upto, max_events)
+        WHERE pg_snapshot_xmin(since) < pg_snapshot_xmax(since)
+    ) e
+    LIMIT max_events
 $$;
 
 -- Writes the given events' states into the replica: each of `user_events` (ids of usable user
@@ -1077,6 +1123,30 @@ LANGUAGE sql STABLE AS $$
     WHERE p.consumer = consumer_name AND c.oid = 'user_service.events'::regclass
 $$;
 
+-- A batch's work, one row per entity (batch_entities' columns, but the consumer's): reads the events
+-- after position `since` that `upto` sees (after the cursor, when one is given) in one pass, with a
+-- hash aggregate. Its own function, so that the read may run in parallel: PostgreSQL plans no
+-- parallel workers for an INSERT's query, but does for a PL/pgSQL RETURN QUERY, whose rows the
+-- INSERT then takes (BENCHMARKS.md, twenty-ninth session: the read of a million events took
+-- 0.6 s with two workers, 1.4 s alone). Each event's problem is worked out once, in
+-- event_problem_once's column (referenced by two aggregates, the expression would otherwise be
+-- copied into both and evaluated twice).
+CREATE OR REPLACE FUNCTION order_service.batch_work(
+    since pg_snapshot, upto pg_snapshot, after_xid xid8, after_id bigint)
+RETURNS TABLE (aggregate_type text, aggregate_id bigint, event_id bigint, events integer, unusable_events integer, highest_event_id bigint)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN QUERY
+    SELECT b.aggregate_type, b.aggregate_id,
+           (max(ARRAY[b.version, b.id]) FILTER (WHERE b.problem IS NULL))[2], count(*)::integer,
+           (count(*) FILTER (WHERE b.problem IS NOT NULL))::integer, max(b.id)
+    FROM (SELECT e.id, e.aggregate_type, e.aggregate_id, e.version,
+                 order_service.event_problem_once(e.type, e.aggregate_type, e.payload) AS problem
+          FROM order_service.pending_event_set(since, upto, after_xid, after_id) e) b
+    GROUP BY b.aggregate_type, b.aggregate_id;
+END
+$$;
+
 -- A batch's start (apply_next_chunk, when a wake-up's chunk comes back full): reads the events
 -- after position `since` that `upto` sees (after the cursor, when one is given) in one pass, and
 -- writes the batch's work into batch_entities (one row per entity, as described there).
@@ -1106,14 +1176,8 @@ BEGIN
     END IF;
     WITH work AS (
         INSERT INTO order_service.batch_entities AS w (consumer, aggregate_type, aggregate_id, event_id, events, unusable_events, highest_event_id)
-        SELECT consumer_name, b.aggregate_type, b.aggregate_id,
-               (max(ARRAY[b.version, b.id]) FILTER (WHERE b.problem IS NULL))[2], count(*),
-               count(*) FILTER (WHERE b.problem IS NOT NULL), max(b.id)
-        FROM (SELECT e.id, e.aggregate_type, e.aggregate_id, e.version,
-                     order_service.event_problem(e.type, e.aggregate_type, e.payload) AS problem
-              FROM order_service.pending_event_set(since, upto, after_xid, after_id) e
-              OFFSET 0) b
-        GROUP BY b.aggregate_type, b.aggregate_id
+        SELECT consumer_name, b.aggregate_type, b.aggregate_id, b.event_id, b.events, b.unusable_events, b.highest_event_id
+        FROM order_service.batch_work(since, upto, after_xid, after_id) b
         RETURNING w.unusable_events
     )
     SELECT coalesce(bool_or(work.unusable_events > 0), false) INTO unusable FROM work;
@@ -1227,7 +1291,7 @@ BEGIN
         WITH chunk_events AS MATERIALIZED (
             SELECT e.id, e.xid, e.type, e.aggregate_type, e.aggregate_id, e.version, e.payload,
                    order_service.event_problem(e.type, e.aggregate_type, e.payload) AS problem
-            FROM order_service.pending_events(pos.snapshot, upto, NULL, NULL, chunk_size) e
+            FROM order_service.pending_event_sample(pos.snapshot, upto, chunk_size) e
         ),
         upserted_users AS (
             INSERT INTO order_service.users AS r (id, firstname, lastname, email, version, deleted)
@@ -1386,6 +1450,10 @@ REVOKE ALL ON FUNCTION order_service.user_document(bigint, text, text, text), or
     order_service.pending_event_set(pg_snapshot, pg_snapshot, xid8, bigint),
     order_service.pending_events_after_xmax(pg_snapshot, pg_snapshot, xid8, bigint),
     order_service.pending_events_in_progress(pg_snapshot, pg_snapshot, xid8, bigint),
+    order_service.snapshot_in_progress(pg_snapshot),
+    order_service.batch_work(pg_snapshot, pg_snapshot, xid8, bigint),
+    order_service.pending_events_in_progress_at_most(pg_snapshot, pg_snapshot, integer),
+    order_service.pending_event_sample(pg_snapshot, pg_snapshot, integer),
     order_service.refresh_replica(pg_snapshot, bigint[], bigint[], boolean), order_service.embed_orders(bigint[], bigint[]),
     order_service.apply_next_chunk(text, integer, text, xid8[]), order_service.token_states(text, xid8[]),
     order_service.transaction_status_or_unknown(xid8), order_service.token_committed(xid8), order_service.event_tokens(xid8[]), order_service.watch_applied(),
@@ -1400,6 +1468,10 @@ GRANT EXECUTE ON FUNCTION order_service.user_document(bigint, text, text, text),
     order_service.pending_event_set(pg_snapshot, pg_snapshot, xid8, bigint),
     order_service.pending_events_after_xmax(pg_snapshot, pg_snapshot, xid8, bigint),
     order_service.pending_events_in_progress(pg_snapshot, pg_snapshot, xid8, bigint),
+    order_service.snapshot_in_progress(pg_snapshot),
+    order_service.batch_work(pg_snapshot, pg_snapshot, xid8, bigint),
+    order_service.pending_events_in_progress_at_most(pg_snapshot, pg_snapshot, integer),
+    order_service.pending_event_sample(pg_snapshot, pg_snapshot, integer),
     order_service.refresh_replica(pg_snapshot, bigint[], bigint[], boolean), order_service.embed_orders(bigint[], bigint[]),
     order_service.apply_next_chunk(text, integer, text, xid8[]), order_service.token_states(text, xid8[]),
     order_service.transaction_status_or_unknown(xid8), order_service.token_committed(xid8), order_service.event_tokens(xid8[]), order_service.watch_applied(),

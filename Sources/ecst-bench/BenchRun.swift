@@ -292,30 +292,52 @@ final class BenchRun {
             try await admin.query("VACUUM ANALYZE")
             repeats.append(try await timeCatchUp(boundary: boundary, eventsAfter: eventsBefore))
         }
-        // The median by the whole work's floor, the one issue 16's goal is measured against (by the
-        // orders-only floor, the row shown could be the repeat furthest from it).
-        let median = repeats.sorted { $0.ratioToWholeWorkFloor < $1.ratioToWholeWorkFloor }[repeats.count / 2]
+        // The median by the whole work's floor from the same state, the one issue 16's goal is
+        // measured against (by another floor, the row shown could be the repeat furthest from it).
+        let median = repeats.sorted { $0.ratioToSameStateWholeWorkFloor < $1.ratioToSameStateWholeWorkFloor }[repeats.count / 2]
         results.catchUp = median
         if repeats.count > 1 {
             results.catchUp?.repeats = repeats.map {
                 .init(
                     seconds: $0.seconds, floorSeconds: $0.floorSeconds, ratioToFloor: $0.ratioToFloor,
-                    wholeWorkFloorSeconds: $0.wholeWorkFloorSeconds, ratioToWholeWorkFloor: $0.ratioToWholeWorkFloor
+                    wholeWorkFloorSeconds: $0.wholeWorkFloorSeconds, ratioToWholeWorkFloor: $0.ratioToWholeWorkFloor,
+                    sameStateWholeWorkFloorSeconds: $0.sameStateWholeWorkFloorSeconds,
+                    ratioToSameStateWholeWorkFloor: $0.ratioToSameStateWholeWorkFloor
                 )
             }
         }
     }
 
     /// One catch-up of the pending updates (the events after `eventsAfter`) from a stopped
-    /// order-service, then its two floors. Each of the three starts from the same state: the
-    /// tables just vacuumed (the catch-up after its repeat's VACUUM ANALYZE) and a checkpoint just
-    /// taken, so that each pays for the full-page images of the pages it writes first. Without the
-    /// checkpoints, whichever ran first after the server's own checkpoint paid them, at random.
+    /// order-service, beside three floors. Each starts from tables just vacuumed and a checkpoint
+    /// just taken, so that each pays for the full-page images of the pages it writes first (without
+    /// the checkpoints, whichever ran first after the server's own checkpoint paid them, at random).
+    /// The whole work's floor runs twice: first from the catch-up's own starting state, in a
+    /// transaction rolled back (and vacuumed away before the catch-up), and again after the
+    /// catch-up, as before the twenty-ninth session. The second run finds pages the catch-up's dead
+    /// rows left room in, vacuumed, so more of its updates stay on their page (HOT, no index entry):
+    /// it is the faster of the two, and not the same work as the catch-up's.
     private func timeCatchUp(boundary: Int, eventsAfter: Int) async throws -> BenchResults.CatchUp {
         let events = options.rounds * options.catchUpUsers
-        let writesBefore = try await orderWrites()
-        try await admin.query("CHECKPOINT")
         let clock = ContinuousClock()
+        let wholeWorkFloor = try String(contentsOfFile: repositoryFile("benchmarks/catch-up-whole-work-floor.sql"), encoding: .utf8)
+        try await admin.query("CHECKPOINT")
+        let sameStateSeconds = try await admin.withConnection { connection in
+            _ = try await connection.query("BEGIN")
+            do {
+                let start = clock.now
+                _ = try await connection.query(wholeWorkFloor, [eventsAfter])
+                let seconds = (clock.now - start).seconds
+                _ = try await connection.query("ROLLBACK")
+                return seconds
+            } catch {
+                _ = try? await connection.query("ROLLBACK")
+                throw error
+            }
+        }
+        try await settleBeforeAFloor()
+
+        let writesBefore = try await orderWrites()
         let started = clock.now
         orderService = try await start("order-service", port: 18081, role: "order_service")
         try await waitForLagZero(timeout: .seconds(3_600))
@@ -338,21 +360,23 @@ final class BenchRun {
         ).affectedRows
         let floorSeconds = (clock.now - floorStart).seconds
 
-        // The floor of the whole work: one set-based statement that also reads the events and
-        // writes the replica rows, as a catch-up must; the floor above reads no event. The
-        // statement is a file of its own (benchmarks/catch-up-whole-work-floor.sql), which the ad
-        // hoc psql scripts run too.
-        let wholeWorkFloor = try String(contentsOfFile: repositoryFile("benchmarks/catch-up-whole-work-floor.sql"), encoding: .utf8)
+        // The floor of the whole work again, now after the catch-up: one set-based statement that
+        // also reads the events and writes the replica rows, as a catch-up must; the floor above
+        // reads no event. The statement is a file of its own
+        // (benchmarks/catch-up-whole-work-floor.sql), which the ad hoc psql scripts run too.
         try await settleBeforeAFloor()
         let wholeStart = clock.now
         let wholeDocs = try await admin.query(wholeWorkFloor, [eventsAfter]).affectedRows
         let wholeSeconds = (clock.now - wholeStart).seconds
-        log("  \(events) events in \(seconds) s; floor \(floorSeconds) s; floor of the whole work \(wholeSeconds) s")
+        log(
+            "  \(events) events in \(seconds) s; floor \(floorSeconds) s; floor of the whole work \(sameStateSeconds) s from the same state, "
+                + "\(wholeSeconds) s after")
         return .init(
             events: events, orderDocuments: documents, seconds: seconds,
             eventsPerSecond: Double(events) / seconds, orderDocumentsPerSecond: Double(documents) / seconds,
             floorSeconds: floorSeconds, floorOrderDocuments: floorDocs, ratioToFloor: seconds / floorSeconds,
-            wholeWorkFloorSeconds: wholeSeconds, wholeWorkFloorOrderDocuments: wholeDocs, ratioToWholeWorkFloor: seconds / wholeSeconds
+            wholeWorkFloorSeconds: wholeSeconds, wholeWorkFloorOrderDocuments: wholeDocs, ratioToWholeWorkFloor: seconds / wholeSeconds,
+            sameStateWholeWorkFloorSeconds: sameStateSeconds, ratioToSameStateWholeWorkFloor: seconds / sameStateSeconds
         )
     }
 
