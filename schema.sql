@@ -573,7 +573,7 @@ CREATE TABLE IF NOT EXISTS order_service.batch_entities (
     events            integer NOT NULL,
     unusable_events   integer NOT NULL,
     highest_event_id  bigint NOT NULL,
-    PRIMARY KEY (consumer, aggregate_type, aggregate_id)
+    PRIMARY KEY (consumer, aggregate_id, aggregate_type)
 );
 
 ALTER TABLE order_service.consumer_positions
@@ -785,8 +785,8 @@ $$;
 -- merge. The second half runs through a PL/pgSQL call made only when `since` lists transactions in
 -- progress: most wake-ups' stored snapshots list none (below a few hundred writes a second), and
 -- PostgreSQL sets up every node of a plan at each execution, whether it runs or not. The half's
--- index probe per transaction, set up for nothing, was 3 % of a one-event wake-up's instructions,
--- and the merge in order another 3 % (BENCHMARKS.md, twenty-ninth session).
+-- index scan set up for nothing and the merge in order cost a one-event wake-up 5 % of its
+-- instructions together (996,000 against 950,000; BENCHMARKS.md, twenty-ninth session).
 CREATE OR REPLACE FUNCTION order_service.pending_events_in_progress_at_most(
     since pg_snapshot, upto pg_snapshot, max_events integer)
 RETURNS SETOF user_service.events LANGUAGE plpgsql STABLE AS $$
@@ -928,7 +928,8 @@ SELECT p.consumer,
             THEN (SELECT count(*) FROM order_service.pending_event_set(p.snapshot, pg_current_snapshot()))
             ELSE (SELECT coalesce(sum(b.events), 0) FROM order_service.batch_entities b
                   WHERE b.consumer = p.consumer
-                    AND (b.aggregate_type, b.aggregate_id) > (coalesce(p.entity_cursor_type, ''), coalesce(p.entity_cursor_id, 0)))
+                    AND (b.aggregate_id, b.aggregate_type)
+                        > (coalesce(p.entity_cursor_id, -9223372036854775808), coalesce(p.entity_cursor_type, '')))
                  + (SELECT count(*) FROM order_service.pending_event_set(p.batch_snapshot, pg_current_snapshot()))
        END AS lag,
        p.applied_events,
@@ -1231,6 +1232,7 @@ BEGIN
     END IF;
 END
 $$;
+BEGIN;
 CREATE OR REPLACE FUNCTION order_service.apply_next_chunk(
     consumer_name text, chunk_size integer DEFAULT 5000, applier text DEFAULT NULL, tokens xid8[] DEFAULT '{}')
 RETURNS TABLE (busy boolean, events integer, orders_updated integer, more boolean, highest_event_id bigint,
@@ -1326,27 +1328,29 @@ BEGIN
             pos.entity_cursor_type := NULL;
             pos.entity_cursor_id := NULL;
         END IF;
-        -- The entities after the cursor, in key order ('' sorts before both kinds).
+        -- The entities after the cursor, in key order (by id, then kind; '' sorts before both kinds,
+        -- and the smallest bigint before every id).
         SELECT coalesce(sum(t.events), 0)::integer AS events, max(t.highest_event_id) AS max_id, count(*)::integer AS taken,
                coalesce(array_agg(t.event_id) FILTER (WHERE t.aggregate_type = 'user' AND t.event_id IS NOT NULL), '{}') AS user_events,
                coalesce(array_agg(t.event_id) FILTER (WHERE t.aggregate_type = 'product' AND t.event_id IS NOT NULL), '{}') AS product_events,
-               max(t.aggregate_id) FILTER (WHERE t.aggregate_type = 'user') AS last_user,
-               max(t.aggregate_id) FILTER (WHERE t.aggregate_type = 'product') AS last_product
+               max(ARRAY[t.aggregate_id, CASE WHEN t.aggregate_type = 'user' THEN 1 ELSE 0 END]) AS last_entity
         FROM (SELECT n.aggregate_type, n.aggregate_id, n.event_id, n.events, n.highest_event_id
               FROM order_service.batch_entities n
               WHERE n.consumer = consumer_name
-                AND (n.aggregate_type, n.aggregate_id) > (coalesce(pos.entity_cursor_type, ''), coalesce(pos.entity_cursor_id, 0))
-              ORDER BY n.aggregate_type, n.aggregate_id
+                AND (n.aggregate_id, n.aggregate_type)
+                    > (coalesce(pos.entity_cursor_id, -9223372036854775808), coalesce(pos.entity_cursor_type, ''))
+              ORDER BY n.aggregate_id, n.aggregate_type
               LIMIT chunk_size) t
         INTO entities;
         SELECT u.changed_users, u.changed_products INTO changed_users, changed_products
         FROM order_service.upsert_replica(entities.user_events, entities.product_events) u;
-        -- 'product' sorts before 'user': the chunk's last entity is its last user, if it has one.
-        next_type := CASE WHEN entities.last_user IS NOT NULL THEN 'user' ELSE 'product' END;
-        next_id := coalesce(entities.last_user, entities.last_product);
+        -- The chunk's last entity: its highest id, and of the kinds with that id the last ('product'
+        -- sorts before 'user').
+        next_type := CASE WHEN entities.last_entity[2] = 1 THEN 'user' ELSE 'product' END;
+        next_id := entities.last_entity[1];
         batch_done := entities.taken < chunk_size OR NOT EXISTS (
             SELECT FROM order_service.batch_entities n
-            WHERE n.consumer = consumer_name AND (n.aggregate_type, n.aggregate_id) > (next_type, next_id));
+            WHERE n.consumer = consumer_name AND (n.aggregate_id, n.aggregate_type) > (next_id, next_type));
         IF batch_done THEN
             DELETE FROM order_service.batch_entities n WHERE n.consumer = consumer_name;
         END IF;
@@ -1425,6 +1429,30 @@ BEGIN
     RETURN NEXT;
 END
 $$;
+-- batch_entities is keyed by entity id before its kind since the twenty-ninth session (the key's
+-- comparisons mostly end at the id instead of comparing the kind's text first; BENCHMARKS.md,
+-- twenty-ninth session), and apply_next_chunk walks it in that order. A database keyed the old way
+-- gets the new key here, in the transaction that gives it the new apply_next_chunk, so that no
+-- chunk of either version reads a cursor the other wrote: a batch in progress loses its rows up
+-- to its entity cursor (applied: the new order cannot name them with a cursor) and goes on from the
+-- start of the new order with the rest. The lock waits for a chunk in progress.
+DO $$
+BEGIN
+    IF (SELECT pg_get_constraintdef(c.oid) FROM pg_constraint c
+        WHERE c.conrelid = 'order_service.batch_entities'::regclass AND c.contype = 'p')
+       = 'PRIMARY KEY (consumer, aggregate_type, aggregate_id)' THEN
+        LOCK TABLE order_service.consumer_positions, order_service.batch_entities IN EXCLUSIVE MODE;
+        DELETE FROM order_service.batch_entities b USING order_service.consumer_positions p
+        WHERE p.consumer = b.consumer AND p.entity_cursor_type IS NOT NULL
+          AND (b.aggregate_type, b.aggregate_id) <= (p.entity_cursor_type, p.entity_cursor_id);
+        UPDATE order_service.consumer_positions SET entity_cursor_type = NULL, entity_cursor_id = NULL
+        WHERE entity_cursor_type IS NOT NULL;
+        ALTER TABLE order_service.batch_entities DROP CONSTRAINT batch_entities_pkey,
+            ADD PRIMARY KEY (consumer, aggregate_id, aggregate_type);
+    END IF;
+END
+$$;
+COMMIT;
 
 -- The orders' side of a database per service (docs/replication.md), for `ecst status` and the
 -- order-service's /metrics: the events subscription, whether it is enabled and its apply worker

@@ -281,6 +281,75 @@ struct ConsumerTests {
         }
     }
 
+    /// A database upgraded in the middle of a batch that the previous version applied in the old key
+    /// order (kind, then id) holds batch_entities rows and an entity cursor in that order: applying
+    /// schema.sql re-keys the table by id first and drops the rows the cursor says were applied, so
+    /// the rest is applied in the new order, none skipped. Read in the new order, the old cursor
+    /// ('product', 2) would have passed user 1 without applying it.
+    @Test func aBatchLeftInTheOldKeyOrderIsFinishedAfterTheUpgrade() async throws {
+        try await withOrderWorld { world in
+            let first = await world.startConsumer()
+            try await world.waitUntilCaughtUp()
+            await first.stop()
+            try await world.admin.query("UPDATE user_service.users SET email = 'u' || id || '@x.io' WHERE id IN (1, 2, 3)")
+            try await world.admin.query("UPDATE user_service.products SET description = 'P' || id WHERE id IN (1, 2)")
+            // The previous version's table, and its batch: started, and its first chunk (the two
+            // products, first in the old order) applied.
+            try await world.admin.query(
+                """
+                ALTER TABLE order_service.batch_entities DROP CONSTRAINT batch_entities_pkey,
+                    ADD PRIMARY KEY (consumer, aggregate_type, aggregate_id)
+                """
+            )
+            try await world.admin.withTransaction { tx in
+                _ = try await tx.query(
+                    "UPDATE order_service.consumer_positions SET batch_snapshot = pg_current_snapshot() WHERE consumer = $1",
+                    [defaultConsumerName]
+                )
+                _ = try await tx.query(
+                    "SELECT order_service.start_batch($1, snapshot, batch_snapshot) FROM order_service.consumer_positions WHERE consumer = $1",
+                    [defaultConsumerName]
+                )
+                _ = try await tx.query(
+                    """
+                    SELECT order_service.upsert_replica('{}', (SELECT array_agg(event_id) FROM order_service.batch_entities
+                                                               WHERE aggregate_type = 'product'))
+                    """
+                )
+                _ = try await tx.query("SELECT order_service.embed_orders('{}', '{1,2}')")
+                _ = try await tx.query(
+                    """
+                    UPDATE order_service.consumer_positions
+                    SET entity_cursor_type = 'product', entity_cursor_id = 2, applied_events = applied_events + 2
+                    WHERE consumer = $1
+                    """,
+                    [defaultConsumerName]
+                )
+            }
+            let before = try #require(try await world.status())
+            let database: String = try await world.admin.scalar("SELECT current_database()")
+            try SQLFile.apply(schemaPath, connectionString: try await TestCluster.shared.adminConnectionString(), database: database)
+            let key: String = try await world.admin.scalar(
+                "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'order_service.batch_entities'::regclass AND contype = 'p'"
+            )
+            #expect(key == "PRIMARY KEY (consumer, aggregate_id, aggregate_type)")
+            let left: Int = try await world.admin.scalar("SELECT count(*) FROM order_service.batch_entities")
+            #expect(left == 3)
+
+            await world.startConsumer()
+            try await eventually("the batch finished") {
+                try await world.admin.scalar("SELECT batch_snapshot IS NULL FROM order_service.consumer_positions", as: Bool.self)
+            }
+            let replica = try await world.replicaUsers(upTo: 3)
+            #expect(replica.map { $0.split(separator: " ")[1] } == ["u1@x.io", "u2@x.io", "u3@x.io"])
+            #expect(try await world.embedded(inOrder: 1) == "u1@x.io P1")
+            #expect(try await world.inconsistentOrders() == 0)
+            let after = try #require(try await world.status())
+            #expect(after.appliedEvents == before.appliedEvents + 3)
+            #expect(after.lag == 0)
+        }
+    }
+
     /// A batch's start reads its events by a sequential scan when they are a quarter of the log or
     /// more, and through the (xid, id) index when fewer: the planner takes any xid8 range for a third
     /// of the table and cannot choose, so start_batch tells the share from ids. A batch read either
