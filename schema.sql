@@ -1160,9 +1160,9 @@ $$;
 -- reads the table in its own order through a small ring of buffers; a smaller one by the index
 -- range, in the index's order (a bitmap scan, off, fell between the two: 1.75 s a million against
 -- 1.81 and 1.65; BENCHMARKS.md, twenty-seventh session). The planner cannot choose between them
--- itself (read_batch_sequentially says why), so the statement is planned at each call with the
--- scan that function picks. The unusable events, rare, are read again (dead_letter_pending) only
--- when there are some.
+-- itself (read_batch_sequentially says why), so the read (batch_work's, which may run in parallel
+-- workers) is planned at each call with the scan that function picks. The unusable events, rare,
+-- are read again (dead_letter_pending) only when there are some.
 CREATE OR REPLACE FUNCTION order_service.start_batch(
     consumer_name text, since pg_snapshot, upto pg_snapshot, after_xid xid8 DEFAULT NULL, after_id bigint DEFAULT NULL)
 RETURNS jsonb LANGUAGE plpgsql

@@ -62,8 +62,8 @@ struct Bench: AsyncParsableCommand {
     var rounds = 10
     @Option(
         help: ArgumentHelp(
-            "Catch-up phase: catch-ups in a row, each followed by its floors; reports the repeat of the median ratio to the whole "
-                + "work's floor (of an even count, the higher).")
+            "Catch-up phase: catch-ups in a row, each beside its floors; reports the repeat of the median ratio to the whole "
+                + "work's floor from the catch-up's own starting state (of an even count, the higher).")
     )
     var catchUpRepeats = 1
     @Option(help: "Client counts for the write path, comma-separated.")

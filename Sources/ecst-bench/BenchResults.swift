@@ -179,7 +179,7 @@ struct BenchResults: Codable {
         var sameStateWholeWorkFloorSeconds: Double
         var ratioToSameStateWholeWorkFloor: Double
         /// With --catch-up-repeats: every catch-up and its floor, in the order run (the fields
-        /// above are the repeat's of the median ratio to the whole work's floor).
+        /// above are the repeat's of the median ratio to the whole work's floor from the same state).
         var repeats: [Repeat]? = nil
 
         struct Repeat: Codable {
