@@ -565,7 +565,12 @@ CREATE TABLE IF NOT EXISTS order_service.consumer_positions (
 -- consumer's batch_snapshot is set; they commit with the position, as the effects do. (Deleting
 -- each chunk's rows instead left the next chunks' scans stepping over every row deleted before,
 -- from the start of the consumer's range.)
-CREATE TABLE IF NOT EXISTS order_service.batch_entities (
+--
+-- Unlogged: its rows are the batch's read, which the position's snapshots can always give again,
+-- and they were a fifth of the WAL a catch-up wrote (BENCHMARKS.md, thirtieth session). A crash
+-- (or a standby's promotion) empties it; apply_next_chunk then reads the same batch again and goes
+-- on after its entity cursor (docs/design.md#reading-the-log-in-commit-order).
+CREATE UNLOGGED TABLE IF NOT EXISTS order_service.batch_entities (
     consumer          text   NOT NULL,
     aggregate_type    text   NOT NULL,
     aggregate_id      bigint NOT NULL,
@@ -578,6 +583,14 @@ CREATE TABLE IF NOT EXISTS order_service.batch_entities (
 
 ALTER TABLE order_service.consumer_positions
     ADD COLUMN IF NOT EXISTS entity_cursor_type text, ADD COLUMN IF NOT EXISTS entity_cursor_id bigint;
+-- A database from before the thirtieth session has it logged (the rewrite takes a moment's lock).
+DO $$
+BEGIN
+    IF (SELECT relpersistence FROM pg_class WHERE oid = 'order_service.batch_entities'::regclass) = 'p' THEN
+        ALTER TABLE order_service.batch_entities SET UNLOGGED;
+    END IF;
+END
+$$;
 
 -- dead_letters: events the consumer could not apply (unknown type, malformed payload), with why.
 CREATE TABLE IF NOT EXISTS order_service.dead_letters (
@@ -926,10 +939,17 @@ SELECT p.consumer,
        coalesce((SELECT max(id) FROM user_service.events), 0) AS head,
        CASE WHEN p.batch_snapshot IS NULL
             THEN (SELECT count(*) FROM order_service.pending_event_set(p.snapshot, pg_current_snapshot()))
-            ELSE (SELECT coalesce(sum(b.events), 0) FROM order_service.batch_entities b
-                  WHERE b.consumer = p.consumer
-                    AND (b.aggregate_id, b.aggregate_type)
-                        > (coalesce(p.entity_cursor_id, -9223372036854775808), coalesce(p.entity_cursor_type, '')))
+            ELSE coalesce((SELECT sum(b.events) FROM order_service.batch_entities b
+                           WHERE b.consumer = p.consumer
+                             AND (b.aggregate_id, b.aggregate_type)
+                                 > (coalesce(p.entity_cursor_id, -9223372036854775808), coalesce(p.entity_cursor_type, ''))),
+                          -- No rows at all: a crash emptied them (see batch_entities); the batch's
+                          -- events after the cursor, counted from the log.
+                          (SELECT count(*) FROM order_service.pending_event_set(p.snapshot, p.batch_snapshot) e
+                           WHERE NOT EXISTS (SELECT FROM order_service.batch_entities b WHERE b.consumer = p.consumer)
+                             AND (e.aggregate_id, e.aggregate_type)
+                                 > (coalesce(p.entity_cursor_id, -9223372036854775808), coalesce(p.entity_cursor_type, ''))),
+                          0)
                  + (SELECT count(*) FROM order_service.pending_event_set(p.batch_snapshot, pg_current_snapshot()))
        END AS lag,
        p.applied_events,
@@ -1327,6 +1347,11 @@ BEGIN
             dead_letters := order_service.start_batch(consumer_name, pos.snapshot, upto, pos.cursor_xid, pos.cursor_id);
             pos.entity_cursor_type := NULL;
             pos.entity_cursor_id := NULL;
+        ELSIF NOT EXISTS (SELECT FROM order_service.batch_entities n WHERE n.consumer = consumer_name) THEN
+            -- A batch in progress keeps its rows until its last chunk, which deletes them with the
+            -- snapshot it stores: none left means a crash emptied the unlogged table. Its snapshots
+            -- give the same rows again; the entity cursor, committed, says which are applied.
+            dead_letters := order_service.start_batch(consumer_name, pos.snapshot, upto);
         END IF;
         -- The entities after the cursor, in key order (by id, then kind; '' sorts before both kinds,
         -- and the smallest bigint before every id).

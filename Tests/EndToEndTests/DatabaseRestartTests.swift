@@ -60,6 +60,78 @@ struct DatabaseRestartTests {
         }
     }
 
+    /// A crash in the middle of a batch: the batch's rows (batch_entities, unlogged) are gone after
+    /// recovery, but its snapshots and entity cursor are not. The consumer reads the same batch again
+    /// and goes on after the cursor: each event applied once, every order consistent, and the lag
+    /// counted right while the rows are missing (docs/design.md#reading-the-log-in-commit-order).
+    @Test(.enabled(if: runsProcesses)) func aCrashInTheMiddleOfABatchLosesItsRowsAndTheConsumerGoesOnFromItsCursor() async throws {
+        try await withStackOnItsOwnCluster(durable: true) { stack, cluster in
+            try await stack.admin.query(
+                "INSERT INTO user_service.users (firstname, lastname, email) SELECT 'F', 'L', 'u' || i || '@example.com' FROM generate_series(1, 3000) AS i"
+            )
+            let first = try await stack.orderService()
+            try await waitForLagZero(first.http)
+            first.process.signal(SIGTERM)
+            _ = try await first.process.waitForExit()
+            try await stack.admin.query(
+                "INSERT INTO order_service.purchase_orders (user_id, product_id, doc) SELECT u.id, 1, jsonb_build_object('product', order_service.product_document(1, 'IPad'), 'price', 300) FROM user_service.users u WHERE u.id > 4"
+            )
+            try await stack.admin.query("UPDATE user_service.users SET email = 'after-' || id || '@example.com'")
+            let total: Int = try await stack.admin.scalar("SELECT count(*)::int FROM user_service.events")
+
+            // Held in the middle, as in the end-to-end catch-up test: its third chunk of 500 entities
+            // waits on a replica row locked here, after two have committed.
+            let blocker = Mailbox<Int32>()
+            let held = try await OpenTransaction.begin(on: .init(connectionString: stack.databaseURL)) { tx in
+                try await blocker.append(try tx.query("SELECT pg_backend_pid()")[0].decode(0, as: Int32.self))
+                try await tx.query("SELECT FROM order_service.users WHERE id = 1200 FOR UPDATE")
+            }
+            let blockerPID = try #require(await blocker.items.first)
+            let doomed = try await stack.orderService(extra: ["CONSUMER_CHUNK_SIZE": "500"])
+            try await eventually(timeout: .seconds(60), "the batch to wait for the held replica row") {
+                try await stack.admin.scalar(
+                    "SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name LIKE 'order-service%' AND $1 = ANY (pg_blocking_pids(pid))",
+                    [blockerPID]
+                )
+            }
+            doomed.process.signal(SIGKILL)
+            _ = try await doomed.process.waitForExit()
+            try await held.rollback()
+            try await eventually(timeout: .seconds(30), "the killed order-service's sessions to end") {
+                try await stack.admin.scalar("SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name LIKE 'order-service%'")
+            }
+            // Every event is either applied (counted once) or still to apply (the lag).
+            let progress = "SELECT applied_events::int, lag::int FROM order_service.consumer_lag"
+            let before = try await stack.admin.query(progress)[0]
+            let rowsBefore: Int = try await stack.admin.scalar("SELECT count(*)::int FROM order_service.batch_entities")
+            #expect(rowsBefore > 0)
+            #expect(try before.decode(1, as: Int.self) > 0)
+            #expect(try before.decode(0, as: Int.self) + before.decode(1, as: Int.self) == total)
+
+            try cluster.crashServer()
+            try cluster.startServer()
+            try await eventually(timeout: .seconds(30), "the server to accept queries") {
+                (try? await stack.admin.query("SELECT 1")) != nil
+            }
+            let rowsAfter: Int = try await stack.admin.scalar("SELECT count(*)::int FROM order_service.batch_entities")
+            #expect(rowsAfter == 0)
+            let inBatch: Bool = try await stack.admin.scalar("SELECT batch_snapshot IS NOT NULL FROM order_service.consumer_positions")
+            #expect(inBatch)
+            // (The consumer commits asynchronously: the crash may also have taken its last chunk.)
+            let after = try await stack.admin.query(progress)[0]
+            #expect(try after.decode(1, as: Int.self) > 0)
+            #expect(try after.decode(0, as: Int.self) + after.decode(1, as: Int.self) == total)
+
+            let restarted = try await stack.orderService(extra: ["CONSUMER_CHUNK_SIZE": "500"])
+            try await waitForLagZero(restarted.http)
+            #expect(try await stack.inconsistentOrders() == 0)
+            let applied: Int = try await stack.admin.scalar("SELECT applied_events::int FROM order_service.consumer_positions")
+            #expect(applied == total)
+            let stale: Int = try await stack.admin.scalar("SELECT count(*)::int FROM order_service.users WHERE email NOT LIKE 'after-%'")
+            #expect(stale == 0)
+        }
+    }
+
     /// With the server back: both services healthy and running, 20 more updates acknowledged, no
     /// acknowledged update lost, and the consumer caught up having applied each event once, every
     /// order consistent with the users.
