@@ -929,6 +929,31 @@ BEGIN
 END
 $$;
 
+-- How many events of a consumer's batch in progress are left to apply: those its batch_entities
+-- rows after the entity cursor stand for. When it has no rows (a crash emptied the unlogged table,
+-- see there), or on a hot standby (where PostgreSQL refuses even to plan a query naming an unlogged
+-- table), the same count from the log: the batch's events (after `since`, visible in `upto`) of
+-- the entities after the cursor. PL/pgSQL, so that a statement naming batch_entities is planned
+-- only where it runs.
+CREATE OR REPLACE FUNCTION order_service.batch_lag(
+    consumer_name text, since pg_snapshot, upto pg_snapshot, cursor_id bigint, cursor_type text)
+RETURNS bigint LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    -- Two IFs: one expression naming the table would be planned whole, and refused on a standby.
+    IF NOT pg_is_in_recovery() THEN
+        IF EXISTS (SELECT FROM order_service.batch_entities b WHERE b.consumer = consumer_name) THEN
+            RETURN (SELECT coalesce(sum(b.events), 0) FROM order_service.batch_entities b
+                    WHERE b.consumer = consumer_name
+                      AND (b.aggregate_id, b.aggregate_type)
+                          > (coalesce(cursor_id, -9223372036854775808), coalesce(cursor_type, '')));
+        END IF;
+    END IF;
+    RETURN (SELECT count(*) FROM order_service.pending_event_set(since, upto) e
+            WHERE (e.aggregate_id, e.aggregate_type)
+                  > (coalesce(cursor_id, -9223372036854775808), coalesce(cursor_type, '')));
+END
+$$;
+
 -- Where each consumer stands: the highest event id applied, the log's head, and how many committed
 -- events it has yet to apply (ids commit out of order, so lag is counted, not subtracted; of a batch
 -- in progress, the events its batch_entities rows after the entity cursor stand for). Counted in no
@@ -939,17 +964,7 @@ SELECT p.consumer,
        coalesce((SELECT max(id) FROM user_service.events), 0) AS head,
        CASE WHEN p.batch_snapshot IS NULL
             THEN (SELECT count(*) FROM order_service.pending_event_set(p.snapshot, pg_current_snapshot()))
-            ELSE coalesce((SELECT sum(b.events) FROM order_service.batch_entities b
-                           WHERE b.consumer = p.consumer
-                             AND (b.aggregate_id, b.aggregate_type)
-                                 > (coalesce(p.entity_cursor_id, -9223372036854775808), coalesce(p.entity_cursor_type, ''))),
-                          -- No rows at all: a crash emptied them (see batch_entities); the batch's
-                          -- events after the cursor, counted from the log.
-                          (SELECT count(*) FROM order_service.pending_event_set(p.snapshot, p.batch_snapshot) e
-                           WHERE NOT EXISTS (SELECT FROM order_service.batch_entities b WHERE b.consumer = p.consumer)
-                             AND (e.aggregate_id, e.aggregate_type)
-                                 > (coalesce(p.entity_cursor_id, -9223372036854775808), coalesce(p.entity_cursor_type, ''))),
-                          0)
+            ELSE order_service.batch_lag(p.consumer, p.snapshot, p.batch_snapshot, p.entity_cursor_id, p.entity_cursor_type)
                  + (SELECT count(*) FROM order_service.pending_event_set(p.batch_snapshot, pg_current_snapshot()))
        END AS lag,
        p.applied_events,
@@ -1511,6 +1526,7 @@ REVOKE ALL ON FUNCTION order_service.user_document(bigint, text, text, text), or
     order_service.apply_next_chunk(text, integer, text, xid8[]), order_service.token_states(text, xid8[]),
     order_service.transaction_status_or_unknown(xid8), order_service.token_committed(xid8), order_service.event_tokens(xid8[]), order_service.watch_applied(),
     order_service.lead_wake_ups(text), order_service.caught_up(text),
+    order_service.batch_lag(text, pg_snapshot, pg_snapshot, bigint, text),
     order_service.wait_for_position(text), order_service.start_batch(text, pg_snapshot, pg_snapshot, xid8, bigint),
     order_service.read_batch_sequentially(text),
     order_service.upsert_replica(bigint[], bigint[], boolean),
@@ -1529,6 +1545,7 @@ GRANT EXECUTE ON FUNCTION order_service.user_document(bigint, text, text, text),
     order_service.apply_next_chunk(text, integer, text, xid8[]), order_service.token_states(text, xid8[]),
     order_service.transaction_status_or_unknown(xid8), order_service.token_committed(xid8), order_service.event_tokens(xid8[]), order_service.watch_applied(),
     order_service.lead_wake_ups(text), order_service.caught_up(text),
+    order_service.batch_lag(text, pg_snapshot, pg_snapshot, bigint, text),
     order_service.wait_for_position(text), order_service.start_batch(text, pg_snapshot, pg_snapshot, xid8, bigint),
     order_service.read_batch_sequentially(text),
     order_service.upsert_replica(bigint[], bigint[], boolean),

@@ -71,6 +71,21 @@ public final class LocalCluster: @unchecked Sendable {
         return cluster
     }
 
+    /// Creates and starts a hot standby of `primary`: a base backup streaming its WAL
+    /// (`pg_basebackup -R`), which replays from there on and answers read-only queries.
+    public static func startStandby(of primary: LocalCluster) throws -> LocalCluster {
+        lock.lock()
+        defer { lock.unlock() }
+        let standby = try LocalCluster(index: started.count, durable: primary.durable, extraSettings: primary.extraSettings)
+        started.append(standby)
+        try Self.runAsOwner(
+            standby.bin + "/pg_basebackup",
+            ["-h", primary.root, "-p", "\(primary.port)", "-U", "postgres", "-D", standby.root + "/data", "-R", "-X", "stream", "-c", "fast"]
+        )
+        try standby.startServer()
+        return standby
+    }
+
     private let durable: Bool
     private let extraSettings: [String]
 
