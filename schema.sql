@@ -592,6 +592,16 @@ BEGIN
 END
 $$;
 
+-- batch_help: how far a second session has helped with a consumer's batch (help_batch): every
+-- user of the batch's rows from `helped_from` up is applied, committed with this row. Unlogged, as
+-- batch_entities is (a crash empties both, and the applier then does the whole batch again); tied to
+-- the batch by its snapshot, so that a row left from another batch says nothing.
+CREATE UNLOGGED TABLE IF NOT EXISTS order_service.batch_help (
+    consumer        text   PRIMARY KEY,
+    batch_snapshot  text   NOT NULL,
+    helped_from     bigint NOT NULL
+);
+
 -- dead_letters: events the consumer could not apply (unknown type, malformed payload), with why.
 CREATE TABLE IF NOT EXISTS order_service.dead_letters (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -843,6 +853,7 @@ BEGIN
                    e.version, e.type = 'UserDeleted'
             FROM user_service.events e
             WHERE e.id = ANY (user_events) AND e.aggregate_type = 'user'
+            ORDER BY e.aggregate_id
             ON CONFLICT (id) DO UPDATE
                 SET firstname = EXCLUDED.firstname, lastname = EXCLUDED.lastname, email = EXCLUDED.email,
                     version = EXCLUDED.version, deleted = EXCLUDED.deleted, updated_at = now()
@@ -860,6 +871,7 @@ BEGIN
                    e.version, e.type = 'ProductDeleted'
             FROM user_service.events e
             WHERE e.id = ANY (product_events) AND e.aggregate_type = 'product'
+            ORDER BY e.aggregate_id
             ON CONFLICT (id) DO UPDATE
                 SET description = EXCLUDED.description, price = EXCLUDED.price,
                     version = EXCLUDED.version, deleted = EXCLUDED.deleted, updated_at = now()
@@ -1225,6 +1237,53 @@ BEGIN
 END
 $$;
 
+-- A second session's help with a batch in progress (docs/design.md#reading-the-log-in-commit-order):
+-- applies the next `chunk_size` users of the batch's rows, walking down from below `before_id`
+-- (NULL: from the top) to the applier's committed entity cursor, in the caller's transaction, and
+-- returns the lowest id it applied, or NULL when nothing is left for it: no batch, nothing above
+-- the cursor, or (asked at the top) products still ahead of the cursor, whose orders cross every
+-- user's and are left to the applier alone. It moves no position: the applier, reaching those
+-- users, finds their replica rows at the batch's versions and rewrites nothing (upsert_replica's
+-- rule), and a crash only leaves it that work to repeat. Both take the users' rows in id order
+-- (upsert_replica), as a wake-up does, so that overlapping chunks wait rather than deadlock.
+CREATE OR REPLACE FUNCTION order_service.help_batch(consumer_name text, before_id bigint, chunk_size integer)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    pos record;
+    work record;
+    changed bigint[];
+BEGIN
+    SELECT p.batch_snapshot, coalesce(p.entity_cursor_id, -9223372036854775808) AS cursor_id INTO pos
+    FROM order_service.consumer_positions p WHERE p.consumer = consumer_name;
+    IF pos.batch_snapshot IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF before_id IS NULL AND EXISTS (
+        SELECT FROM order_service.batch_entities n
+        WHERE n.consumer = consumer_name AND n.aggregate_id > pos.cursor_id AND n.aggregate_type = 'product') THEN
+        RETURN NULL;
+    END IF;
+    SELECT coalesce(array_agg(t.event_id) FILTER (WHERE t.event_id IS NOT NULL), '{}') AS user_events, min(t.aggregate_id) AS lowest
+    INTO work
+    FROM (SELECT n.aggregate_id, n.event_id FROM order_service.batch_entities n
+          WHERE n.consumer = consumer_name AND n.aggregate_id > pos.cursor_id
+            AND n.aggregate_id < coalesce(before_id, 9223372036854775807) AND n.aggregate_type = 'user'
+          ORDER BY n.aggregate_id DESC, n.aggregate_type DESC
+          LIMIT chunk_size) t;
+    IF work.lowest IS NULL THEN
+        RETURN NULL;
+    END IF;
+    SELECT u.changed_users INTO changed FROM order_service.upsert_replica(work.user_events, '{}') u;
+    IF cardinality(changed) > 0 THEN
+        PERFORM order_service.embed_orders(changed);
+    END IF;
+    INSERT INTO order_service.batch_help AS h (consumer, batch_snapshot, helped_from)
+    VALUES (consumer_name, pos.batch_snapshot::text, work.lowest)
+    ON CONFLICT (consumer) DO UPDATE SET batch_snapshot = EXCLUDED.batch_snapshot, helped_from = EXCLUDED.helped_from;
+    RETURN work.lowest;
+END
+$$;
+
 -- A batch's cursor as a row, of the versions that walked a batch event by event: no longer used.
 DROP TYPE IF EXISTS order_service.event_position;
 
@@ -1290,6 +1349,8 @@ DECLARE
     batch_done boolean;
     written integer := 0;
     listed text;
+    helped bigint;
+    rest record;
 BEGIN
     SELECT p.snapshot, p.batch_snapshot, p.cursor_xid, p.cursor_id, p.entity_cursor_type, p.entity_cursor_id
     INTO pos
@@ -1368,8 +1429,11 @@ BEGIN
             -- give the same rows again; the entity cursor, committed, says which are applied.
             dead_letters := order_service.start_batch(consumer_name, pos.snapshot, upto);
         END IF;
-        -- The entities after the cursor, in key order (by id, then kind; '' sorts before both kinds,
-        -- and the smallest bigint before every id).
+        -- Where a helping session (help_batch) has applied every entity from, in this batch.
+        helped := (SELECT h.helped_from FROM order_service.batch_help h
+                   WHERE h.consumer = consumer_name AND h.batch_snapshot = upto::text);
+        -- The entities after the cursor (and below what was helped with), in key order (by id, then
+        -- kind; '' sorts before both kinds, and the smallest bigint before every id).
         SELECT coalesce(sum(t.events), 0)::integer AS events, max(t.highest_event_id) AS max_id, count(*)::integer AS taken,
                coalesce(array_agg(t.event_id) FILTER (WHERE t.aggregate_type = 'user' AND t.event_id IS NOT NULL), '{}') AS user_events,
                coalesce(array_agg(t.event_id) FILTER (WHERE t.aggregate_type = 'product' AND t.event_id IS NOT NULL), '{}') AS product_events,
@@ -1379,6 +1443,7 @@ BEGIN
               WHERE n.consumer = consumer_name
                 AND (n.aggregate_id, n.aggregate_type)
                     > (coalesce(pos.entity_cursor_id, -9223372036854775808), coalesce(pos.entity_cursor_type, ''))
+                AND n.aggregate_id < coalesce(helped, 9223372036854775807)
               ORDER BY n.aggregate_id, n.aggregate_type
               LIMIT chunk_size) t
         INTO entities;
@@ -1391,11 +1456,24 @@ BEGIN
         batch_done := entities.taken < chunk_size OR NOT EXISTS (
             SELECT FROM order_service.batch_entities n
             WHERE n.consumer = consumer_name AND (n.aggregate_id, n.aggregate_type) > (next_id, next_type));
-        IF batch_done THEN
-            DELETE FROM order_service.batch_entities n WHERE n.consumer = consumer_name;
-        END IF;
         applied := entities.events;
         highest := entities.max_id;
+        -- Reaching what was helped with ends the batch: those entities' rows are at the batch's
+        -- versions already, committed; only their events are counted, those after the cursor (a
+        -- helper may have reached below where this chunk began, which counted the rest already).
+        IF batch_done AND helped IS NOT NULL THEN
+            SELECT coalesce(sum(n.events), 0)::integer AS events, max(n.highest_event_id) AS max_id INTO rest
+            FROM order_service.batch_entities n
+            WHERE n.consumer = consumer_name AND n.aggregate_id >= helped
+              AND (n.aggregate_id, n.aggregate_type)
+                  > (coalesce(pos.entity_cursor_id, -9223372036854775808), coalesce(pos.entity_cursor_type, ''));
+            applied := applied + rest.events;
+            highest := greatest(highest, rest.max_id);
+        END IF;
+        IF batch_done THEN
+            DELETE FROM order_service.batch_entities n WHERE n.consumer = consumer_name;
+            DELETE FROM order_service.batch_help h WHERE h.consumer = consumer_name;
+        END IF;
     ELSE
         -- Events it cannot apply are rare: their statement (which reads the chunk again) runs only then.
         IF chunk.any_unusable THEN
@@ -1526,7 +1604,7 @@ REVOKE ALL ON FUNCTION order_service.user_document(bigint, text, text, text), or
     order_service.apply_next_chunk(text, integer, text, xid8[]), order_service.token_states(text, xid8[]),
     order_service.transaction_status_or_unknown(xid8), order_service.token_committed(xid8), order_service.event_tokens(xid8[]), order_service.watch_applied(),
     order_service.lead_wake_ups(text), order_service.caught_up(text),
-    order_service.batch_lag(text, pg_snapshot, pg_snapshot, bigint, text),
+    order_service.batch_lag(text, pg_snapshot, pg_snapshot, bigint, text), order_service.help_batch(text, bigint, integer),
     order_service.wait_for_position(text), order_service.start_batch(text, pg_snapshot, pg_snapshot, xid8, bigint),
     order_service.read_batch_sequentially(text),
     order_service.upsert_replica(bigint[], bigint[], boolean),
@@ -1545,7 +1623,7 @@ GRANT EXECUTE ON FUNCTION order_service.user_document(bigint, text, text, text),
     order_service.apply_next_chunk(text, integer, text, xid8[]), order_service.token_states(text, xid8[]),
     order_service.transaction_status_or_unknown(xid8), order_service.token_committed(xid8), order_service.event_tokens(xid8[]), order_service.watch_applied(),
     order_service.lead_wake_ups(text), order_service.caught_up(text),
-    order_service.batch_lag(text, pg_snapshot, pg_snapshot, bigint, text),
+    order_service.batch_lag(text, pg_snapshot, pg_snapshot, bigint, text), order_service.help_batch(text, bigint, integer),
     order_service.wait_for_position(text), order_service.start_batch(text, pg_snapshot, pg_snapshot, xid8, bigint),
     order_service.read_batch_sequentially(text),
     order_service.upsert_replica(bigint[], bigint[], boolean),

@@ -281,6 +281,61 @@ struct ConsumerTests {
         }
     }
 
+    /// A second session helps with a batch from the top of its users down to the applier's cursor
+    /// (order_service.help_batch): the applier, reaching them, ends the batch and counts their
+    /// events without applying them again; every event counted once, every order current. The
+    /// helper leaves a batch with products still ahead of the cursor to the applier
+    /// (docs/design.md#reading-the-log-in-commit-order).
+    @Test func aHelperAppliesTheTopOfABatchAndTheApplierCountsItOnce() async throws {
+        try await withOrderWorld { world in
+            try await addUsersWithOrders(world, count: 60)
+            let first = await world.startConsumer()
+            try await world.waitUntilCaughtUp()
+            await first.stop()
+            try await world.admin.query("UPDATE user_service.users SET email = 'h' || id || '@x.io'")
+            try await world.admin.query("UPDATE user_service.users SET lastname = 'L' || id")
+            let total: Int = try await world.admin.scalar("SELECT count(*)::int FROM user_service.events")
+            let chunk = "SELECT events, orders_updated, more FROM order_service.apply_next_chunk($1, 10)"
+            let help = "SELECT order_service.help_batch($1, $2, 10)"
+
+            // The batch begins with its first ten entities; the helper then walks down from the top.
+            let begun = try await world.admin.query(chunk, [defaultConsumerName])[0]
+            #expect(try begun.decode(2, as: Bool.self))
+            var before: Int64?
+            var lowest: [Int64] = []
+            while let next: Int64? = try await world.admin.scalar(help, [defaultConsumerName, before]), let next {
+                lowest.append(next)
+                before = next
+                if lowest.count == 3 { break }
+            }
+            #expect(lowest == [55, 45, 35])
+            // What it applied is current, and the position has not moved for it.
+            #expect(try await world.replicaUsers(upTo: 64).filter { $0.hasPrefix("35 ") || $0.hasPrefix("64 ") } == ["35 h35@x.io 3", "64 h64@x.io 3"])
+            #expect(try await world.replicaUsers(upTo: 34).last == "34 u30@example.com 1")
+            let appliedMidway: Int = try await world.admin.scalar("SELECT applied_events::int FROM order_service.consumer_positions")
+
+            var ordersByApplier = 0
+            while true {
+                let row = try await world.admin.query(chunk, [defaultConsumerName])[0]
+                ordersByApplier += try row.decode(1, as: Int.self)
+                if !(try row.decode(2, as: Bool.self)) { break }
+            }
+            let applied: Int = try await world.admin.scalar("SELECT applied_events::int FROM order_service.consumer_positions")
+            #expect(applied == total)
+            #expect(applied > appliedMidway)
+            // Users 11-34 by the applier (their orders, two each), 35-64 by the helper.
+            #expect(ordersByApplier == 2 * 24)
+            #expect(try await world.inconsistentOrders() == 0)
+
+            // A batch with a product ahead of the cursor (past the first chunk's ten entities): no help.
+            try await world.admin.query("UPDATE user_service.users SET email = 'i' || id || '@x.io'")
+            try await world.admin.query("INSERT INTO user_service.products (id, description, price, qty_available) VALUES (50, 'Fifty', 5, 5)")
+            #expect(try await world.admin.query(chunk, [defaultConsumerName])[0].decode(2, as: Bool.self))
+            let refused: Int64? = try await world.admin.scalar(help, [defaultConsumerName, nil as Int64?])
+            #expect(refused == nil)
+        }
+    }
+
     /// A database upgraded in the middle of a batch that the previous version applied in the old key
     /// order (kind, then id) holds batch_entities rows and an entity cursor in that order: applying
     /// schema.sql re-keys the table by id first and drops the rows the cursor says were applied, so

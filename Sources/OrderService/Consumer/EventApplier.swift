@@ -102,6 +102,13 @@ public struct EventApplier: Sendable {
         return decided
     }
 
+    /// Helps with the batch in progress from a second session: applies the next chunk of its users
+    /// below `before` (nil: from the top), down to the applier's cursor, and returns the lowest id
+    /// applied, or nil when nothing is left to help with (`order_service.help_batch()`).
+    public func helpBatch(before: Int64?) async throws -> Int64? {
+        try await database.prepared("SELECT order_service.help_batch($1, $2, $3::integer)", [consumer, before, chunkSize])[0].decode(0)
+    }
+
     /// Waits (up to a second) for another consumer's transaction on the position row to end; true
     /// once it has, false when it still holds the row (a long `ecst rebuild`).
     public func waitForPosition() async throws -> Bool {

@@ -28,6 +28,11 @@ public struct EventConsumer: Service {
     let ownReadStarted = NIOLockedValueBox<ContinuousClock.Instant?>(nil)
     /// The lag gauge, counted on its own schedule (never delaying the safety poll).
     public let lag: LagGauge
+    /// Whether the last chunk applied left its batch going on, and the signal to the batch helper
+    /// that one has begun (docs/design.md#reading-the-log-in-commit-order).
+    let inBatch = NIOLockedValueBox(false)
+    let batchBegun: AsyncStream<Void>.Continuation
+    let batchesBegun: AsyncStream<Void>
 
     public init(
         applier: EventApplier, database: PostgresClient, logger: Logger, pollInterval: Duration = .seconds(5), tokens: TokenWatch? = nil
@@ -38,6 +43,7 @@ public struct EventConsumer: Service {
         self.pollInterval = pollInterval
         self.tokens = tokens
         self.lag = LagGauge(database: database, consumer: applier.consumer, interval: pollInterval)
+        (batchesBegun, batchBegun) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     public func run() async throws {
@@ -63,6 +69,9 @@ public struct EventConsumer: Service {
             }
             group.addTask {
                 await self.reportLongReads()
+            }
+            group.addTask {
+                await self.helpBatches()
             }
             // On graceful shutdown, stop listening and polling; the apply loop then finishes the
             // chunk it is in (its transaction commits or rolls back) and returns.
@@ -138,6 +147,11 @@ public struct EventConsumer: Service {
 
     /// Metrics and logs of one applied chunk; `more`: its batch goes on.
     private func record(_ chunk: EventApplier.ChunkResult, elapsed: Duration, more: Bool) {
+        let begun = inBatch.withLockedValue { wasInBatch in
+            defer { wasInBatch = more }
+            return more && !wasInBatch
+        }
+        if begun { batchBegun.yield() }
         if chunk.events > 0 {
             metrics.applyDuration.recordNanoseconds(
                 elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
@@ -158,6 +172,25 @@ public struct EventConsumer: Service {
         for dead in chunk.deadLetters {
             metrics.deadLetters.increment()
             logger.error("event sent to the dead-letter table", metadata: ["event_id": "\(dead.eventID)", "reason": "\(dead.reason)"])
+        }
+    }
+
+    /// A second session's help with each batch, from the top of its users down to where the
+    /// applier has got (`EventApplier.helpBatch`): on two cores, a third off the batch's chunks.
+    /// Its failures cost only the help: the applier does the whole batch anyway.
+    private func helpBatches() async {
+        for await _ in batchesBegun {
+            var before: Int64?
+            var chunks = 0
+            do {
+                while !Task.isCancelled, let lowest = try await applier.helpBatch(before: before) {
+                    before = lowest
+                    chunks += 1
+                }
+                logger.debug("helped with a batch", metadata: ["chunks": "\(chunks)"])
+            } catch {
+                logger.warning("helping with a batch failed; the applier goes on alone", metadata: ["error": "\(error)", "chunks": "\(chunks)"])
+            }
         }
     }
 
