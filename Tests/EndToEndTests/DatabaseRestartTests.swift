@@ -82,21 +82,7 @@ struct DatabaseRestartTests {
 
             // Held in the middle, as in the end-to-end catch-up test: its third chunk of 500 entities
             // waits on a replica row locked here, after two have committed.
-            let blocker = Mailbox<Int32>()
-            let held = try await OpenTransaction.begin(on: .init(connectionString: stack.databaseURL)) { tx in
-                try await blocker.append(try tx.query("SELECT pg_backend_pid()")[0].decode(0, as: Int32.self))
-                try await tx.query("SELECT FROM order_service.users WHERE id = 1200 FOR UPDATE")
-            }
-            let blockerPID = try #require(await blocker.items.first)
-            let doomed = try await stack.orderService(extra: ["CONSUMER_CHUNK_SIZE": "500"])
-            try await eventually(timeout: .seconds(60), "the batch to wait for the held replica row") {
-                try await stack.admin.scalar(
-                    "SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name LIKE 'order-service%' AND $1 = ANY (pg_blocking_pids(pid))",
-                    [blockerPID]
-                )
-            }
-            doomed.process.signal(SIGKILL)
-            _ = try await doomed.process.waitForExit()
+            let held = try await stack.orderServiceKilledWhileWaiting(on: "SELECT FROM order_service.users WHERE id = 1200 FOR UPDATE")
             try await held.rollback()
             try await eventually(timeout: .seconds(30), "the killed order-service's sessions to end") {
                 try await stack.admin.scalar("SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name LIKE 'order-service%'")

@@ -99,21 +99,9 @@ struct EndToEndTests {
             // The catch-up is held in the middle rather than raced: an uncommitted replica row for a
             // user first seen in its third chunk makes that chunk's upsert wait, after two chunks
             // have committed. (Killed "once 2,000 were applied", a busy machine let it finish first.)
-            let blocker = Mailbox<Int32>()
-            let held = try await OpenTransaction.begin(on: .init(connectionString: stack.databaseURL)) { tx in
-                try await blocker.append(try tx.query("SELECT pg_backend_pid()")[0].decode(0, as: Int32.self))
-                try await tx.query("INSERT INTO order_service.users (id, firstname, lastname, email, version) VALUES (1200, 'H', 'H', 'h@example.com', 0)")
-            }
-            let blockerPID = try #require(await blocker.items.first)
-            let doomed = try await stack.orderService(extra: ["CONSUMER_CHUNK_SIZE": "500"])
-            try await eventually(timeout: .seconds(60), "the catch-up to wait for the held replica row") {
-                try await stack.admin.scalar(
-                    "SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name LIKE 'order-service%' AND $1 = ANY (pg_blocking_pids(pid))",
-                    [blockerPID]
-                )
-            }
-            doomed.process.signal(SIGKILL)
-            #expect(try await doomed.process.waitForExit() == 128 + SIGKILL)
+            let held = try await stack.orderServiceKilledWhileWaiting(
+                on: "INSERT INTO order_service.users (id, firstname, lastname, email, version) VALUES (1200, 'H', 'H', 'h@example.com', 0)"
+            )
             let appliedAtKill: Int = try await stack.admin.scalar("SELECT applied_events FROM order_service.consumer_positions")
             #expect(appliedAtKill >= 1_000 && appliedAtKill < total)
             // Its backend, still waiting, may finish that chunk once the row is released: position and

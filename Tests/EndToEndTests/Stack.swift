@@ -53,6 +53,30 @@ struct Stack: Sendable {
         try await RunningService.start("order-service", databaseURL: databaseURL, role: "order_service", extra: extra)
     }
 
+    /// Holds a catch-up in the middle rather than racing it: `hold` runs in a transaction left
+    /// open, taking a replica row that a later chunk's upsert then waits for, and an order-service
+    /// with chunks of 500 entities is started and killed (SIGKILL) once it waits there. Returns the
+    /// open transaction; the killed process's backend, still waiting, may finish its chunk once
+    /// that ends (position and effects commit together either way).
+    func orderServiceKilledWhileWaiting(on hold: String) async throws -> OpenTransaction {
+        let blocker = Mailbox<Int32>()
+        let held = try await OpenTransaction.begin(on: .init(connectionString: databaseURL)) { tx in
+            try await blocker.append(try tx.query("SELECT pg_backend_pid()")[0].decode(0, as: Int32.self))
+            try await tx.query(hold)
+        }
+        let blockerPID = try #require(await blocker.items.first)
+        let doomed = try await orderService(extra: ["CONSUMER_CHUNK_SIZE": "500"])
+        try await eventually(timeout: .seconds(60), "the catch-up to wait for the held replica row") {
+            try await admin.scalar(
+                "SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name LIKE 'order-service%' AND $1 = ANY (pg_blocking_pids(pid))",
+                [blockerPID]
+            )
+        }
+        doomed.process.signal(SIGKILL)
+        #expect(try await doomed.process.waitForExit() == 128 + SIGKILL)
+        return held
+    }
+
     /// Orders whose embedded user or product differs from user_service's tables.
     func inconsistentOrders() async throws -> Int {
         try await SourceConsistency.inconsistentOrders(admin)
