@@ -1238,7 +1238,8 @@ END
 $$;
 
 -- A second session's help with a batch in progress (docs/design.md#reading-the-log-in-commit-order):
--- applies the next `chunk_size` users of the batch's rows, walking down from below `before_id`
+-- applies the next `chunk_size` users of the batch's rows (half of those left, when they are fewer
+-- than two chunks), walking down from below `before_id`
 -- (NULL: from the top) to the applier's committed entity cursor, in the caller's transaction, and
 -- returns the lowest id it applied, or NULL when nothing is left for it: no batch, nothing above
 -- the cursor, or (asked at the top) products still ahead of the cursor, whose orders cross every
@@ -1263,13 +1264,20 @@ BEGIN
         WHERE n.consumer = consumer_name AND n.aggregate_id > pos.cursor_id AND n.aggregate_type = 'product') THEN
         RETURN NULL;
     END IF;
+    -- At most half of what is left above the cursor, when that is less than two chunks: the
+    -- applier is meanwhile taking a chunk from its end, and what both take is done twice.
+    WITH candidates AS (
+        SELECT n.aggregate_id, n.event_id FROM order_service.batch_entities n
+        WHERE n.consumer = consumer_name AND n.aggregate_id > pos.cursor_id
+          AND n.aggregate_id < coalesce(before_id, 9223372036854775807) AND n.aggregate_type = 'user'
+        ORDER BY n.aggregate_id DESC, n.aggregate_type DESC
+        LIMIT 2 * chunk_size
+    )
     SELECT coalesce(array_agg(t.event_id) FILTER (WHERE t.event_id IS NOT NULL), '{}') AS user_events, min(t.aggregate_id) AS lowest
     INTO work
-    FROM (SELECT n.aggregate_id, n.event_id FROM order_service.batch_entities n
-          WHERE n.consumer = consumer_name AND n.aggregate_id > pos.cursor_id
-            AND n.aggregate_id < coalesce(before_id, 9223372036854775807) AND n.aggregate_type = 'user'
-          ORDER BY n.aggregate_id DESC, n.aggregate_type DESC
-          LIMIT chunk_size) t;
+    FROM (SELECT c.aggregate_id, c.event_id FROM candidates c
+          ORDER BY c.aggregate_id DESC
+          LIMIT (SELECT least(chunk_size, (count(*) + 1) / 2) FROM candidates)) t;
     IF work.lowest IS NULL THEN
         RETURN NULL;
     END IF;
@@ -1296,8 +1304,9 @@ DROP TYPE IF EXISTS order_service.event_position;
 -- the stored one (pending_events). An event whose transaction took a small id but commits late is
 -- in the batch after it commits; events of later transactions are applied while it is still open.
 -- A wake-up reads at most `chunk_size` events. When they are more, a batch starts: its events are
--- read at once into one row per entity (start_batch, batch_entities) and applied `chunk_size`
--- entities per call, each call committing its effects and its entity cursor together. Each entity
+-- read at once into one row per entity (start_batch, batch_entities), in a call that applies nothing
+-- (so that help_batch can start meanwhile), and applied `chunk_size` entities per call after it,
+-- each call committing its effects and its entity cursor together. Each entity
 -- jumps to its latest usable state in the batch (outside a batch, a user to its latest in the
 -- chunk) and never over a newer one (upsert_replica's rule), so replays are harmless. Events it
 -- cannot apply go to dead_letters.
@@ -1351,6 +1360,7 @@ DECLARE
     listed text;
     helped bigint;
     rest record;
+    begun boolean := false;
 BEGIN
     SELECT p.snapshot, p.batch_snapshot, p.cursor_xid, p.cursor_id, p.entity_cursor_type, p.entity_cursor_id
     INTO pos
@@ -1423,56 +1433,65 @@ BEGIN
             dead_letters := order_service.start_batch(consumer_name, pos.snapshot, upto, pos.cursor_xid, pos.cursor_id);
             pos.entity_cursor_type := NULL;
             pos.entity_cursor_id := NULL;
+            begun := true;
         ELSIF NOT EXISTS (SELECT FROM order_service.batch_entities n WHERE n.consumer = consumer_name) THEN
             -- A batch in progress keeps its rows until its last chunk, which deletes them with the
             -- snapshot it stores: none left means a crash emptied the unlogged table. Its snapshots
             -- give the same rows again; the entity cursor, committed, says which are applied.
             dead_letters := order_service.start_batch(consumer_name, pos.snapshot, upto);
         END IF;
-        -- Where a helping session (help_batch) has applied every entity from, in this batch.
-        helped := (SELECT h.helped_from FROM order_service.batch_help h
-                   WHERE h.consumer = consumer_name AND h.batch_snapshot = upto::text);
-        -- The entities after the cursor (and below what was helped with), in key order (by id, then
-        -- kind; '' sorts before both kinds, and the smallest bigint before every id).
-        SELECT coalesce(sum(t.events), 0)::integer AS events, max(t.highest_event_id) AS max_id, count(*)::integer AS taken,
-               coalesce(array_agg(t.event_id) FILTER (WHERE t.aggregate_type = 'user' AND t.event_id IS NOT NULL), '{}') AS user_events,
-               coalesce(array_agg(t.event_id) FILTER (WHERE t.aggregate_type = 'product' AND t.event_id IS NOT NULL), '{}') AS product_events,
-               max(ARRAY[t.aggregate_id, CASE WHEN t.aggregate_type = 'user' THEN 1 ELSE 0 END]) AS last_entity
-        FROM (SELECT n.aggregate_type, n.aggregate_id, n.event_id, n.events, n.highest_event_id
-              FROM order_service.batch_entities n
-              WHERE n.consumer = consumer_name
-                AND (n.aggregate_id, n.aggregate_type)
-                    > (coalesce(pos.entity_cursor_id, -9223372036854775808), coalesce(pos.entity_cursor_type, ''))
-                AND n.aggregate_id < coalesce(helped, 9223372036854775807)
-              ORDER BY n.aggregate_id, n.aggregate_type
-              LIMIT chunk_size) t
-        INTO entities;
-        SELECT u.changed_users, u.changed_products INTO changed_users, changed_products
-        FROM order_service.upsert_replica(entities.user_events, entities.product_events) u;
-        -- The chunk's last entity: its highest id, and of the kinds with that id the last ('product'
-        -- sorts before 'user').
-        next_type := CASE WHEN entities.last_entity[2] = 1 THEN 'user' ELSE 'product' END;
-        next_id := entities.last_entity[1];
-        batch_done := entities.taken < chunk_size OR NOT EXISTS (
-            SELECT FROM order_service.batch_entities n
-            WHERE n.consumer = consumer_name AND (n.aggregate_id, n.aggregate_type) > (next_id, next_type));
-        applied := entities.events;
-        highest := entities.max_id;
-        -- Reaching what was helped with ends the batch: those entities' rows are at the batch's
-        -- versions already, committed; only their events are counted, those after the cursor (a
-        -- helper may have reached below where this chunk began, which counted the rest already).
-        IF batch_done AND helped IS NOT NULL THEN
-            SELECT coalesce(sum(n.events), 0)::integer AS events, max(n.highest_event_id) AS max_id INTO rest
-            FROM order_service.batch_entities n
-            WHERE n.consumer = consumer_name AND n.aggregate_id >= helped
-              AND (n.aggregate_id, n.aggregate_type)
-                  > (coalesce(pos.entity_cursor_id, -9223372036854775808), coalesce(pos.entity_cursor_type, ''));
-            applied := applied + rest.events;
-            highest := greatest(highest, rest.max_id);
-        END IF;
-        IF batch_done THEN
-            DELETE FROM order_service.batch_entities n WHERE n.consumer = consumer_name;
-            DELETE FROM order_service.batch_help h WHERE h.consumer = consumer_name;
+        -- A batch's read commits alone, with no chunk: the helping session (help_batch) can then
+        -- start on the rows' other end while this one takes the first chunk, where it would
+        -- otherwise start a chunk later, on the applier's second chunk when a batch has two.
+        IF NOT begun THEN
+            -- Where a helping session (help_batch) has applied every entity from, in this batch.
+            helped := (SELECT h.helped_from FROM order_service.batch_help h
+                       WHERE h.consumer = consumer_name AND h.batch_snapshot = upto::text);
+            -- The entities after the cursor (and below what was helped with), in key order (by id, then
+            -- kind; '' sorts before both kinds, and the smallest bigint before every id).
+            SELECT coalesce(sum(t.events), 0)::integer AS events, max(t.highest_event_id) AS max_id, count(*)::integer AS taken,
+                   coalesce(array_agg(t.event_id) FILTER (WHERE t.aggregate_type = 'user' AND t.event_id IS NOT NULL), '{}') AS user_events,
+                   coalesce(array_agg(t.event_id) FILTER (WHERE t.aggregate_type = 'product' AND t.event_id IS NOT NULL), '{}') AS product_events,
+                   max(ARRAY[t.aggregate_id, CASE WHEN t.aggregate_type = 'user' THEN 1 ELSE 0 END]) AS last_entity
+            FROM (SELECT n.aggregate_type, n.aggregate_id, n.event_id, n.events, n.highest_event_id
+                  FROM order_service.batch_entities n
+                  WHERE n.consumer = consumer_name
+                    AND (n.aggregate_id, n.aggregate_type)
+                        > (coalesce(pos.entity_cursor_id, -9223372036854775808), coalesce(pos.entity_cursor_type, ''))
+                    AND n.aggregate_id < coalesce(helped, 9223372036854775807)
+                  ORDER BY n.aggregate_id, n.aggregate_type
+                  LIMIT chunk_size) t
+            INTO entities;
+            SELECT u.changed_users, u.changed_products INTO changed_users, changed_products
+            FROM order_service.upsert_replica(entities.user_events, entities.product_events) u;
+            -- The chunk's last entity: its highest id, and of the kinds with that id the last ('product'
+            -- sorts before 'user').
+            next_type := CASE WHEN entities.last_entity[2] = 1 THEN 'user' ELSE 'product' END;
+            next_id := entities.last_entity[1];
+            batch_done := entities.taken < chunk_size OR NOT EXISTS (
+                SELECT FROM order_service.batch_entities n
+                WHERE n.consumer = consumer_name AND (n.aggregate_id, n.aggregate_type) > (next_id, next_type));
+            applied := entities.events;
+            highest := entities.max_id;
+            -- Reaching what was helped with ends the batch: those entities' rows are at the batch's
+            -- versions already, committed; only their events are counted, those after the cursor (a
+            -- helper may have reached below where this chunk began, which counted the rest already).
+            IF batch_done AND helped IS NOT NULL THEN
+                SELECT coalesce(sum(n.events), 0)::integer AS events, max(n.highest_event_id) AS max_id INTO rest
+                FROM order_service.batch_entities n
+                WHERE n.consumer = consumer_name AND n.aggregate_id >= helped
+                  AND (n.aggregate_id, n.aggregate_type)
+                      > (coalesce(pos.entity_cursor_id, -9223372036854775808), coalesce(pos.entity_cursor_type, ''));
+                applied := applied + rest.events;
+                highest := greatest(highest, rest.max_id);
+            END IF;
+            IF batch_done THEN
+                DELETE FROM order_service.batch_entities n WHERE n.consumer = consumer_name;
+                DELETE FROM order_service.batch_help h WHERE h.consumer = consumer_name;
+            END IF;
+        ELSE
+            batch_done := false;
+            applied := 0;
         END IF;
     ELSE
         -- Events it cannot apply are rare: their statement (which reads the chunk again) runs only then.
@@ -1501,7 +1520,7 @@ BEGIN
     IF batch_done THEN
         applied_tokens := order_service.event_tokens(xids);
     END IF;
-    IF applied > 0 OR pos.batch_snapshot IS NOT NULL THEN
+    IF applied > 0 OR pos.batch_snapshot IS NOT NULL OR begun THEN
         UPDATE order_service.consumer_positions p
         SET snapshot = CASE WHEN batch_done THEN upto ELSE p.snapshot END,
             batch_snapshot = CASE WHEN batch_done THEN NULL ELSE upto END,

@@ -7,6 +7,8 @@ import NIOConcurrencyHelpers
 /// only "5000". A wake-up (a batch of one chunk) writes none. The time counts from the start of the
 /// first chunk, which reads the whole batch (docs/design.md#reading-the-log-in-commit-order), and
 /// the highest event id is the highest so far: a chunk's entities stand for events anywhere in it.
+/// A batch's read commits alone, so the first line of a catch-up says how long the read took, with
+/// nothing applied yet (and no rate).
 /// A read that runs longer than `interval` (the first chunk of a long catch-up reads the whole
 /// backlog: about 15 s for ten million events) says so every `interval` while it runs, so that the
 /// log is not silent until that read ends.
@@ -93,7 +95,7 @@ public final class CatchUpProgress: Sendable {
             "seconds": tenths(seconds),
             "highest_event_id": "\(batch.highestEventID ?? 0)",
         ]
-        if seconds > 0 { metadata["events_per_second"] = "\(Int((Double(batch.events) / seconds).rounded()))" }
+        if seconds > 0, batch.events > 0 { metadata["events_per_second"] = "\(Int((Double(batch.events) / seconds).rounded()))" }
         return metadata
     }
 }
