@@ -347,6 +347,36 @@ struct ConsumerTests {
         }
     }
 
+    /// A batch's read keeps each entity's latest usable event as its version and the low half of its
+    /// id (order_service.batch_work), and tells the id from the entity's highest one. Where the
+    /// entity's events in the batch span 2^32 ids or more (a log whose ids jumped), the id is
+    /// looked up instead: here user 1's latest usable event has a small id and an unusable one
+    /// after it a huge one, and told from the low bits it would name an event that does not exist.
+    @Test func aBatchFindsTheLatestEventOfAnEntityWhoseIdsJumped() async throws {
+        try await withOrderWorld { world in
+            let first = await world.startConsumer()
+            try await world.waitUntilCaughtUp()
+            await first.stop()
+            try await world.admin.query("UPDATE user_service.users SET email = 'before@x.io' WHERE id = 1")
+            try await world.admin.query("ALTER TABLE user_service.events ALTER COLUMN id RESTART WITH 4294967396")
+            try await world.admin.query(
+                """
+                INSERT INTO user_service.events (aggregate_type, aggregate_id, version, type, payload)
+                VALUES ('user', 1, 1000, 'UserUpdated', '{"firstname": "No"}')
+                """
+            )
+            try await world.admin.query("UPDATE user_service.users SET email = 'after-' || id || '@x.io' WHERE id > 1")
+            // Chunks of two: the five pending events make a batch.
+            while try await world.admin.query(
+                "SELECT more FROM order_service.apply_next_chunk($1, 2)", [defaultConsumerName])[0].decode(0, as: Bool.self)
+            {}
+            let replica = try await world.replicaUsers(upTo: 4)
+            #expect(replica.map { $0.split(separator: " ")[1] } == ["before@x.io", "after-2@x.io", "after-3@x.io", "after-4@x.io"])
+            #expect(try await world.admin.scalar("SELECT count(*)::int FROM order_service.dead_letters", as: Int.self) == 1)
+            #expect(try await world.inconsistentOrders() == 0)
+        }
+    }
+
     /// A database upgraded in the middle of a batch that the previous version applied in the old key
     /// order (kind, then id) holds batch_entities rows and an entity cursor in that order: applying
     /// schema.sql re-keys the table by id first and drops the rows the cursor says were applied, so
