@@ -125,6 +125,7 @@ let package = Package(
                 "Operations",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         // A throwaway PostgreSQL cluster per test run (or DATABASE_URL), one database per test.

@@ -941,6 +941,16 @@ BEGIN
 END
 $$;
 
+-- Whether an entity comes after a batch's entity cursor, in the order a batch's rows are applied in
+-- (docs/design.md#reading-the-log-in-commit-order): by id, then kind. No cursor: every entity ('' sorts
+-- before both kinds, and the smallest bigint before every id). Plain SQL, inlined where it is
+-- called, so that on batch_entities the comparison is a condition of its key's index.
+CREATE OR REPLACE FUNCTION order_service.after_entity_cursor(
+    aggregate_id bigint, aggregate_type text, cursor_id bigint, cursor_type text)
+RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT (aggregate_id, aggregate_type) > (coalesce(cursor_id, -9223372036854775808), coalesce(cursor_type, ''))
+$$;
+
 -- How many events of a consumer's batch in progress are left to apply: those its batch_entities
 -- rows after the entity cursor stand for. When it has no rows (a crash emptied the unlogged table,
 -- see there), or on a hot standby (where PostgreSQL refuses even to plan a query naming an unlogged
@@ -956,13 +966,11 @@ BEGIN
         IF EXISTS (SELECT FROM order_service.batch_entities b WHERE b.consumer = consumer_name) THEN
             RETURN (SELECT coalesce(sum(b.events), 0) FROM order_service.batch_entities b
                     WHERE b.consumer = consumer_name
-                      AND (b.aggregate_id, b.aggregate_type)
-                          > (coalesce(cursor_id, -9223372036854775808), coalesce(cursor_type, '')));
+                      AND order_service.after_entity_cursor(b.aggregate_id, b.aggregate_type, cursor_id, cursor_type));
         END IF;
     END IF;
     RETURN (SELECT count(*) FROM order_service.pending_event_set(since, upto) e
-            WHERE (e.aggregate_id, e.aggregate_type)
-                  > (coalesce(cursor_id, -9223372036854775808), coalesce(cursor_type, '')));
+            WHERE order_service.after_entity_cursor(e.aggregate_id, e.aggregate_type, cursor_id, cursor_type));
 END
 $$;
 
@@ -1464,8 +1472,7 @@ BEGIN
             -- Where a helping session (help_batch) has applied every entity from, in this batch.
             helped := (SELECT h.helped_from FROM order_service.batch_help h
                        WHERE h.consumer = consumer_name AND h.batch_snapshot = upto::text);
-            -- The entities after the cursor (and below what was helped with), in key order (by id, then
-            -- kind; '' sorts before both kinds, and the smallest bigint before every id).
+            -- The entities after the cursor (and below what was helped with), in key order.
             SELECT coalesce(sum(t.events), 0)::integer AS events, max(t.highest_event_id) AS max_id, count(*)::integer AS taken,
                    coalesce(array_agg(t.event_id) FILTER (WHERE t.aggregate_type = 'user' AND t.event_id IS NOT NULL), '{}') AS user_events,
                    coalesce(array_agg(t.event_id) FILTER (WHERE t.aggregate_type = 'product' AND t.event_id IS NOT NULL), '{}') AS product_events,
@@ -1473,8 +1480,7 @@ BEGIN
             FROM (SELECT n.aggregate_type, n.aggregate_id, n.event_id, n.events, n.highest_event_id
                   FROM order_service.batch_entities n
                   WHERE n.consumer = consumer_name
-                    AND (n.aggregate_id, n.aggregate_type)
-                        > (coalesce(pos.entity_cursor_id, -9223372036854775808), coalesce(pos.entity_cursor_type, ''))
+                    AND order_service.after_entity_cursor(n.aggregate_id, n.aggregate_type, pos.entity_cursor_id, pos.entity_cursor_type)
                     AND n.aggregate_id < coalesce(helped, 9223372036854775807)
                   ORDER BY n.aggregate_id, n.aggregate_type
                   LIMIT chunk_size) t
@@ -1487,7 +1493,7 @@ BEGIN
             next_id := entities.last_entity[1];
             batch_done := entities.taken < chunk_size OR NOT EXISTS (
                 SELECT FROM order_service.batch_entities n
-                WHERE n.consumer = consumer_name AND (n.aggregate_id, n.aggregate_type) > (next_id, next_type));
+                WHERE n.consumer = consumer_name AND order_service.after_entity_cursor(n.aggregate_id, n.aggregate_type, next_id, next_type));
             applied := entities.events;
             highest := entities.max_id;
             -- Reaching what was helped with ends the batch: those entities' rows are at the batch's
@@ -1497,8 +1503,7 @@ BEGIN
                 SELECT coalesce(sum(n.events), 0)::integer AS events, max(n.highest_event_id) AS max_id INTO rest
                 FROM order_service.batch_entities n
                 WHERE n.consumer = consumer_name AND n.aggregate_id >= helped
-                  AND (n.aggregate_id, n.aggregate_type)
-                      > (coalesce(pos.entity_cursor_id, -9223372036854775808), coalesce(pos.entity_cursor_type, ''));
+                  AND order_service.after_entity_cursor(n.aggregate_id, n.aggregate_type, pos.entity_cursor_id, pos.entity_cursor_type);
                 applied := applied + rest.events;
                 highest := greatest(highest, rest.max_id);
             END IF;
@@ -1628,6 +1633,7 @@ REVOKE ALL ON FUNCTION order_service.events_subscription_status() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION order_service.events_subscription_status() TO order_service;
 
 REVOKE ALL ON FUNCTION order_service.user_document(bigint, text, text, text), order_service.product_document(bigint, text),
+    order_service.after_entity_cursor(bigint, text, bigint, text),
     order_service.order_document(bigint, jsonb), order_service.pending_events(pg_snapshot, pg_snapshot, xid8, bigint, integer),
     order_service.pending_event_set(pg_snapshot, pg_snapshot, xid8, bigint),
     order_service.pending_events_after_xmax(pg_snapshot, pg_snapshot, xid8, bigint),
@@ -1647,6 +1653,7 @@ REVOKE ALL ON FUNCTION order_service.user_document(bigint, text, text, text), or
     order_service.dead_letter_pending(text, pg_snapshot, pg_snapshot, xid8, bigint, integer),
     order_service.latest_usable_events(pg_snapshot, text, bigint[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION order_service.user_document(bigint, text, text, text), order_service.product_document(bigint, text),
+    order_service.after_entity_cursor(bigint, text, bigint, text),
     order_service.order_document(bigint, jsonb), order_service.pending_events(pg_snapshot, pg_snapshot, xid8, bigint, integer),
     order_service.pending_event_set(pg_snapshot, pg_snapshot, xid8, bigint),
     order_service.pending_events_after_xmax(pg_snapshot, pg_snapshot, xid8, bigint),

@@ -1,4 +1,5 @@
 import Foundation
+import NIOPosix
 import OrderService
 import Postgres
 import PostgresTestSupport
@@ -76,26 +77,34 @@ final class BenchRun {
         // The default log level, as users run it: the user-service logs a line per write.
         var environment = ["DATABASE_URL": url, "DATABASE_USER": role, "PORT": "\(port)", "LOG_LEVEL": "info"]
         environment.merge(extra) { _, new in new }
-        try Self.requireFree(port: port, for: name)
+        try await Self.requireFree(port: port, for: name)
         let process = try ChildProcess(executable: name, in: directory, environment: environment)
         try await Self.waitUntilListening(process, name, port: port)
         return process
     }
 
     /// Another process answering on `port` would be measured in `name`'s place, without a word.
-    static func requireFree(port: Int, for name: String) throws {
-        if answers(port: port) { throw EndToEndError("port \(port) is taken by another process; stop it first (\(name) must listen there)") }
+    static func requireFree(port: Int, for name: String) async throws {
+        if await answers(port: port) { throw EndToEndError("port \(port) is taken by another process; stop it first (\(name) must listen there)") }
     }
 
-    static func answers(port: Int) -> Bool {
-        (try? LocalCluster.run("/usr/bin/env", ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/\(port)"])) != nil
+    /// Whether something accepts a connection on `port`: a connect from this process, since the
+    /// probe runs every 5 ms while a service starts (a catch-up is timed from there), and a shell
+    /// spawned for each took CPU from the start it waited for.
+    static func answers(port: Int) async -> Bool {
+        guard
+            let channel = try? await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connectTimeout(.seconds(1)).connect(host: "127.0.0.1", port: port).get()
+        else { return false }
+        try? await channel.close()
+        return true
     }
 
     /// Returns once `process` accepts connections on `port`; throws with its log if it exits first.
     static func waitUntilListening(_ process: ChildProcess, _ name: String, port: Int) async throws {
         try await eventually(timeout: .seconds(30), "\(name) to start") {
             if let code = process.exitCode { throw EndToEndError("\(name) exited with \(code): \(process.log)") }
-            return answers(port: port)
+            return await answers(port: port)
         }
     }
 
@@ -224,7 +233,7 @@ final class BenchRun {
             log("  no peer at \(options.peer) (scripts/bench builds it): measuring without it")
             return nil
         }
-        try Self.requireFree(port: 18090, for: "the peer")
+        try await Self.requireFree(port: 18090, for: "the peer")
         let process = try ChildProcess(
             executable: URL(fileURLWithPath: path).lastPathComponent, in: URL(fileURLWithPath: path).deletingLastPathComponent().path,
             environment: [
