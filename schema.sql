@@ -1191,9 +1191,9 @@ $$;
 -- Each entity's latest usable event is the one with the highest version (an entity's versions are
 -- unique: events' UNIQUE key). The aggregate keeps it as one bigint, the version in the high half
 -- and the low 32 bits of the event's id in the low half: the highest key is the highest version,
--- and integers compare and merge between workers at a fraction of what the array `[version, id]`
--- cost (0.6 s instead of 0.77 s for a million events' read; BENCHMARKS.md, thirty-first session).
--- The id is then told from its low bits and the entity's highest id, which is at most 2^32 above
+-- and integers compare and merge between workers for less than the array `[version, id]` cost
+-- (a million events' read in 0.61-0.67 s instead of 0.70-0.76 s; BENCHMARKS.md, thirty-first
+-- session). The id is then told from its low bits and the entity's highest id, which is at most 2^32 above
 -- it whenever the entity's events in the batch span fewer than 2^32 ids (that is, always but in a
 -- log that jumped its ids); where they do not, the id is looked up by entity and version.
 CREATE OR REPLACE FUNCTION order_service.batch_work(
