@@ -1193,9 +1193,9 @@ $$;
 -- and the low 32 bits of the event's id in the low half: the highest key is the highest version,
 -- and integers compare and merge between workers for less than the array `[version, id]` cost
 -- (a million events' read in 0.61-0.67 s instead of 0.70-0.76 s; BENCHMARKS.md, thirty-first
--- session). The id is then told from its low bits and the entity's highest id, which is at most 2^32 above
--- it whenever the entity's events in the batch span fewer than 2^32 ids (that is, always but in a
--- log that jumped its ids); where they do not, the id is looked up by entity and version.
+-- session). The id is then told from its low bits and the entity's highest id, which is less than
+-- 2^32 above it whenever the entity's events in the batch span fewer than 2^32 ids (always, but in
+-- a log that jumped its ids); where they do not, the id is looked up by entity and version.
 CREATE OR REPLACE FUNCTION order_service.batch_work(
     since pg_snapshot, upto pg_snapshot, after_xid xid8, after_id bigint)
 RETURNS TABLE (aggregate_type text, aggregate_id bigint, event_id bigint, events integer, unusable_events integer, highest_event_id bigint)
