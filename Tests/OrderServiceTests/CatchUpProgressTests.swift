@@ -57,6 +57,22 @@ struct CatchUpProgressTests {
         #expect(last.metadata["seconds"] == "9.0")
     }
 
+    /// A batch's read commits alone (docs/design.md#reading-the-log-in-commit-order): the first line
+    /// says how long it took, with nothing applied and no rate; the rate comes with the chunks.
+    @Test func theReadsLineHasNoRate() throws {
+        let progress = CatchUpProgress(interval: .seconds(5))
+        let start = ContinuousClock.now
+        func at(_ seconds: Double) -> ContinuousClock.Instant { start + .milliseconds(Int(seconds * 1_000)) }
+
+        let read = try #require(progress.chunkApplied(events: 0, orders: 0, highestEventID: nil, more: true, elapsed: .seconds(2), now: at(2)))
+        #expect(read.message == "catching up")
+        #expect(read.metadata["applied"] == "0")
+        #expect(read.metadata["seconds"] == "2.0")
+        #expect(read.metadata["events_per_second"] == nil)
+        let last = try #require(progress.chunkApplied(events: 40_000, orders: 4_000, highestEventID: 40_000, more: false, now: at(4)))
+        #expect(last.metadata["events_per_second"] == "10000")
+    }
+
     /// A read that runs long (the first chunk of a long catch-up reads the whole backlog) says so
     /// once it has run for the interval, then at most once an interval; in a batch, with its counts.
     @Test func aLongReadSaysSoEveryIntervalWhileItRuns() throws {
