@@ -75,9 +75,7 @@ struct ConsumerTests {
     @Test func catchesUpAfterBeingStoppedDuringAThousandUpdates() async throws {
         try await withOrderWorld { world in
             try await addUsersWithOrders(world, count: 50)
-            let first = await world.startConsumer()
-            try await world.waitUntilCaughtUp()
-            await first.stop()
+            try await world.catchUpAndStop()
 
             for round in 1...20 {
                 try await world.admin.query("UPDATE user_service.users SET email = 'r\(round)-' || id || '@example.com' WHERE id > 4")
@@ -155,9 +153,7 @@ struct ConsumerTests {
     /// products beside them through refresh_replica.
     @Test func aWakeUpWithSeveralVersionsOfAUserEndsAtItsLatestUsableOneAndNeverOverANewerRow() async throws {
         try await withOrderWorld { world in
-            let first = await world.startConsumer()
-            try await world.waitUntilCaughtUp()
-            await first.stop()
+            try await world.catchUpAndStop()
             // Pending at once: user 1 twice, then a newer event of it that cannot be applied; user 2
             // twice in one transaction; user 3, whose replica row is already ahead of its event
             // (as after a rebuild from a later log); and a product.
@@ -202,9 +198,7 @@ struct ConsumerTests {
     /// dead-lettered wherever they fall, and each user ends at its latest usable version.
     @Test func aBacklogInFullChunksDeadLettersItsUnusableEventsAndEndsAtTheLatestUsableVersions() async throws {
         try await withOrderWorld { world in
-            let first = await world.startConsumer()
-            try await world.waitUntilCaughtUp()
-            await first.stop()
+            try await world.catchUpAndStop()
             try await world.admin.query("UPDATE user_service.users SET email = 'one-a@x.io' WHERE id = 1")
             try await world.admin.query("UPDATE user_service.users SET email = 'one-b@x.io' WHERE id = 1")
             try await world.admin.query(
@@ -246,9 +240,7 @@ struct ConsumerTests {
     /// cursor says was applied.
     @Test func aBatchLeftWithAnEventCursorByAnEarlierVersionIsFinishedFromItsCursor() async throws {
         try await withOrderWorld { world in
-            let first = await world.startConsumer()
-            try await world.waitUntilCaughtUp()
-            await first.stop()
+            try await world.catchUpAndStop()
             for round in 1...2 {
                 try await world.admin.query("UPDATE user_service.users SET email = 'r\(round)-' || id || '@x.io' WHERE id IN (1, 2)")
             }
@@ -290,9 +282,7 @@ struct ConsumerTests {
     @Test func aHelperAppliesTheTopOfABatchAndTheApplierCountsItOnce() async throws {
         try await withOrderWorld { world in
             try await addUsersWithOrders(world, count: 60)
-            let first = await world.startConsumer()
-            try await world.waitUntilCaughtUp()
-            await first.stop()
+            try await world.catchUpAndStop()
             try await world.admin.query("UPDATE user_service.users SET email = 'h' || id || '@x.io'")
             try await world.admin.query("UPDATE user_service.users SET lastname = 'L' || id")
             let total: Int = try await world.admin.scalar("SELECT count(*)::int FROM user_service.events")
@@ -354,9 +344,7 @@ struct ConsumerTests {
     /// after it a huge one, and told from the low bits it would name an event that does not exist.
     @Test func aBatchFindsTheLatestEventOfAnEntityWhoseIdsJumped() async throws {
         try await withOrderWorld { world in
-            let first = await world.startConsumer()
-            try await world.waitUntilCaughtUp()
-            await first.stop()
+            try await world.catchUpAndStop()
             try await world.admin.query("UPDATE user_service.users SET email = 'before@x.io' WHERE id = 1")
             try await world.admin.query("ALTER TABLE user_service.events ALTER COLUMN id RESTART WITH 4294967396")
             try await world.admin.query(
@@ -384,9 +372,7 @@ struct ConsumerTests {
     /// ('product', 2) would have passed user 1 without applying it.
     @Test func aBatchLeftInTheOldKeyOrderIsFinishedAfterTheUpgrade() async throws {
         try await withOrderWorld { world in
-            let first = await world.startConsumer()
-            try await world.waitUntilCaughtUp()
-            await first.stop()
+            try await world.catchUpAndStop()
             try await world.admin.query("UPDATE user_service.users SET email = 'u' || id || '@x.io' WHERE id IN (1, 2, 3)")
             try await world.admin.query("UPDATE user_service.products SET description = 'P' || id WHERE id IN (1, 2)")
             // The previous version's table, and its batch: started, and its first chunk (the two
@@ -453,9 +439,7 @@ struct ConsumerTests {
     @Test func aBatchOfMostOfTheLogIsReadSequentiallyAndASmallOneThroughTheIndex() async throws {
         try await withOrderWorld { world in
             try await addUsersWithOrders(world, count: 200)
-            let first = await world.startConsumer()
-            try await world.waitUntilCaughtUp()
-            await first.stop()
+            try await world.catchUpAndStop()
             // A batch's start on its own, and the scans it made of the events (the view also holds
             // the session's earlier transactions' counts until they are flushed: the difference);
             // its rows deleted again.
@@ -595,9 +579,7 @@ struct ConsumerTests {
     @Test func stoppedMidCatchUpThenRestartedNeitherLosesNorRepeats() async throws {
         try await withOrderWorld { world in
             try await addUsersWithOrders(world, count: 100)
-            let first = await world.startConsumer()
-            try await world.waitUntilCaughtUp()
-            await first.stop()
+            try await world.catchUpAndStop()
             for round in 1...10 {
                 try await world.admin.query("UPDATE user_service.users SET firstname = 'R\(round)-' || id WHERE id > 4")
             }

@@ -25,6 +25,14 @@ final class OrderWorld: Sendable {
         self.service = PostgresClient(configuration: database.configuration(asUser: "order_service"))
     }
 
+    /// Brings the replica up to date with a consumer, then stops it: what is written next stays
+    /// pending for the test to apply as it chooses.
+    func catchUpAndStop() async throws {
+        let consumer = await startConsumer()
+        try await waitUntilCaughtUp()
+        await consumer.stop()
+    }
+
     /// Starts a consumer on its own client (as a separate process would), polling slowly so tests
     /// prove that notifications drive it.
     @discardableResult

@@ -374,9 +374,7 @@ struct ReadYourWritesTests {
 
     @Test func aStandbyAnswersATokenKnownCommittedFromTheNotificationAlone() async throws {
         try await withOrderWorld { world in
-            let consumer = await world.startConsumer()
-            try await world.waitUntilCaughtUp()
-            await consumer.stop()
+            try await world.catchUpAndStop()
             // Committed, not yet applied: the consumer is away.
             let token = ConsistencyToken(try await write(world, "UPDATE user_service.users SET email = 'heard@example.com' WHERE id = 3"))!
             let tokens = watch(world, recheck: .seconds(600))
@@ -397,9 +395,7 @@ struct ReadYourWritesTests {
     /// answers those at once too, even while the request's own check is still out.
     @Test func aStandbyAnswersATokenTheNotificationListsWhileItsCheckWaits() async throws {
         try await withOrderWorld { world in
-            let consumer = await world.startConsumer()
-            try await world.waitUntilCaughtUp()
-            await consumer.stop()
+            try await world.catchUpAndStop()
             let token = ConsistencyToken(try await write(world, "UPDATE user_service.users SET email = 'listed@example.com' WHERE id = 3"))!
             let tokens = watch(world, recheck: .seconds(600))
             // The request's checks cannot finish meanwhile.
