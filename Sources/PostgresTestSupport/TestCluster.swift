@@ -55,6 +55,28 @@ public final class LocalCluster: @unchecked Sendable {
     /// Creates and starts a new cluster: with settings for fast tests (no fsync) by default, or
     /// with production durability (fsync and synchronous_commit on) plus `extraSettings`.
     public static func start(durable: Bool = false, extraSettings: [String] = []) throws -> LocalCluster {
+        try startNew(durable: durable, extraSettings: extraSettings) { cluster in
+            try Self.runAsOwner(
+                cluster.bin + "/initdb",
+                ["-D", cluster.root + "/data", "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync", "--locale=C"]
+            )
+        }
+    }
+
+    /// Creates and starts a hot standby of `primary`: a base backup streaming its WAL
+    /// (`pg_basebackup -R`), which replays from there on and answers read-only queries.
+    public static func startStandby(of primary: LocalCluster) throws -> LocalCluster {
+        try startNew(durable: primary.durable, extraSettings: primary.extraSettings) { standby in
+            try Self.runAsOwner(
+                standby.bin + "/pg_basebackup",
+                ["-h", primary.root, "-p", "\(primary.port)", "-U", "postgres", "-D", standby.root + "/data", "-R", "-X", "stream", "-c", "fast"]
+            )
+        }
+    }
+
+    /// A new cluster, recorded to be stopped at exit, its data directory made by `makeData`, then
+    /// started.
+    private static func startNew(durable: Bool, extraSettings: [String], makeData: (LocalCluster) throws -> Void) throws -> LocalCluster {
         lock.lock()
         defer { lock.unlock() }
         if started.isEmpty {
@@ -63,27 +85,9 @@ public final class LocalCluster: @unchecked Sendable {
         }
         let cluster = try LocalCluster(index: started.count, durable: durable, extraSettings: extraSettings)
         started.append(cluster)
-        try Self.runAsOwner(
-            cluster.bin + "/initdb",
-            ["-D", cluster.root + "/data", "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync", "--locale=C"]
-        )
+        try makeData(cluster)
         try cluster.startServer()
         return cluster
-    }
-
-    /// Creates and starts a hot standby of `primary`: a base backup streaming its WAL
-    /// (`pg_basebackup -R`), which replays from there on and answers read-only queries.
-    public static func startStandby(of primary: LocalCluster) throws -> LocalCluster {
-        lock.lock()
-        defer { lock.unlock() }
-        let standby = try LocalCluster(index: started.count, durable: primary.durable, extraSettings: primary.extraSettings)
-        started.append(standby)
-        try Self.runAsOwner(
-            standby.bin + "/pg_basebackup",
-            ["-h", primary.root, "-p", "\(primary.port)", "-U", "postgres", "-D", standby.root + "/data", "-R", "-X", "stream", "-c", "fast"]
-        )
-        try standby.startServer()
-        return standby
     }
 
     private let durable: Bool
