@@ -102,12 +102,17 @@ public struct EventApplier: Sendable {
         return decided
     }
 
-    /// Helps with the batch in progress from a second session: applies the next chunk of its users
-    /// below `before` (nil: from the top), down to the applier's cursor, and returns the lowest id
-    /// applied, or nil when nothing is left to help with (`order_service.help_batch()`).
+    /// Helps with the batch in progress from a second session: applies the next `helperChunkSize`
+    /// of its users below `before` (nil: from the top), down to the applier's cursor, and returns
+    /// the lowest id applied, or nil when nothing is left to help with (`order_service.help_batch()`).
     public func helpBatch(before: Int64?) async throws -> Int64? {
-        try await database.prepared("SELECT order_service.help_batch($1, $2, $3::integer)", [consumer, before, chunkSize])[0].decode(0)
+        try await database.prepared("SELECT order_service.help_batch($1, $2, $3::integer)", [consumer, before, helperChunkSize])[0].decode(0)
     }
+
+    /// The helper's chunk, a fifth of the applier's: where the two meet, the applier waits for the
+    /// helper's chunk in flight, so the smaller that chunk the less it waits
+    /// (docs/design.md#reading-the-log-in-commit-order).
+    public var helperChunkSize: Int { max(1, chunkSize / 5) }
 
     /// Waits (up to a second) for another consumer's transaction on the position row to end; true
     /// once it has, false when it still holds the row (a long `ecst rebuild`).
