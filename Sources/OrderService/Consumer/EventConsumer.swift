@@ -224,7 +224,10 @@ public struct EventConsumer: Service {
     }
 
     private func applyLoop(_ wakeups: AsyncStream<Void>, wake: AsyncStream<Void>.Continuation, relying: RelyingWriterWaiter) async {
-        var registered = false
+        // Registered at once, while the listener connects: registering at the first wake-up made
+        // the first read wait for a pooled session's connection after the listener's (about 4 ms of
+        // a start). A failure here is retried, and reported, at the first wake-up.
+        var registered = (try? await applier.register()) != nil
         var failures = 0
         var retry: Task<Void, Never>?
         for await _ in wakeups {
