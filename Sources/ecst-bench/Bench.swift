@@ -11,7 +11,10 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ecst-bench",
         abstract: "The project's benchmark: both services against a durable throwaway PostgreSQL, every figure beside a baseline of the same run.",
-        discussion: "Build first: swift build -c release --static-swift-stdlib (the services are started from the same folder, built as the image builds them). scripts/bench does both."
+        discussion: """
+            Build first: swift build -c release --static-swift-stdlib (the services are started from the same folder, \
+            built as the image builds them). scripts/bench does both.
+            """
     )
 
     /// What a run measures and how long, as the phases read it (the defaults are the options').
