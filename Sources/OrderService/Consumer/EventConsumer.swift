@@ -10,7 +10,7 @@ import ServiceLifecycle
 /// have committed, and on a slow safety poll, so a lost notification only delays an event, never
 /// loses it. The process that leads the wake-ups reads on its listening session; another reads on
 /// the pool. The wake-up protocol is described in docs/design.md#wake-ups.
-public struct EventConsumer: Service {
+public struct EventConsumer: Service, CustomStringConvertible {
     public static let channel = "ecst_events"
     /// `application_name` of the listening session.
     public static let listenerName = "order-service/listen"
@@ -45,6 +45,11 @@ public struct EventConsumer: Service {
         self.lag = LagGauge(database: database, consumer: applier.consumer, interval: pollInterval)
         (batchesBegun, batchBegun) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
+
+    /// How ServiceLifecycle names it in its log lines. Without it, each start described the whole
+    /// struct by reflection (its applier, logger, metrics, streams...): a line of internals, and
+    /// the runtime's conformance look-ups for each type met, on the way to the first read.
+    public var description: String { "EventConsumer(\(applier.consumer))" }
 
     public func run() async throws {
         // Wake-ups coalesce: one pending wake-up is enough to re-read the table.
