@@ -112,7 +112,7 @@ public struct EventApplier: Sendable {
     /// The helper's chunk, a fifth of the applier's: where the two meet, the applier waits for the
     /// helper's chunk in flight, so the smaller that chunk the less it waits
     /// (docs/design.md#reading-the-log-in-commit-order).
-    public var helperChunkSize: Int { max(1, chunkSize / 5) }
+    var helperChunkSize: Int { max(1, chunkSize / 5) }
 
     /// Waits (up to a second) for another consumer's transaction on the position row to end; true
     /// once it has, false when it still holds the row (a long `ecst rebuild`).
