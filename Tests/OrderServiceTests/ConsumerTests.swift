@@ -337,6 +337,23 @@ struct ConsumerTests {
         }
     }
 
+    /// The consumer's helper takes a fifth of the applier's chunk at a time (EventApplier.helpBatch),
+    /// so that where the two meet the applier waits for a small chunk in flight
+    /// (docs/design.md#reading-the-log-in-commit-order): with chunks of 50, ten users from the top
+    /// of a batch of 64, where a chunk as large as the applier's would have taken half of them.
+    @Test func theHelperTakesAFifthOfTheAppliersChunk() async throws {
+        try await withOrderWorld { world in
+            try await addUsersWithOrders(world, count: 60)
+            try await world.catchUpAndStop()
+            try await world.admin.query("UPDATE user_service.users SET email = 'f' || id || '@x.io'")
+            let applier = EventApplier(database: world.service, consumer: defaultConsumerName, chunkSize: 50, identity: "test")
+            guard case .applied(let read, let more, _) = try await applier.applyNextChunk() else { throw EndToEndError("the position is busy") }
+            #expect(read.events == 0 && more)
+            #expect(try await applier.helpBatch(before: nil) == 55)
+            #expect(try await world.replicaUsers(upTo: 64).filter { $0.hasPrefix("54 ") || $0.hasPrefix("55 ") } == ["54 u50@example.com 1", "55 f55@x.io 2"])
+        }
+    }
+
     /// A batch's read keeps each entity's latest usable event as its version and the low half of its
     /// id (order_service.batch_work), and tells the id from the entity's highest one. Where the
     /// entity's events in the batch span 2^32 ids or more (a log whose ids jumped), the id is
