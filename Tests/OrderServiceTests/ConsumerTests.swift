@@ -486,7 +486,11 @@ struct ConsumerTests {
             let sequentially = "SELECT order_service.read_batch_sequentially($1)"
             #expect(try await world.admin.scalar(sequentially, [defaultConsumerName], as: Bool.self))
             let large = try await scansOfABatchStart()
-            #expect(large.sequential == 1, "612 of about 830 events")
+            // One scan of the events after the stored snapshot's xmax; a second of those of the
+            // transactions it lists as running, when it lists any (other tests' transactions share
+            // the cluster's ids), which a table this small also reads sequentially once seq scans
+            // are on: seen in CI with every suite running at once.
+            #expect(large.sequential >= 1, "612 of about 830 events")
 
             let second = await world.startConsumer(chunkSize: 50)
             try await world.waitUntilCaughtUp()
