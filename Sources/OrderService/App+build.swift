@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import Postgres
 import Prometheus
+import ServiceLifecycle
 import ServiceSupport
 
 /// The order-service's role in the database.
@@ -55,8 +56,10 @@ public func consumerConfiguration(_ base: PostgresConfiguration) -> PostgresConf
     return configuration
 }
 
-/// The whole service: database clients, event consumer and HTTP server; on SIGTERM the server
-/// drains first, then the consumer stops, then the clients close.
+/// The whole service: database clients, event consumer and HTTP server, run side by side; on
+/// SIGTERM or SIGINT the server drains first, then the consumer stops, then the clients close.
+/// The consumer runs beside the HTTP application rather than as one of its services, so that it
+/// starts before the application sets its server up (docs/design.md#a-start-that-connects-while-it-builds).
 public func buildOrderService(
     configuration: ServiceConfiguration,
     consumer: String,
@@ -64,7 +67,7 @@ public func buildOrderService(
     pollInterval: Duration = .seconds(5),
     registry: PrometheusCollectorRegistry,
     logger: Logger
-) -> some ApplicationProtocol {
+) -> ServiceGroup {
     let database = PostgresClient(configuration: configuration.postgres.named("order-service"), logger: logger)
     let consumerDatabase = PostgresClient(configuration: consumerConfiguration(configuration.postgres), logger: logger)
     let identity = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"
@@ -75,12 +78,20 @@ public func buildOrderService(
     let eventConsumer = EventConsumer(
         applier: applier, database: consumerDatabase, logger: consumerLogger, pollInterval: pollInterval, tokens: tokens
     )
-    var app = Application(
+    // Its sessions connect and listen while the rest of the service is built.
+    eventConsumer.warmUp()
+    let app = Application(
         router: buildOrderServiceRouter(database: database, consumer: consumer, registry: registry, tokens: tokens),
         server: .http1OnEventLoops(configuration: .init(idleTimeout: .seconds(Int64(configuration.idleTimeoutSeconds)))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "order-service"),
         logger: logger
     )
-    app.addServices(database, consumerDatabase, eventConsumer)
-    return app
+    // Stopped in the reverse order.
+    return ServiceGroup(
+        configuration: .init(
+            services: [database, consumerDatabase, eventConsumer, app],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
+        )
+    )
 }

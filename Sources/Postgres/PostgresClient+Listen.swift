@@ -82,6 +82,13 @@ extension PostgresClient {
         )
     }
 
+    /// A listening session's settings: its own session, outside the pool's limits, whose loss
+    /// the keepalives reveal within seconds.
+    func listenerConfiguration(applicationName: String?) -> PostgresConfiguration {
+        let configuration = configuration.with(["keepalives_idle": "5", "keepalives_interval": "2", "keepalives_count": "2"])
+        return applicationName.map { configuration.named($0) } ?? configuration
+    }
+
     private static func bound(_ parameters: [any PostgresEncodable]) throws(PostgresError) -> [PostgresParameter] {
         var bound: [PostgresParameter] = []
         for parameter in parameters { bound.append(try parameter.postgresParameter.validated()) }
@@ -109,16 +116,18 @@ extension PostgresClient {
         )
         var listenerLogger = logger
         listenerLogger[metadataKey: "channel"] = "\(channels.joined(separator: ","))"
-        // Listening needs only the session, not the pool's limits.
-        var sessionConfiguration = configuration.with(["keepalives_idle": "5", "keepalives_interval": "2", "keepalives_count": "2"])
-        if let applicationName { sessionConfiguration = sessionConfiguration.named(applicationName) }
         let listener = ListenerThread(
-            configuration: sessionConfiguration,
+            configuration: listenerConfiguration(applicationName: applicationName),
             channels: channels,
             setup: setup.map { ($0, setupParameters.map(\.postgresParameter)) },
             reaction: reaction,
             continuation: continuation,
-            logger: listenerLogger
+            logger: listenerLogger,
+            early: takeEarlyListenerSession(
+                applicationName.map {
+                    EarlySession.Plan(applicationName: $0, channels: channels, setup: setup, setupParameters: setupParameters.map(\.postgresParameter))
+                }
+            )
         )
         continuation.onTermination = { _ in listener.stop() }
         listener.start()

@@ -1,4 +1,5 @@
 import Logging
+import NIOConcurrencyHelpers
 import NIOPosix
 
 /// A bounded pool of sessions to one database, and the entry point of this module.
@@ -14,6 +15,8 @@ public final class PostgresClient: Sendable {
     private let pool: ConnectionPool
     /// One thread per possible session, so a slow statement never waits for a thread.
     private let threadPool: NIOThreadPool
+    /// Listening sessions opened ahead by `warmUp`, by application name, until a listener takes one.
+    private let earlyListenerSessions = NIOLockedValueBox<[String: EarlySession]>([:])
 
     public init(configuration: PostgresConfiguration, logger: Logger = Logger(label: "postgres")) {
         self.configuration = configuration
@@ -92,6 +95,41 @@ public final class PostgresClient: Sendable {
         try await withConnection { try await $0.withTransaction(isolation: isolation, body) }
     }
 
+    /// Starts opening `count` pooled sessions in the background and returns at once: a process
+    /// that calls this first goes on building itself while they connect, and its first statements
+    /// find them open (docs/design.md#a-start-that-connects-while-it-builds). A session that fails
+    /// to connect here is opened again by the statement that needs it, which reports the failure.
+    public func warmUp(sessions count: Int) {
+        for _ in 0..<min(count, configuration.maximumConnections) {
+            Task { try? await withConnection { _ in } }
+        }
+    }
+
+    /// Starts opening, in the background, the session of a later `listen` with the same
+    /// application name, channels and setup: connected, set up once and listening by the time
+    /// that `listen` starts, if the process has that long. A setup answering false is run again by
+    /// the listener; a session that fails is opened again by it, which reports the failure.
+    public func warmUpListener(
+        on channels: [String], applicationName: String, setup: String? = nil, setupParameters: [any PostgresEncodable] = []
+    ) {
+        let plan = EarlySession.Plan(
+            applicationName: applicationName, channels: channels, setup: setup, setupParameters: setupParameters.map(\.postgresParameter)
+        )
+        let early = EarlySession(plan: plan, configuration: listenerConfiguration(applicationName: applicationName))
+        earlyListenerSessions.withLockedValue { $0.updateValue(early, forKey: applicationName)?.drop() }
+    }
+
+    /// The session `warmUpListener` opened for this listener, once; one opened for another plan
+    /// under the same name is closed.
+    func takeEarlyListenerSession(_ plan: EarlySession.Plan?) -> EarlySession? {
+        guard let plan, let early = earlyListenerSessions.withLockedValue({ $0.removeValue(forKey: plan.applicationName) }) else { return nil }
+        guard early.plan == plan else {
+            early.drop()
+            return nil
+        }
+        return early
+    }
+
     /// Sessions open right now (idle or lent), for tests and metrics.
     public var openConnections: Int {
         get async { await pool.openCount }
@@ -99,6 +137,11 @@ public final class PostgresClient: Sendable {
 
     /// Closes idle sessions, fails waiters, and stops the threads. Idempotent.
     public func close() async {
+        let early = earlyListenerSessions.withLockedValue { sessions in
+            defer { sessions = [:] }
+            return Array(sessions.values)
+        }
+        for session in early { session.drop() }
         await pool.close()
         try? await threadPool.shutdownGracefully()
     }

@@ -12,7 +12,7 @@ struct OrderServiceApp {
             defaultPort: orderServiceDefaultPort,
             role: orderServiceRole
         )
-        let app = buildOrderService(
+        let service = buildOrderService(
             configuration: configuration,
             consumer: configuration.consumer.name ?? defaultConsumerName,
             chunkSize: configuration.consumer.chunkSize,
@@ -20,6 +20,6 @@ struct OrderServiceApp {
             registry: registry,
             logger: logger
         )
-        try await app.runService()
+        try await service.run()
     }
 }

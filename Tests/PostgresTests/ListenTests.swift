@@ -88,6 +88,102 @@ struct ListenTests {
         }
     }
 
+    /// A listener warmed up ahead listens from the warm-up on, on the session `listen` then takes:
+    /// a notification sent between the two is delivered, and no second session is opened
+    /// (docs/design.md#a-start-that-connects-while-it-builds).
+    @Test func aWarmedUpListenerIsTakenAndHearsWhatWasSentBeforeListenStarted() async throws {
+        try await TestDatabases.shared.withClient { client, _ in
+            client.warmUpListener(on: ["warm"], applicationName: "warm-listener", setup: "SELECT $1::bool", setupParameters: [true])
+            try await eventually("the warmed-up session to listen") {
+                try await sessions(of: client, named: "warm-listener", listening: true).count == 1
+            }
+            let warmed = try await sessions(of: client, named: "warm-listener")
+            try await client.query("SELECT pg_notify('warm', 'before listen')")
+            let events = Mailbox<PostgresListenerEvent>()
+            try await client.listen(on: ["warm"], applicationName: "warm-listener", setup: "SELECT $1::bool", setupParameters: [true]) { stream in
+                let reader = Task { for await event in stream { await events.append(event) } }
+                try await eventually("the notification sent before listen") {
+                    await events.items.contains { if case .notification(let n) = $0 { n.payload == "before listen" } else { false } }
+                }
+                #expect(await events.items.first == .listening(reconnected: false))
+                #expect(try await sessions(of: client, named: "warm-listener") == warmed)
+                reader.cancel()
+            }
+        }
+    }
+
+    /// A warm-up whose setup answered false (another session held the lock it takes) leaves the
+    /// setup to the listener, which runs it on the same session until it answers true, and only
+    /// then says it is listening.
+    @Test func aWarmedUpListenerWhoseSetupAnsweredFalseIsSetUpByTheListener() async throws {
+        try await TestDatabases.shared.withClient { client, database in
+            let setup = "SELECT CASE WHEN pg_try_advisory_lock(4242) THEN true ELSE (SELECT false FROM pg_sleep(0.02)) END"
+            let held = try await OpenTransaction.begin(on: database.configuration) { tx in
+                try await tx.query("SELECT pg_advisory_xact_lock(4242)")
+            }
+            client.warmUpListener(on: ["warm-held"], applicationName: "warm-held", setup: setup)
+            let setupIs = { (state: String) in
+                try await client.scalar(
+                    """
+                    SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'warm-held'
+                    AND state = $1 AND query LIKE '%pg_try_advisory_lock%'
+                    """,
+                    [state], as: Int.self) == 1
+            }
+            try await eventually("the warm-up's one setup to answer false") { try await setupIs("idle") }
+            let warmed = try await sessions(of: client, named: "warm-held")
+            let events = Mailbox<PostgresListenerEvent>()
+            try await client.listen(on: ["warm-held"], applicationName: "warm-held", setup: setup) { stream in
+                let reader = Task { for await event in stream { await events.append(event) } }
+                // The listener runs the setup again, and is not listening while it answers false.
+                try await eventually("the listener to run the setup again") { try await setupIs("active") }
+                #expect(await events.items.isEmpty)
+                try await held.rollback()
+                try await eventually("the listener to listen") { await events.items.first == .listening(reconnected: false) }
+                #expect(try await sessions(of: client, named: "warm-held") == warmed)
+                try await client.query("SELECT pg_notify('warm-held', 'after')")
+                try await eventually("the notification") {
+                    await events.items.contains { if case .notification(let n) = $0 { n.payload == "after" } else { false } }
+                }
+                reader.cancel()
+            }
+        }
+    }
+
+    /// A warm-up for another plan is not taken but closed, and one never taken is closed with its
+    /// client.
+    @Test func aWarmedUpListenerForAnotherPlanOrNeverTakenIsClosed() async throws {
+        try await TestDatabases.shared.withClient { client, database in
+            client.warmUpListener(on: ["one"], applicationName: "warm-other")
+            try await eventually("the warmed-up session to listen") {
+                try await sessions(of: client, named: "warm-other", listening: true).count == 1
+            }
+            let warmed = try await sessions(of: client, named: "warm-other")
+            try await client.listen(on: ["two"], applicationName: "warm-other") { stream in
+                for await event in stream {
+                    #expect(event == .listening(reconnected: false))
+                    break
+                }
+                try await eventually("the warmed-up session to close") {
+                    let now = try await sessions(of: client, named: "warm-other")
+                    return now.count == 1 && now != warmed
+                }
+            }
+
+            var configuration = database.configuration
+            configuration.maximumConnections = 1
+            let other = PostgresClient(configuration: configuration)
+            other.warmUpListener(on: ["three"], applicationName: "warm-unused")
+            try await eventually("the warmed-up session to listen") {
+                try await sessions(of: client, named: "warm-unused", listening: true).count == 1
+            }
+            await other.close()
+            try await eventually("the unused session to close") {
+                try await sessions(of: client, named: "warm-unused").isEmpty
+            }
+        }
+    }
+
     /// The reaction runs on the listening session, and again when a notification arrived while it
     /// ran: here the first run waits for a lock the test holds, with a snapshot taken before the
     /// second row committed, so only a second run can see that row. The notifications themselves
@@ -180,4 +276,18 @@ struct ListenTests {
             }
         }
     }
+}
+
+/// The backends of this test's database named `applicationName` (those whose last statement was a
+/// `LISTEN`, when `listening`), by process id.
+private func sessions(of client: PostgresClient, named applicationName: String, listening: Bool = false) async throws -> [Int] {
+    let rows = try await client.query(
+        """
+        SELECT pid FROM pg_stat_activity
+        WHERE datname = current_database() AND application_name = $1 AND (NOT $2 OR query LIKE 'LISTEN%')
+        ORDER BY pid
+        """,
+        [applicationName, listening]
+    )
+    return try rows.map { try $0.decode(0, as: Int.self) }
 }

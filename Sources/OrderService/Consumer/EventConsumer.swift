@@ -33,6 +33,9 @@ public struct EventConsumer: Service, CustomStringConvertible {
     let inBatch = NIOLockedValueBox(false)
     let batchBegun: AsyncStream<Void>.Continuation
     let batchesBegun: AsyncStream<Void>
+    /// The position's registration, started early by `warmUp` (or by the apply loop) and awaited
+    /// by the apply loop; retried there when it failed.
+    let registration = NIOLockedValueBox<Task<Void, any Error>?>(nil)
 
     public init(
         applier: EventApplier, database: PostgresClient, logger: Logger, pollInterval: Duration = .seconds(5), tokens: TokenWatch? = nil
@@ -50,6 +53,28 @@ public struct EventConsumer: Service, CustomStringConvertible {
     /// struct by reflection (its applier, logger, metrics, streams...): a line of internals, and
     /// the runtime's conformance look-ups for each type met, on the way to the first read.
     public var description: String { "EventConsumer(\(applier.consumer))" }
+
+    /// Starts, in the background, what its first read waits for: the listening session (connected,
+    /// leading or not, and listening) and the position's registration (on a pooled session). A
+    /// process that calls this before building the rest of itself reads that much sooner at its
+    /// start (docs/design.md#a-start-that-connects-while-it-builds); `run` works without it.
+    public func warmUp() {
+        database.warmUpListener(on: [Self.channel], applicationName: Self.listenerName, setup: Self.leadSetup, setupParameters: [applier.consumer])
+        registration.withLockedValue { [applier] in $0 = $0 ?? Task { try await applier.register() } }
+    }
+
+    /// The position's registration, once started (by `warmUp`, or by the apply loop).
+    private func register() async throws {
+        try await registration.withLockedValue { [applier] in
+            if let started = $0 { return started }
+            let started = Task { try await applier.register() }
+            $0 = started
+            return started
+        }.value
+    }
+
+    /// The listening session's setup: whether this process leads the wake-ups (docs/design.md#wake-ups).
+    static let leadSetup = "SELECT order_service.lead_wake_ups($1)"
 
     public func run() async throws {
         // Wake-ups coalesce: one pending wake-up is enough to re-read the table.
@@ -98,7 +123,7 @@ public struct EventConsumer: Service, CustomStringConvertible {
             // The listening session is also where the leader reads: at every notification, and
             // whenever the apply loop asks (docs/design.md#applying-where-the-wake-up-arrives).
             try await database.listen(
-                on: [Self.channel], applicationName: Self.listenerName, setup: "SELECT order_service.lead_wake_ups($1)",
+                on: [Self.channel], applicationName: Self.listenerName, setup: Self.leadSetup,
                 setupParameters: [applier.consumer], reaction: EventApplier.applyNextChunk,
                 reactionParameters: { [applier, tokens] in applier.applyNextChunkParameters(tokens: tokens?.tokensWaiting ?? []) }
             ) { events, listener in
@@ -229,10 +254,11 @@ public struct EventConsumer: Service, CustomStringConvertible {
     }
 
     private func applyLoop(_ wakeups: AsyncStream<Void>, wake: AsyncStream<Void>.Continuation, relying: RelyingWriterWaiter) async {
-        // Registered at once, while the listener connects: registering at the first wake-up made
-        // the first read wait for a pooled session's connection after the listener's (about 4 ms of
-        // a start). A failure here is retried, and reported, at the first wake-up.
-        var registered = (try? await applier.register()) != nil
+        // Registered at once (or since `warmUp`), while the listener connects: registering at the
+        // first wake-up made the first read wait for a pooled session's connection after the
+        // listener's (about 4 ms of a start). A failure here is retried, and reported, at the
+        // first wake-up.
+        var registered = (try? await register()) != nil
         var failures = 0
         var retry: Task<Void, Never>?
         for await _ in wakeups {

@@ -20,6 +20,8 @@ final class ListenerThread: @unchecked Sendable {
     private let reaction: PostgresClient.Reaction?
     private let continuation: AsyncStream<PostgresListenerEvent>.Continuation
     private let logger: Logger
+    /// A session opened ahead of this listener, for its first connect (`PostgresClient.warmUp`).
+    private let early: EarlySession?
     private let wakePipe = WakePipe()
     private let stopped = NIOLockedValueBox(false)
     private let reactionRequested = NIOLockedValueBox(false)
@@ -34,7 +36,8 @@ final class ListenerThread: @unchecked Sendable {
         setup: (sql: String, parameters: [PostgresParameter])?,
         reaction: PostgresClient.Reaction?,
         continuation: AsyncStream<PostgresListenerEvent>.Continuation,
-        logger: Logger
+        logger: Logger,
+        early: EarlySession? = nil
     ) {
         self.configuration = configuration
         self.channels = channels
@@ -42,6 +45,7 @@ final class ListenerThread: @unchecked Sendable {
         self.reaction = reaction
         self.continuation = continuation
         self.logger = logger
+        self.early = early
     }
 
     func start() {
@@ -79,15 +83,24 @@ final class ListenerThread: @unchecked Sendable {
     private func run() {
         var failures = 0
         var wasListening = false
+        var early = self.early
         while !isStopped {
             let handle: ConnectionHandle
             do {
-                handle = try ConnectionHandle(configuration: configuration)
-                // A setup answering false is run again: a wait in slices, since a statement
-                // that waits holds a snapshot (and the server's xmin horizon) while it waits.
-                while let setup, !isStopped, try handle.exec(setup.sql, setup.parameters).first?.values.first == "f" {}
-                for channel in channels {
-                    _ = try handle.execSimple("LISTEN \(try handle.escapeIdentifier(channel))")
+                // The session opened ahead, once, if it connected: listening already, or still to
+                // be set up (its setup answered false). A readable socket is no sign of its loss
+                // here, as for an idle pooled session: notifications may be waiting, and are read
+                // next. A session lost meanwhile is noticed there, as any later loss is.
+                let opened = early?.take()
+                early = nil
+                if let opened, opened.handle.isHealthy {
+                    handle = opened.handle
+                    if !opened.listening {
+                        _ = try Self.prepare(handle, channels: channels, setup: setup, once: false) { [self] in isStopped }
+                    }
+                } else {
+                    handle = try ConnectionHandle(configuration: configuration)
+                    _ = try Self.prepare(handle, channels: channels, setup: setup, once: false) { [self] in isStopped }
                 }
             } catch {
                 failures += 1
@@ -111,6 +124,26 @@ final class ListenerThread: @unchecked Sendable {
             if !isStopped { continuation.yield(.interrupted) }
         }
         continuation.finish()
+    }
+
+    /// Runs `setup` on a new session, and again while it answers false (a wait in slices, since a
+    /// statement that waits holds a snapshot, and the server's xmin horizon, while it waits),
+    /// then listens on `channels`. With `once`, a setup answering false is not run again and
+    /// false is returned, with nothing listened to yet.
+    static func prepare(
+        _ handle: ConnectionHandle,
+        channels: [String],
+        setup: (sql: String, parameters: [PostgresParameter])?,
+        once: Bool,
+        isStopped: () -> Bool
+    ) throws -> Bool {
+        while let setup, !isStopped(), try handle.exec(setup.sql, setup.parameters).first?.values.first == "f" {
+            if once { return false }
+        }
+        for channel in channels {
+            _ = try handle.execSimple("LISTEN \(try handle.escapeIdentifier(channel))")
+        }
+        return true
     }
 
     /// Reads notifications until the session is lost or the listener is stopped.
