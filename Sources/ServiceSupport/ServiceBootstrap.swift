@@ -1,15 +1,19 @@
 import Foundation
 import Logging
 import Metrics
+import NIOCore
 import Prometheus
 
 /// What both executables do before building their service: read the environment (exiting with a
 /// clear message on bad values) and bootstrap logging and metrics, once, as both systems require.
 public enum ServiceBootstrap {
+    /// `defaultEventLoops`: the HTTP server's threads unless `HTTP_EVENT_LOOPS` says otherwise; nil
+    /// for NIO's default, one per core. Set here, before anything uses NIO's shared threads.
     public static func start(
         name: String,
         defaultPort: Int,
-        role: String
+        role: String,
+        defaultEventLoops: Int? = nil
     ) -> (ServiceConfiguration, PrometheusCollectorRegistry, Logger) {
         let configuration: ServiceConfiguration
         do {
@@ -21,6 +25,9 @@ public enum ServiceBootstrap {
         } catch {
             FileHandle.standardError.write(Data("\(name): \(error)\n".utf8))
             exit(2)
+        }
+        if let loops = configuration.eventLoops ?? defaultEventLoops {
+            NIOSingletons.groupLoopCountSuggestion = loops
         }
         let level = configuration.logLevel
         LoggingSystem.bootstrap { label in

@@ -2,7 +2,7 @@ import Logging
 import Postgres
 
 /// The environment the services read, all of it, in one place: `DATABASE_URL`, `HOST`, `PORT`,
-/// `LOG_LEVEL`, optionally `DATABASE_USER`, `DATABASE_POOL_SIZE` and `HTTP_IDLE_TIMEOUT_SECONDS`, and the order-service's
+/// `LOG_LEVEL`, optionally `DATABASE_USER`, `DATABASE_POOL_SIZE`, `HTTP_IDLE_TIMEOUT_SECONDS` and `HTTP_EVENT_LOOPS`, and the order-service's
 /// `CONSUMER_*`. A value that is set but wrong stops the service with a message saying so.
 public struct ServiceConfiguration: Sendable {
     public var databaseURL: String
@@ -17,6 +17,9 @@ public struct ServiceConfiguration: Sendable {
     /// before it is closed (`HTTP_IDLE_TIMEOUT_SECONDS`): idle keep-alive connections and clients
     /// that trickle their headers or never send a declared body.
     public var idleTimeoutSeconds = 30
+    /// Threads serving HTTP connections (`HTTP_EVENT_LOOPS`); nil: the service's default
+    /// (README.md#configuration).
+    public var eventLoops: Int?
     /// The order-service's event consumer; the user-service has none.
     public var consumer = Consumer()
 
@@ -79,6 +82,7 @@ public struct ServiceConfiguration: Sendable {
         configuration.poolSize = try integer("DATABASE_POOL_SIZE", in: 1...200, environment) ?? configuration.poolSize
         configuration.idleTimeoutSeconds =
             try integer("HTTP_IDLE_TIMEOUT_SECONDS", in: 1...3_600, environment) ?? configuration.idleTimeoutSeconds
+        configuration.eventLoops = try integer("HTTP_EVENT_LOOPS", in: 1...256, environment)
         if let name = environment["CONSUMER_NAME"], !name.isEmpty { configuration.consumer.name = name }
         configuration.consumer.chunkSize = try integer("CONSUMER_CHUNK_SIZE", in: 1...1_000_000, environment) ?? configuration.consumer.chunkSize
         configuration.consumer.pollSeconds = try integer("CONSUMER_POLL_SECONDS", in: 1...3_600, environment) ?? configuration.consumer.pollSeconds

@@ -9,7 +9,8 @@ struct UserServiceApp {
         let (configuration, registry, logger) = ServiceBootstrap.start(
             name: "user-service",
             defaultPort: userServiceDefaultPort,
-            role: userServiceRole
+            role: userServiceRole,
+            defaultEventLoops: userServiceDefaultEventLoops
         )
         let app = buildUserService(configuration: configuration, registry: registry, logger: logger)
         try await app.runService()

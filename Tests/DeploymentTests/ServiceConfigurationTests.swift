@@ -14,6 +14,7 @@ struct ServiceConfigurationTests {
         #expect(configuration.port == 8081)
         #expect(configuration.poolSize == 10)
         #expect(configuration.idleTimeoutSeconds == 30)
+        #expect(configuration.eventLoops == nil)
         #expect(configuration.consumer == .init(name: nil, chunkSize: 5_000, pollSeconds: 5))
     }
 
@@ -26,10 +27,14 @@ struct ServiceConfigurationTests {
         #expect(try read(["HTTP_IDLE_TIMEOUT_SECONDS": "5"]).idleTimeoutSeconds == 5)
     }
 
+    @Test func eventLoops() throws {
+        #expect(try read(["HTTP_EVENT_LOOPS": "3"]).eventLoops == 3)
+    }
+
     @Test(arguments: [
         ("PORT", "0"), ("PORT", "http"), ("LOG_LEVEL", "loud"), ("DATABASE_POOL_SIZE", "0"),
         ("CONSUMER_CHUNK_SIZE", "many"), ("CONSUMER_CHUNK_SIZE", "0"), ("CONSUMER_POLL_SECONDS", "-1"), ("CONSUMER_POLL_SECONDS", "1.5"),
-        ("HTTP_IDLE_TIMEOUT_SECONDS", "0"), ("HTTP_IDLE_TIMEOUT_SECONDS", "forever"),
+        ("HTTP_IDLE_TIMEOUT_SECONDS", "0"), ("HTTP_IDLE_TIMEOUT_SECONDS", "forever"), ("HTTP_EVENT_LOOPS", "0"), ("HTTP_EVENT_LOOPS", "all"),
     ])
     func aWrongValueIsRefusedByName(_ name: String, _ value: String) {
         #expect {

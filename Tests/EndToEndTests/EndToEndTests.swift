@@ -181,4 +181,27 @@ struct EndToEndTests {
             #expect(metrics.contains(#"http_server_active_requests{http_request_method="PUT"} 0"#))
         }
     }
+
+    #if os(Linux)
+        /// The user-service serves HTTP on one thread unless `HTTP_EVENT_LOOPS` says otherwise
+        /// (README.md#configuration).
+        @Test(.enabled(if: runsProcesses)) func theHTTPThreadsAreOneForTheUserServiceUnlessConfigured() async throws {
+            try await withStack { stack in
+                let byDefault = try await stack.userService()
+                let configured = try await stack.userService(extra: ["HTTP_EVENT_LOOPS": "3"])
+                #expect(try eventLoopThreads(of: byDefault.process.pid) == 1)
+                #expect(try eventLoopThreads(of: configured.process.pid) == 3)
+                let reply = try await byDefault.http.put(
+                    "/user-service/update", #"{"id": 2, "firstname": "Ada", "lastname": "Byron", "email": "ada@example.com"}"#)
+                #expect(reply.status == 200)
+            }
+        }
+
+        /// NIO names the threads of its shared event loops `NIO-SGLTN-1-#n`.
+        private func eventLoopThreads(of pid: pid_t) throws -> Int {
+            try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task").filter {
+                ((try? String(contentsOfFile: "/proc/\(pid)/task/\($0)/comm", encoding: .utf8)) ?? "").hasPrefix("NIO-SGLTN-1-")
+            }.count
+        }
+    #endif
 }
