@@ -93,6 +93,8 @@ final class ListenerThread: @unchecked Sendable {
                 // next. A session lost meanwhile is noticed there, as any later loss is.
                 let opened = early?.take()
                 early = nil
+                // Stopped while the early session was still connecting: no second attempt.
+                if isStopped { break }
                 if let opened, opened.handle.isHealthy {
                     handle = opened.handle
                     if !opened.listening {
