@@ -15,7 +15,8 @@ public final class PostgresClient: Sendable {
     private let pool: ConnectionPool
     /// One thread per possible session, so a slow statement never waits for a thread.
     private let threadPool: NIOThreadPool
-    /// Listening sessions opened ahead by `warmUp`, by application name, until a listener takes one.
+    /// Listening sessions opened ahead by `warmUpListener`, by application name, until a listener
+    /// takes one.
     private let earlyListenerSessions = NIOLockedValueBox<[String: EarlySession]>([:])
 
     public init(configuration: PostgresConfiguration, logger: Logger = Logger(label: "postgres")) {
@@ -95,20 +96,11 @@ public final class PostgresClient: Sendable {
         try await withConnection { try await $0.withTransaction(isolation: isolation, body) }
     }
 
-    /// Starts opening `count` pooled sessions in the background and returns at once: a process
-    /// that calls this first goes on building itself while they connect, and its first statements
-    /// find them open (docs/design.md#a-start-that-connects-while-it-builds). A session that fails
-    /// to connect here is opened again by the statement that needs it, which reports the failure.
-    public func warmUp(sessions count: Int) {
-        for _ in 0..<min(count, configuration.maximumConnections) {
-            Task { try? await withConnection { _ in } }
-        }
-    }
-
     /// Starts opening, in the background, the session of a later `listen` with the same
-    /// application name, channels and setup: connected, set up once and listening by the time
-    /// that `listen` starts, if the process has that long. A setup answering false is run again by
-    /// the listener; a session that fails is opened again by it, which reports the failure.
+    /// application name, channels and setup, and returns at once: connected, set up once and
+    /// listening by the time that `listen` starts, if the process has that long
+    /// (docs/design.md#a-start-that-connects-while-it-builds). A setup answering false is run
+    /// again by the listener; a session that fails is opened again by it, which reports the failure.
     public func warmUpListener(
         on channels: [String], applicationName: String, setup: String? = nil, setupParameters: [any PostgresEncodable] = []
     ) {

@@ -20,7 +20,7 @@ final class ListenerThread: @unchecked Sendable {
     private let reaction: PostgresClient.Reaction?
     private let continuation: AsyncStream<PostgresListenerEvent>.Continuation
     private let logger: Logger
-    /// A session opened ahead of this listener, for its first connect (`PostgresClient.warmUp`).
+    /// A session opened ahead of this listener, for its first connect (`PostgresClient.warmUpListener`).
     private let early: EarlySession?
     private let wakePipe = WakePipe()
     private let stopped = NIOLockedValueBox(false)
