@@ -10,15 +10,20 @@ def sys_cpu():
     f = open('/proc/stat').readline().split()[1:]
     v = list(map(int, f)); idle = v[3] + v[4]
     return (sum(v[:8]) - idle) / hz
+# The benchmark's own request and statement: wrk's from the bare-NIO experiment (the same file),
+# pgbench's beside this script.
+here = os.path.dirname(os.path.abspath(__file__))
+lua = os.path.join(here, '..', '2026-12-03-bare-nio', 'update.lua')
+sql = os.path.join(here, 'update.sql')
 pid, secs, clients, mode = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 port = sys.argv[5] if len(sys.argv) > 5 else '8080'
 s0 = sys_cpu(); p0 = proc_cpu(pid) if pid else 0; c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
 t0 = time.time()
 if mode == 'http':
-    out = subprocess.run(['wrk','-t',str(min(clients,2)),'-c',str(clients),'-d',f'{secs}s','-s','./update.lua','http://127.0.0.1:'+port], capture_output=True, text=True).stdout
+    out = subprocess.run(['wrk','-t',str(min(clients,2)),'-c',str(clients),'-d',f'{secs}s','-s',lua,'http://127.0.0.1:'+port], capture_output=True, text=True).stdout
     n = int(re.search(r'(\d+) requests in', out).group(1))
 else:
-    out = subprocess.run(['pgbench','-n','-M','prepared','-f','./update.sql','-c',str(clients),'-j',str(min(clients,2)),'-T',str(secs),os.environ['PGBENCH_URL']], capture_output=True, text=True).stdout
+    out = subprocess.run(['pgbench','-n','-M','prepared','-f',sql,'-c',str(clients),'-j',str(min(clients,2)),'-T',str(secs),os.environ['PGBENCH_URL']], capture_output=True, text=True).stdout
     n = int(re.search(r'number of transactions actually processed: (\d+)', out).group(1))
 el = time.time() - t0
 c1 = resource.getrusage(resource.RUSAGE_CHILDREN); s1 = sys_cpu(); p1 = proc_cpu(pid) if pid else 0
