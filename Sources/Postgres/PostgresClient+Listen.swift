@@ -116,18 +116,17 @@ extension PostgresClient {
         )
         var listenerLogger = logger
         listenerLogger[metadataKey: "channel"] = "\(channels.joined(separator: ","))"
+        let setupParameters = setupParameters.map(\.postgresParameter)
         let listener = ListenerThread(
             configuration: listenerConfiguration(applicationName: applicationName),
             channels: channels,
-            setup: setup.map { ($0, setupParameters.map(\.postgresParameter)) },
+            setup: setup.map { ($0, setupParameters) },
             reaction: reaction,
             continuation: continuation,
             logger: listenerLogger,
-            early: takeEarlyListenerSession(
-                applicationName.map {
-                    EarlySession.Plan(applicationName: $0, channels: channels, setup: setup, setupParameters: setupParameters.map(\.postgresParameter))
-                }
-            )
+            early: applicationName.flatMap {
+                takeEarlyListenerSession(.init(applicationName: $0, channels: channels, setup: setup, setupParameters: setupParameters))
+            }
         )
         continuation.onTermination = { _ in listener.stop() }
         listener.start()

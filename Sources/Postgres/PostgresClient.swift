@@ -113,8 +113,8 @@ public final class PostgresClient: Sendable {
 
     /// The session `warmUpListener` opened for this listener, once; one opened for another plan
     /// under the same name is closed.
-    func takeEarlyListenerSession(_ plan: EarlySession.Plan?) -> EarlySession? {
-        guard let plan, let early = earlyListenerSessions.withLockedValue({ $0.removeValue(forKey: plan.applicationName) }) else { return nil }
+    func takeEarlyListenerSession(_ plan: EarlySession.Plan) -> EarlySession? {
+        guard let early = earlyListenerSessions.withLockedValue({ $0.removeValue(forKey: plan.applicationName) }) else { return nil }
         guard early.plan == plan else {
             early.drop()
             return nil

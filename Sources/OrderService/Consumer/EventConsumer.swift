@@ -60,17 +60,18 @@ public struct EventConsumer: Service, CustomStringConvertible {
     /// start (docs/design.md#a-start-that-connects-while-it-builds); `run` works without it.
     public func warmUp() {
         database.warmUpListener(on: [Self.channel], applicationName: Self.listenerName, setup: Self.leadSetup, setupParameters: [applier.consumer])
-        registration.withLockedValue { [applier] in $0 = $0 ?? Task { try await applier.register() } }
+        _ = registering()
     }
 
-    /// The position's registration, once started (by `warmUp`, or by the apply loop).
-    private func register() async throws {
-        try await registration.withLockedValue { [applier] in
+    /// The position's registration, started at the first call (`warmUp`'s, or the apply loop's)
+    /// and the same task after.
+    private func registering() -> Task<Void, any Error> {
+        registration.withLockedValue { [applier] in
             if let started = $0 { return started }
             let started = Task { try await applier.register() }
             $0 = started
             return started
-        }.value
+        }
     }
 
     /// The listening session's setup: whether this process leads the wake-ups (docs/design.md#wake-ups).
@@ -258,7 +259,7 @@ public struct EventConsumer: Service, CustomStringConvertible {
         // first wake-up made the first read wait for a pooled session's connection after the
         // listener's (about 4 ms of a start). A failure here is retried, and reported, at the
         // first wake-up.
-        var registered = (try? await register()) != nil
+        var registered = (try? await registering().value) != nil
         var failures = 0
         var retry: Task<Void, Never>?
         for await _ in wakeups {
