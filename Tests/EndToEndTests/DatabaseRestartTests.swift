@@ -17,7 +17,7 @@ struct DatabaseRestartTests {
         try await withStackOnItsOwnCluster { stack, cluster in
             let users = try await stack.userService()
             let orders = try await stack.orderService()
-            try await waitForLagZero(orders.http)
+            try await waitForLagZero(orders)
 
             let stream = UpdateStream(users)
             try await stream.acknowledges(20, "at the start")
@@ -50,7 +50,7 @@ struct DatabaseRestartTests {
         try await withStackOnItsOwnCluster(durable: true) { stack, cluster in
             let users = try await stack.userService()
             let orders = try await stack.orderService()
-            try await waitForLagZero(orders.http)
+            try await waitForLagZero(orders)
             let stream = UpdateStream(users)
             try await stream.acknowledges(50, "before the crash")
 
@@ -71,7 +71,7 @@ struct DatabaseRestartTests {
                 "INSERT INTO user_service.users (firstname, lastname, email) SELECT 'F', 'L', 'u' || i || '@example.com' FROM generate_series(1, 3000) AS i"
             )
             let first = try await stack.orderService()
-            try await waitForLagZero(first.http)
+            try await waitForLagZero(first)
             first.process.signal(SIGTERM)
             _ = try await first.process.waitForExit()
             try await stack.admin.query(
@@ -118,7 +118,7 @@ struct DatabaseRestartTests {
             #expect(try after.decode(0, as: Int.self) + after.decode(1, as: Int.self) == total)
 
             let restarted = try await stack.orderService(extra: ["CONSUMER_CHUNK_SIZE": "500"])
-            try await waitForLagZero(restarted.http)
+            try await waitForLagZero(restarted)
             #expect(try await stack.inconsistentOrders() == 0)
             let applied: Int = try await stack.admin.scalar("SELECT applied_events::int FROM order_service.consumer_positions")
             #expect(applied == total)
@@ -140,7 +140,7 @@ struct DatabaseRestartTests {
         #expect(users.process.exitCode == nil)
         #expect(orders.process.exitCode == nil)
         #expect(try await stream.lostUpdates(stack.admin) == [])
-        try await waitForLagZero(orders.http)
+        try await waitForLagZero(orders)
         let events: Int = try await stack.admin.scalar("SELECT count(*)::int FROM user_service.events")
         let applied: Int = try await stack.admin.scalar("SELECT applied_events::int FROM order_service.consumer_positions")
         #expect(applied == events)

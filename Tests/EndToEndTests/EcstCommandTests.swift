@@ -47,7 +47,7 @@ struct EcstCommandTests {
                 let reply = try await users.http.put("/user-service/update", #"{"id": 1, "firstname": "Neha", "lastname": "P\#(i)", "email": "n@example.com"}"#)
                 #expect(reply.status == 200)
             }
-            try await waitForLagZero(orders.http)
+            try await waitForLagZero(orders)
 
             let written = try await users.http.put("/user-service/update", #"{"id": 1, "firstname": "Neha", "lastname": "P5", "email": "n@example.com"}"#)
             let token = try #require(written.headers["ecst-token"])
@@ -58,7 +58,7 @@ struct EcstCommandTests {
             let unknown = try await ecst(["token", "--json", "9223372036854775000"], databaseURL: stack.databaseURL)
             #expect(unknown.status == 4, "\(unknown.output)")
             #expect(unknown.output.contains(#""state" : "unknown""#))
-            try await waitForLagZero(orders.http)
+            try await waitForLagZero(orders)
 
             let status = try await ecst(["status", "--json"], databaseURL: stack.databaseURL)
             #expect(status.status == 0, "\(status.output)")

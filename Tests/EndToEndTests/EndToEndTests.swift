@@ -48,7 +48,7 @@ struct EndToEndTests {
         try await withStack { stack in
             let users = try await stack.userService()
             let first = try await stack.orderService()
-            try await waitForLagZero(first.http)
+            try await waitForLagZero(first)
             first.process.signal(SIGTERM)
             #expect(try await first.process.waitForExit() == 0)
 
@@ -71,7 +71,7 @@ struct EndToEndTests {
             #expect(events >= 1_000)
 
             let second = try await stack.orderService()
-            try await waitForLagZero(second.http)
+            try await waitForLagZero(second)
             #expect(try await stack.inconsistentOrders() == 0)
         }
     }
@@ -109,7 +109,7 @@ struct EndToEndTests {
             try await held.rollback()
 
             let restarted = try await stack.orderService(extra: ["CONSUMER_CHUNK_SIZE": "500"])
-            try await waitForLagZero(restarted.http, timeout: .seconds(120))
+            try await waitForLagZero(restarted, timeout: .seconds(120))
             #expect(try await stack.inconsistentOrders() == 0)
             let applied: Int = try await stack.admin.scalar("SELECT applied_events FROM order_service.consumer_positions")
             #expect(applied == total)
@@ -119,7 +119,7 @@ struct EndToEndTests {
     @Test(.enabled(if: runsProcesses)) func orderCreationWorksWhileUserServiceIsDown() async throws {
         try await withStack { stack in
             let orders = try await stack.orderService()
-            try await waitForLagZero(orders.http)
+            try await waitForLagZero(orders)
             let reply = try await orders.http.post("/order-service/create", #"{"userId": 3, "productId": 1}"#)
             #expect(reply.status == 201)
             #expect(try reply.json(OrderReply.self).user.firstname == "Mayur")

@@ -30,7 +30,7 @@ struct SchemathesisTests {
             try await fuzz(orders.http.baseURL)
             // Whatever it sent, every event it caused was applicable and the orders still agree
             // with the source tables.
-            try await waitForLagZero(orders.http)
+            try await waitForLagZero(orders)
             let deadLetters: Int = try await stack.admin.scalar("SELECT count(*) FROM order_service.dead_letters")
             #expect(deadLetters == 0)
             #expect(try await stack.inconsistentOrders() == 0)

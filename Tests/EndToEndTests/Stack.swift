@@ -135,10 +135,21 @@ struct OrderReply: Decodable {
     var price: Int
 }
 
-/// Waits for the order-service to report lag 0.
-func waitForLagZero(_ orders: HTTP, timeout: Duration = .seconds(60)) async throws {
-    try await eventually(timeout: timeout, "lag 0") {
-        guard let reply = try? await orders.get("/order-service/consumer"), reply.status == 200 else { return false }
-        return try reply.json(ConsumerReply.self).lag == 0
+/// Waits for the order-service to report lag 0. On a timeout the error carries what the service
+/// last reported and the end of its log, which the harness deletes with the process: a timeout
+/// seen once in CI is then diagnosable from CI's output alone.
+func waitForLagZero(_ orders: RunningService, timeout: Duration = .seconds(60)) async throws {
+    let last = Mailbox<String>()
+    do {
+        try await eventually(timeout: timeout, "lag 0") {
+            if let code = orders.process.exitCode { throw EndToEndError("the order-service exited with \(code)") }
+            guard let reply = try? await orders.http.get("/order-service/consumer") else { return false }
+            await last.append("\(reply.status) \(reply.body)")
+            return reply.status == 200 ? try reply.json(ConsumerReply.self).lag == 0 : false
+        }
+    } catch {
+        let status = await last.items.last ?? "no answer"
+        let tail = orders.process.log.split(separator: "\n", omittingEmptySubsequences: false).suffix(40).joined(separator: "\n")
+        throw EndToEndError("\(error); /order-service/consumer last answered: \(status); the log's end:\n\(tail)")
     }
 }

@@ -52,7 +52,7 @@ struct WakeUpFaultTests {
         try await withStack { stack in
             let users = try await stack.userService()
             let orders = try await stack.orderService(extra: ["CONSUMER_POLL_SECONDS": "60"])
-            try await waitForLagZero(orders.http)
+            try await waitForLagZero(orders)
             _ = try await Self.updateAndWait(users, orders, email: "before@example.com", within: .seconds(10))
 
             let names = try await stack.admin.query(
@@ -73,7 +73,7 @@ struct WakeUpFaultTests {
         try await withStackOnItsOwnCluster { stack, cluster in
             let users = try await stack.userService()
             let orders = try await stack.orderService(extra: ["CONSUMER_POLL_SECONDS": "60"])
-            try await waitForLagZero(orders.http)
+            try await waitForLagZero(orders)
 
             try cluster.stopServer()
             try cluster.startServer()
