@@ -139,16 +139,15 @@ struct OrderReply: Decodable {
 /// last reported and the end of its log, which the harness deletes with the process: a timeout
 /// seen once in CI is then diagnosable from CI's output alone.
 func waitForLagZero(_ orders: RunningService, timeout: Duration = .seconds(60)) async throws {
-    let last = Mailbox<String>()
+    var status = "no answer"
     do {
         try await eventually(timeout: timeout, "lag 0") {
             if let code = orders.process.exitCode { throw EndToEndError("the order-service exited with \(code)") }
             guard let reply = try? await orders.http.get("/order-service/consumer") else { return false }
-            await last.append("\(reply.status) \(reply.body)")
+            status = "\(reply.status) \(reply.body)"
             return reply.status == 200 ? try reply.json(ConsumerReply.self).lag == 0 : false
         }
     } catch {
-        let status = await last.items.last ?? "no answer"
         let tail = orders.process.log.split(separator: "\n", omittingEmptySubsequences: false).suffix(40).joined(separator: "\n")
         throw EndToEndError("\(error); /order-service/consumer last answered: \(status); the log's end:\n\(tail)")
     }
