@@ -12,10 +12,7 @@ public let userServiceSessionName = "user-service"
 /// The port user-service listens on unless `PORT` says otherwise.
 public let userServiceDefaultPort = 8080
 /// One thread serves all its HTTP connections unless `HTTP_EVENT_LOOPS` says otherwise: its
-/// requests are short and the database is its limit, and one thread sharing the cores with
-/// PostgreSQL spent 7-19 % less CPU per `PUT` than one per core at 4 to 64 clients (the same at one;
-/// README.md#configuration, BENCHMARKS.md, thirty-third session). The order-service keeps one
-/// per core: its order list compacts up to a megabyte of JSON on the thread.
+/// requests are short and the database is its limit (docs/design.md#one-thread-per-request).
 public let userServiceDefaultEventLoops = 1
 
 /// The router: `/user-service/...`, `/health`, `/metrics`, `/openapi.json`, with JSON errors, request ids and
