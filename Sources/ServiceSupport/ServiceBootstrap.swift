@@ -7,18 +7,20 @@ import Prometheus
 /// What both executables do before building their service: read the environment (exiting with a
 /// clear message on bad values) and bootstrap logging and metrics, once, as both systems require.
 public enum ServiceBootstrap {
-    /// `defaultEventLoops`: the HTTP server's threads unless `HTTP_EVENT_LOOPS` says otherwise; nil
-    /// for NIO's default, one per core. Set here, before anything uses NIO's shared threads.
+    /// `defaultEventLoops`: the HTTP server's threads unless `HTTP_EVENT_LOOPS` (or, without it,
+    /// NIO's own `NIO_SINGLETON_GROUP_LOOP_COUNT`) says otherwise; nil for NIO's default, one per
+    /// core. Set here, before anything uses NIO's shared threads.
     public static func start(
         name: String,
         defaultPort: Int,
         role: String,
         defaultEventLoops: Int? = nil
     ) -> (ServiceConfiguration, PrometheusCollectorRegistry, Logger) {
+        let environment = ProcessInfo.processInfo.environment
         let configuration: ServiceConfiguration
         do {
             configuration = try ServiceConfiguration.fromEnvironment(
-                ProcessInfo.processInfo.environment,
+                environment,
                 defaultPort: defaultPort,
                 defaultDatabaseURL: "postgresql://\(role)@127.0.0.1:5432/ecst"
             )
@@ -26,7 +28,8 @@ public enum ServiceBootstrap {
             FileHandle.standardError.write(Data("\(name): \(error)\n".utf8))
             exit(2)
         }
-        if let loops = configuration.eventLoops ?? defaultEventLoops {
+        // A suggestion set here overrides NIO's variable, so the default yields to it.
+        if let loops = configuration.eventLoops ?? (environment["NIO_SINGLETON_GROUP_LOOP_COUNT"] == nil ? defaultEventLoops : nil) {
             NIOSingletons.groupLoopCountSuggestion = loops
         }
         let level = configuration.logLevel

@@ -183,14 +183,18 @@ struct EndToEndTests {
     }
 
     #if os(Linux)
-        /// The user-service serves HTTP on one thread unless `HTTP_EVENT_LOOPS` says otherwise
-        /// (README.md#configuration).
+        /// The user-service serves HTTP on one thread unless `HTTP_EVENT_LOOPS`, or NIO's own
+        /// variable without it, says otherwise (README.md#configuration).
         @Test(.enabled(if: runsProcesses)) func theHTTPThreadsAreOneForTheUserServiceUnlessConfigured() async throws {
             try await withStack { stack in
                 let byDefault = try await stack.userService()
                 let configured = try await stack.userService(extra: ["HTTP_EVENT_LOOPS": "3"])
+                let byNIO = try await stack.userService(extra: ["NIO_SINGLETON_GROUP_LOOP_COUNT": "2"])
+                let both = try await stack.userService(extra: ["HTTP_EVENT_LOOPS": "3", "NIO_SINGLETON_GROUP_LOOP_COUNT": "2"])
                 #expect(try eventLoopThreads(of: byDefault.process.pid) == 1)
                 #expect(try eventLoopThreads(of: configured.process.pid) == 3)
+                #expect(try eventLoopThreads(of: byNIO.process.pid) == 2)
+                #expect(try eventLoopThreads(of: both.process.pid) == 3)
                 let reply = try await byDefault.http.put(
                     "/user-service/update", #"{"id": 2, "firstname": "Ada", "lastname": "Byron", "email": "ada@example.com"}"#)
                 #expect(reply.status == 200)
