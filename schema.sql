@@ -1,7 +1,8 @@
 -- ecst: the whole database, applied by a superuser with
 --   psql -v ON_ERROR_STOP=1 -f schema.sql "$DATABASE_URL"
 -- to whichever database DATABASE_URL names. Applying it again is harmless: every statement is
--- idempotent and the seed rows are inserted only when missing.
+-- idempotent and the seed rows are inserted only when missing. So is applying it while the
+-- services run (an upgrade, `docker compose up`): what they rely on is replaced in transactions.
 --
 -- A database per service (docs/replication.md): the psql variable `part` applies one side only.
 --   -v part=users    the users' server: user_service with its outbox, nothing of order_service.
@@ -167,6 +168,11 @@ BEGIN
 END
 $$;
 
+-- Each table's triggers are replaced in one transaction, here and below: schema.sql is applied to
+-- databases in use (an upgrade, `scripts/run`, every `docker compose up`), and a write that ran
+-- between a trigger's drop and its creation, each committed alone, would have recorded no event
+-- (PrivilegeTests). The writers wait for the lock instead.
+BEGIN;
 DROP TRIGGER IF EXISTS users_first_version ON user_service.users;
 CREATE TRIGGER users_first_version BEFORE INSERT ON user_service.users
     FOR EACH ROW EXECUTE FUNCTION user_service.first_version('user');
@@ -181,6 +187,8 @@ CREATE TRIGGER users_record_update AFTER UPDATE ON user_service.users
     FOR EACH ROW WHEN (OLD.version IS DISTINCT FROM NEW.version)
     EXECUTE FUNCTION user_service.record_event('user', 'User');
 
+COMMIT;
+BEGIN;
 DROP TRIGGER IF EXISTS products_first_version ON user_service.products;
 CREATE TRIGGER products_first_version BEFORE INSERT ON user_service.products
     FOR EACH ROW EXECUTE FUNCTION user_service.first_version('product');
@@ -194,6 +202,7 @@ DROP TRIGGER IF EXISTS products_record_update ON user_service.products;
 CREATE TRIGGER products_record_update AFTER UPDATE ON user_service.products
     FOR EACH ROW WHEN (OLD.version IS DISTINCT FROM NEW.version)
     EXECUTE FUNCTION user_service.record_event('product', 'Product');
+COMMIT;
 
 -- TRUNCATE would bypass the row triggers and lose events: refuse it (a superuser may drop the
 -- trigger first if they really mean it).
@@ -204,12 +213,14 @@ BEGIN
         USING ERRCODE = 'insufficient_privilege';
 END
 $$;
+BEGIN;
 DROP TRIGGER IF EXISTS users_no_truncate ON user_service.users;
 CREATE TRIGGER users_no_truncate BEFORE TRUNCATE ON user_service.users
     FOR EACH STATEMENT EXECUTE FUNCTION user_service.refuse_truncate();
 DROP TRIGGER IF EXISTS products_no_truncate ON user_service.products;
 CREATE TRIGGER products_no_truncate BEFORE TRUNCATE ON user_service.products
     FOR EACH STATEMENT EXECUTE FUNCTION user_service.refuse_truncate();
+COMMIT;
 \endif
 
 -- Append-only: UPDATE, DELETE and TRUNCATE of events fail for every role but a superuser (who
@@ -223,12 +234,14 @@ BEGIN
     RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
 END
 $$;
+BEGIN;
 DROP TRIGGER IF EXISTS events_append_only ON user_service.events;
 CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON user_service.events
     FOR EACH ROW EXECUTE FUNCTION user_service.events_append_only();
 DROP TRIGGER IF EXISTS events_append_only_truncate ON user_service.events;
 CREATE TRIGGER events_append_only_truncate BEFORE TRUNCATE ON user_service.events
     FOR EACH STATEMENT EXECUTE FUNCTION user_service.events_append_only();
+COMMIT;
 
 -- The wake-up call: NOTIFY on channel 'ecst_events' with an empty payload; readers read the table,
 -- never the payload. At most one committing writer notifies at a time (the holder of the notifier
@@ -271,12 +284,14 @@ BEGIN
 END
 $$;
 
+BEGIN;
 DROP TRIGGER IF EXISTS events_notify ON user_service.events;
 CREATE CONSTRAINT TRIGGER events_notify AFTER INSERT ON user_service.events
     DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW
     WHEN (user_service.first_event_of_transaction())
     EXECUTE FUNCTION user_service.notify_events();
+COMMIT;
 
 -- For consumers: the pending slots held right now by writers that rely on another's NOTIFY and
 -- have not finished committing (a slot found free means its writer has released it, after its
@@ -356,11 +371,13 @@ BEGIN
     RETURN NEW;
 END
 $$;
+BEGIN;
 DROP TRIGGER IF EXISTS events_local_xid ON user_service.events;
 CREATE TRIGGER events_local_xid BEFORE INSERT ON user_service.events
     FOR EACH ROW EXECUTE FUNCTION user_service.take_local_xid();
 ALTER TABLE user_service.events ENABLE REPLICA TRIGGER events_local_xid;
 ALTER TABLE user_service.events ENABLE ALWAYS TRIGGER events_notify;
+COMMIT;
 
 -- Subscribes this database's copy to the users' server's publication, through the slot
 -- create_events_slot() made there (`publisher`: a libpq connection string as ecst_replication).
@@ -390,6 +407,9 @@ REVOKE ALL ON FUNCTION user_service.subscribe_to_events(text, text) FROM PUBLIC;
 
 -- Privileges: user_service reads and writes its tables (and reads its outbox); order_service reads
 -- the outbox and nothing else here.
+-- In one transaction, as the triggers are: revoked and granted again alone, the services' own
+-- privileges would lapse in between for whatever runs then.
+BEGIN;
 REVOKE ALL ON ALL TABLES IN SCHEMA user_service FROM PUBLIC, user_service, order_service;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA user_service FROM PUBLIC, user_service, order_service;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA user_service FROM PUBLIC;
@@ -401,6 +421,7 @@ GRANT SELECT ON user_service.events TO user_service, order_service;
 GRANT EXECUTE ON FUNCTION user_service.relying_writer_slots(), user_service.writers_may_rely(pg_snapshot),
     user_service.wait_for_relying_writers(int[]) TO order_service;
 GRANT EXECUTE ON FUNCTION user_service.transaction_token() TO user_service;
+COMMIT;
 
 \if :ecst_with_users
 -- A database per service, the users' side (docs/replication.md): the events leave this server by

@@ -1,3 +1,4 @@
+import Foundation
 import Postgres
 import PostgresTestSupport
 import ServiceTestSupport
@@ -91,4 +92,52 @@ struct PrivilegeTests {
             #expect(users == 4)
         }
     }
+
+    /// Applying schema.sql to a database in use (an upgrade, `scripts/run`, every `docker compose
+    /// up`) loses no event: a trigger dropped and created again in two transactions let the writes
+    /// queued behind the drop run without it, recording no event. Writers update users all through
+    /// the application; each update must have its event.
+    @Test func applyingTheSchemaWhileUsersChangeLosesNoEvent() async throws {
+        try await withRoles { admin, userService, _ in
+            let database: String = try await admin.scalar("SELECT current_database()")
+            let server = try await TestCluster.shared.adminConnectionString()
+            let before: Int = try await admin.scalar("SELECT count(*) FROM user_service.events")
+            let applied = StopFlag()
+            let updates = try await withThrowingTaskGroup(of: Int.self) { group in
+                for id in 1...3 {
+                    group.addTask {
+                        var made = 0
+                        while await !applied.isRaised {
+                            made += 1
+                            try await userService.query("UPDATE user_service.users SET lastname = $1 WHERE id = $2", ["Writer \(made)", Int64(id)])
+                        }
+                        return made
+                    }
+                }
+                // psql runs on a thread of its own: the writers need the cooperative pool meanwhile.
+                try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
+                    Thread { done.resume(with: Result { try SQLFile.apply(schemaPath, connectionString: server, database: database) }) }.start()
+                }
+                await applied.raise()
+                return try await group.reduce(0, +)
+            }
+            let events: Int = try await admin.scalar("SELECT count(*) FROM user_service.events")
+            #expect(updates > 0)
+            #expect(events - before == updates)
+            let unrecorded: Int = try await admin.scalar(
+                """
+                SELECT count(*) FROM user_service.users u
+                WHERE u.version IS DISTINCT FROM (SELECT max(e.version) FROM user_service.events e
+                                                  WHERE e.aggregate_type = 'user' AND e.aggregate_id = u.id)
+                """
+            )
+            #expect(unrecorded == 0)
+        }
+    }
+}
+
+/// Tells looping writers to stop.
+private actor StopFlag {
+    private(set) var isRaised = false
+    func raise() { isRaised = true }
 }
