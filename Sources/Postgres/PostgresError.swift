@@ -42,6 +42,13 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable, Equatable
         self.hint = hint
     }
 
+    /// True when the statement names a table, column, function, type or schema the database does
+    /// not have, or a function it has more than one match for: the database's schema is not the
+    /// one the statement was written for.
+    public var isMissingDefinition: Bool {
+        sqlState.map { SQLState.missingDefinition.contains($0) } ?? false
+    }
+
     /// True when the database could not be reached or the connection broke: a 503, not a 500.
     public var isUnavailable: Bool {
         switch code {
@@ -66,6 +73,10 @@ extension PostgresError {
         public static let foreignKeyViolation = "23503"
         public static let checkViolation = "23514"
         public static let undefinedTable = "42P01"
+        public static let undefinedColumn = "42703"
+        public static let undefinedFunction = "42883"
+        public static let ambiguousFunction = "42725"
+        public static let undefinedObject = "42704"
         public static let insufficientPrivilege = "42501"
         public static let serializationFailure = "40001"
         public static let deadlockDetected = "40P01"
@@ -73,5 +84,9 @@ extension PostgresError {
         public static let lockNotAvailable = "55P03"
         public static let invalidSchemaName = "3F000"
         public static let queryCanceled = "57014"
+        /// What `isMissingDefinition` means.
+        static let missingDefinition: Set<String> = [
+            undefinedTable, undefinedColumn, undefinedFunction, ambiguousFunction, undefinedObject, invalidSchemaName,
+        ]
     }
 }

@@ -4,7 +4,8 @@ import Postgres
 
 /// Turns every error into the contract's JSON error body with the right status:
 /// `APIError` as given, Hummingbird's `HTTPError` (404 route, 413 body) by its status, an
-/// unreachable database as 503, and anything else as a logged 500 that reveals nothing.
+/// unreachable database as 503, and anything else as a logged 500 that reveals nothing (the log
+/// line names a database whose schema is not this build's as the cause, where it is).
 public struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     public init() {}
 
@@ -23,7 +24,7 @@ public struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return ErrorBody(status: .serviceUnavailable, message: "the database is unavailable; try again shortly")
                 .response(status: .serviceUnavailable, headers: [.retryAfter: "1"])
         } catch {
-            context.logger.error("request failed", metadata: ["error": "\(error)"])
+            context.logger.error("request failed", metadata: (error as? PostgresError)?.logMetadata ?? ["error": "\(error)"])
             return ErrorBody(status: .internalServerError, message: "internal error").response(status: .internalServerError)
         }
     }

@@ -126,6 +126,31 @@ struct EndToEndTests {
         }
     }
 
+    /// A database whose schema lacks what the consumer calls (an older schema.sql than the build's)
+    /// is logged as that, at error level, while the consumer retries; once schema.sql is applied
+    /// it goes on where it stood.
+    @Test(.enabled(if: runsProcesses)) func aSchemaBehindTheBuildIsLoggedAsTheCauseAndRecoveredFrom() async throws {
+        try await withStack { stack in
+            let orders = try await stack.orderService()
+            try await waitForLagZero(orders)
+            try await stack.admin.query("DROP FUNCTION order_service.apply_next_chunk(text, integer, text, xid8[])")
+            let users = try await stack.userService()
+            let update = try await users.http.put(
+                "/user-service/update", #"{"id": 1, "firstname": "Neha", "lastname": "Behind", "email": "neha.parate@gmail.com"}"#)
+            #expect(update.status == 200)
+            try await eventually("the order-service to log the schema as the cause") {
+                orders.process.log.split(separator: "\n").contains {
+                    $0.contains(" error ") && $0.contains("applying events failed") && $0.contains("apply this build's schema.sql")
+                }
+            }
+            let database: String = try await stack.admin.scalar("SELECT current_database()")
+            try SQLFile.apply(schemaPath, connectionString: try await TestCluster.shared.adminConnectionString(), database: database)
+            try await waitForLagZero(orders)
+            let order = try await orders.http.get("/order-service/1")
+            #expect(try order.json(OrderReply.self).user.lastname == "Behind")
+        }
+    }
+
     @Test(.enabled(if: runsProcesses)) func sigtermLetsInFlightRequestsFinishAndExitsZero() async throws {
         try await withStack { stack in
             let users = try await stack.userService()

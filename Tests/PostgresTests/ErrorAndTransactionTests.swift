@@ -28,8 +28,26 @@ struct ErrorAndTransactionTests {
             }
             #expect(error?.sqlState == PostgresError.SQLState.undefinedTable)
             #expect(error?.message.contains("nope") == true)
+            #expect(error?.isMissingDefinition == true)
             let stillWorks = try await client.scalar("SELECT 2", as: Int.self)
             #expect(stillWorks == 2)
+        }
+    }
+
+    /// What a schema older or newer than the statement's says (a function missing, or two that
+    /// match), and what it does not (a statement that fails on its values).
+    @Test func missingOrAmbiguousFunctionsAreMissingDefinitions() async throws {
+        try await TestDatabases.shared.withClient { client, _ in
+            try await client.query("CREATE FUNCTION twice(a int, b int DEFAULT 0) RETURNS int LANGUAGE sql AS 'SELECT a + b'")
+            try await client.query("CREATE FUNCTION twice(a int, b text DEFAULT '') RETURNS int LANGUAGE sql AS 'SELECT a'")
+            let missing = await capturePostgresError { try await client.query("SELECT no_such_function($1)", [1]) }
+            let ambiguous = await capturePostgresError { try await client.query("SELECT twice(1)") }
+            let division = await capturePostgresError { try await client.query("SELECT 1 / $1", [0]) }
+            #expect(missing?.sqlState == PostgresError.SQLState.undefinedFunction)
+            #expect(ambiguous?.sqlState == PostgresError.SQLState.ambiguousFunction)
+            #expect(missing?.isMissingDefinition == true)
+            #expect(ambiguous?.isMissingDefinition == true)
+            #expect(division.map { $0.sqlState != nil && !$0.isMissingDefinition } == true)
         }
     }
 

@@ -3,6 +3,7 @@ import Metrics
 import NIOConcurrencyHelpers
 import Postgres
 import ServiceLifecycle
+import ServiceSupport
 
 /// Keeps the replica and the purchase orders current: applies the events after its stored
 /// position at start-up, after every notification on `ecst_events`, after every reconnect of its
@@ -242,7 +243,12 @@ public struct EventConsumer: Service, CustomStringConvertible {
     private func retryLater(after error: any Error, failures: Int, wake: AsyncStream<Void>.Continuation) -> Task<Void, Never> {
         metrics.failures.increment()
         let delay = Self.retryDelay(failures: failures)
-        logger.warning("applying events failed; will retry", metadata: ["error": "\(error)", "retry_in": "\(delay)"])
+        if let error = error as? PostgresError, error.isMissingDefinition {
+            // Not a fault that passes: it lasts until the schema is applied, and is retried until then.
+            logger.error("applying events failed; will retry", metadata: error.logMetadata.merging(["retry_in": "\(delay)"]) { $1 })
+        } else {
+            logger.warning("applying events failed; will retry", metadata: ["error": "\(error)", "retry_in": "\(delay)"])
+        }
         return Task {
             if (try? await Task.sleep(for: delay)) != nil { wake.yield() }
         }
