@@ -658,8 +658,6 @@ RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
             THEN 'product payload needs a string description and an integer price from 0 to 2147483647'
     END
 $$;
-REVOKE ALL ON FUNCTION order_service.event_problem(text, text, jsonb) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION order_service.event_problem(text, text, jsonb) TO order_service;
 -- The same, declared VOLATILE for one reason: a subquery whose column calls a volatile function is
 -- not merged into its caller, so the column is computed once per row even where the caller names
 -- it twice (batch_work's two aggregates). Unlike OFFSET 0, the usual way to keep a subquery whole,
@@ -668,8 +666,6 @@ CREATE OR REPLACE FUNCTION order_service.event_problem_once(type text, aggregate
 RETURNS text LANGUAGE sql VOLATILE PARALLEL SAFE AS $$
     SELECT order_service.event_problem(type, aggregate_type, payload)
 $$;
-REVOKE ALL ON FUNCTION order_service.event_problem_once(text, text, jsonb) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION order_service.event_problem_once(text, text, jsonb) TO order_service;
 
 -- The user and the product as a purchase order embeds them (and as the API shows them there): the
 -- one definition of those documents, used by order creation, the consumer, `ecst rebuild`, the
@@ -1658,49 +1654,14 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog AS $$
     LEFT JOIN pg_stat_subscription w ON w.subid = s.oid AND w.relid IS NULL
     WHERE s.subname = 'ecst_events'
 $$;
-REVOKE ALL ON FUNCTION order_service.events_subscription_status() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION order_service.events_subscription_status() TO order_service;
 
-REVOKE ALL ON FUNCTION order_service.user_document(bigint, text, text, text), order_service.product_document(bigint, text),
-    order_service.after_entity_cursor(bigint, text, bigint, text),
-    order_service.order_document(bigint, jsonb), order_service.pending_events(pg_snapshot, pg_snapshot, xid8, bigint, integer),
-    order_service.pending_event_set(pg_snapshot, pg_snapshot, xid8, bigint),
-    order_service.pending_events_after_xmax(pg_snapshot, pg_snapshot, xid8, bigint),
-    order_service.pending_events_in_progress(pg_snapshot, pg_snapshot, xid8, bigint),
-    order_service.snapshot_in_progress(pg_snapshot),
-    order_service.batch_work(pg_snapshot, pg_snapshot, xid8, bigint),
-    order_service.pending_events_in_progress_at_most(pg_snapshot, pg_snapshot, integer),
-    order_service.pending_event_sample(pg_snapshot, pg_snapshot, integer),
-    order_service.refresh_replica(pg_snapshot, bigint[], bigint[], boolean), order_service.embed_orders(bigint[], bigint[]),
-    order_service.apply_next_chunk(text, integer, text, xid8[]), order_service.token_states(text, xid8[]),
-    order_service.transaction_status_or_unknown(xid8), order_service.token_committed(xid8), order_service.event_tokens(xid8[]), order_service.watch_applied(),
-    order_service.lead_wake_ups(text), order_service.caught_up(text),
-    order_service.batch_lag(text, pg_snapshot, pg_snapshot, bigint, text), order_service.help_batch(text, bigint, integer),
-    order_service.wait_for_position(text), order_service.start_batch(text, pg_snapshot, pg_snapshot, xid8, bigint),
-    order_service.read_batch_sequentially(text),
-    order_service.upsert_replica(bigint[], bigint[], boolean),
-    order_service.dead_letter_pending(text, pg_snapshot, pg_snapshot, xid8, bigint, integer),
-    order_service.latest_usable_events(pg_snapshot, text, bigint[]) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION order_service.user_document(bigint, text, text, text), order_service.product_document(bigint, text),
-    order_service.after_entity_cursor(bigint, text, bigint, text),
-    order_service.order_document(bigint, jsonb), order_service.pending_events(pg_snapshot, pg_snapshot, xid8, bigint, integer),
-    order_service.pending_event_set(pg_snapshot, pg_snapshot, xid8, bigint),
-    order_service.pending_events_after_xmax(pg_snapshot, pg_snapshot, xid8, bigint),
-    order_service.pending_events_in_progress(pg_snapshot, pg_snapshot, xid8, bigint),
-    order_service.snapshot_in_progress(pg_snapshot),
-    order_service.batch_work(pg_snapshot, pg_snapshot, xid8, bigint),
-    order_service.pending_events_in_progress_at_most(pg_snapshot, pg_snapshot, integer),
-    order_service.pending_event_sample(pg_snapshot, pg_snapshot, integer),
-    order_service.refresh_replica(pg_snapshot, bigint[], bigint[], boolean), order_service.embed_orders(bigint[], bigint[]),
-    order_service.apply_next_chunk(text, integer, text, xid8[]), order_service.token_states(text, xid8[]),
-    order_service.transaction_status_or_unknown(xid8), order_service.token_committed(xid8), order_service.event_tokens(xid8[]), order_service.watch_applied(),
-    order_service.lead_wake_ups(text), order_service.caught_up(text),
-    order_service.batch_lag(text, pg_snapshot, pg_snapshot, bigint, text), order_service.help_batch(text, bigint, integer),
-    order_service.wait_for_position(text), order_service.start_batch(text, pg_snapshot, pg_snapshot, xid8, bigint),
-    order_service.read_batch_sequentially(text),
-    order_service.upsert_replica(bigint[], bigint[], boolean),
-    order_service.dead_letter_pending(text, pg_snapshot, pg_snapshot, xid8, bigint, integer),
-    order_service.latest_usable_events(pg_snapshot, text, bigint[]) TO order_service;
+-- Every function of order_service is the order_service role's to call, and nobody else's
+-- (PostgreSQL lets PUBLIC execute each new function): the whole schema's at once, so that a
+-- function added or re-signed needs no list kept here. In one transaction, as user_service's are.
+BEGIN;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA order_service FROM PUBLIC;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA order_service TO order_service;
+COMMIT;
 
 REVOKE ALL ON ALL TABLES IN SCHEMA order_service FROM PUBLIC, user_service;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA order_service TO order_service;

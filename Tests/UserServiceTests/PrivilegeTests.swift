@@ -48,6 +48,26 @@ struct PrivilegeTests {
         }
     }
 
+    /// Every function of order_service is the order_service role's to execute, and not PUBLIC's
+    /// (which PostgreSQL lets execute a new function unless told otherwise).
+    @Test func orderServiceFunctionsAreOrderServicesAlone() async throws {
+        try await withRoles { admin, _, _ in
+            let functions: Int = try await admin.scalar("SELECT count(*) FROM pg_proc WHERE pronamespace = 'order_service'::regnamespace")
+            let wrong: [String] = try await admin.query(
+                """
+                SELECT p.oid::regprocedure::text FROM pg_proc p
+                WHERE p.pronamespace = 'order_service'::regnamespace
+                  AND (p.proacl IS NULL OR EXISTS (SELECT FROM aclexplode(p.proacl) a WHERE a.grantee = 0)
+                       OR NOT has_function_privilege('order_service', p.oid, 'EXECUTE')
+                       OR has_function_privilege('user_service', p.oid, 'EXECUTE'))
+                ORDER BY 1
+                """
+            ).map { try $0.decode(0, as: String.self) }
+            #expect(functions > 20)
+            #expect(wrong == [])
+        }
+    }
+
     @Test func eventsAreAppendOnlyForEveryoneButTheSuperuser() async throws {
         try await withRoles { admin, userService, orderService in
             for client in [userService, orderService] {
