@@ -1,15 +1,16 @@
 import Postgres
 import PostgresTestSupport
 
-/// A steady stream of updates to four users through the user-service, remembering the last one
-/// acknowledged (200) per user.
+/// A steady stream of updates to four users through the user-service, remembering each one
+/// acknowledged (200) and counting the answers that were not.
 final class UpdateStream: Sendable {
     private let acknowledged = Mailbox<(Int, String)>()
+    private let refused = Mailbox<Int>()
     private let stopped = Mailbox<Bool>()
     private let writer: Task<Void, Never>
 
     init(_ users: RunningService) {
-        let (acknowledged, stopped) = (acknowledged, stopped)
+        let (acknowledged, refused, stopped) = (acknowledged, refused, stopped)
         writer = Task {
             var i = 0
             while await stopped.count == 0 {
@@ -21,7 +22,7 @@ final class UpdateStream: Sendable {
                     body: #"{"id": \#(user), "firstname": "F", "lastname": "L\#(i)", "email": "\#(email)"}"#,
                     timeout: .seconds(10)
                 )
-                if reply?.status == 200 { await acknowledged.append((user, email)) }
+                if reply?.status == 200 { await acknowledged.append((user, email)) } else { await refused.append(i) }
             }
         }
     }
@@ -36,6 +37,19 @@ final class UpdateStream: Sendable {
     func stop() async {
         await stopped.append(true)
         _ = await writer.value
+    }
+
+    /// How many updates were not acknowledged (an error answer, or none).
+    var refusals: Int { get async { await refused.count } }
+
+    /// The acknowledged updates (by their unique email) that no event in the outbox records.
+    func unrecorded(_ database: PostgresClient) async throws -> [String] {
+        let emails = await acknowledged.items.map(\.1)
+        let recorded = try await database.query(
+            "SELECT DISTINCT payload ->> 'email' FROM user_service.events WHERE aggregate_type = 'user' AND payload ->> 'email' = ANY ($1)",
+            [emails]
+        ).map { try $0.decode(0, as: String.self) }
+        return Array(Set(emails).subtracting(recorded)).sorted()
     }
 
     /// The users whose stored email is not the last one acknowledged for them.
