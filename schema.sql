@@ -171,7 +171,7 @@ $$;
 -- Each table's triggers are replaced in one transaction, here and below: schema.sql is applied to
 -- databases in use (an upgrade, `scripts/run`, every `docker compose up`), and a write that ran
 -- between a trigger's drop and its creation, each committed alone, would have recorded no event
--- (PrivilegeTests). The writers wait for the lock instead.
+-- (docs/design.md#applying-the-schema-to-a-database-in-use). The writers wait for the lock instead.
 BEGIN;
 DROP TRIGGER IF EXISTS users_first_version ON user_service.users;
 CREATE TRIGGER users_first_version BEFORE INSERT ON user_service.users
