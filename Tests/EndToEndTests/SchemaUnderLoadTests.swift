@@ -31,11 +31,7 @@ struct SchemaUnderLoadTests {
             #expect(await stream.refusals == 0)
             #expect(try await stream.unrecorded(stack.admin) == [])
             #expect(try await stream.lostUpdates(stack.admin) == [])
-            try await waitForLagZero(orders)
-            let events: Int = try await stack.admin.scalar("SELECT count(*)::int FROM user_service.events")
-            let applied: Int = try await stack.admin.scalar("SELECT applied_events::int FROM order_service.consumer_positions")
-            #expect(applied == events)
-            #expect(try await stack.inconsistentOrders() == 0)
+            try await stack.expectCaughtUpApplyingEachEventOnce(orders)
             #expect(orders.process.exitCode == nil)
         }
     }

@@ -81,6 +81,16 @@ struct Stack: Sendable {
     func inconsistentOrders() async throws -> Int {
         try await SourceConsistency.inconsistentOrders(admin)
     }
+
+    /// Waits for the consumer to catch up, and expects it to have applied each event of the log
+    /// once and every order to match user_service's tables.
+    func expectCaughtUpApplyingEachEventOnce(_ orders: RunningService) async throws {
+        try await waitForLagZero(orders)
+        let events: Int = try await admin.scalar("SELECT count(*)::int FROM user_service.events")
+        let applied: Int = try await admin.scalar("SELECT applied_events::int FROM order_service.consumer_positions")
+        #expect(applied == events)
+        #expect(try await inconsistentOrders() == 0)
+    }
 }
 
 let schemaPath = repositoryFile("schema.sql")
