@@ -2,7 +2,8 @@
 --   psql -v ON_ERROR_STOP=1 -f schema.sql "$DATABASE_URL"
 -- to whichever database DATABASE_URL names. Applying it again is harmless: every statement is
 -- idempotent and the seed rows are inserted only when missing. So is applying it while the
--- services run (an upgrade, `docker compose up`): what they rely on is replaced in transactions.
+-- services run (an upgrade, `docker compose up`): what they rely on is left alone, without a lock,
+-- when unchanged, and replaced in one transaction when not (docs/design.md#applying-the-schema-to-a-database-in-use).
 --
 -- A database per service (docs/replication.md): the psql variable `part` applies one side only.
 --   -v part=users    the users' server: user_service with its outbox, nothing of order_service.
@@ -51,6 +52,29 @@ $$;
 CREATE SCHEMA IF NOT EXISTS user_service;
 REVOKE ALL ON SCHEMA user_service FROM PUBLIC;
 GRANT USAGE ON SCHEMA user_service TO user_service, order_service;
+
+-- How this file puts each trigger in place (docs/design.md#applying-the-schema-to-a-database-in-use):
+-- `definition` is its CREATE [CONSTRAINT] TRIGGER statement, written as pg_get_triggerdef prints it,
+-- and `enabled` how it fires ('O' in ordinary sessions, the default; 'R' for logical replication's
+-- apply worker only; 'A' always). A trigger the table already has exactly so is left alone, taking
+-- no lock: dropping and creating it would wait for every transaction on the table (a catch-up's
+-- read of the events, for seconds) with every write queued behind it. Otherwise it is dropped and
+-- created in the caller's transaction, the CALL's own, so that no write runs between the two.
+CREATE OR REPLACE PROCEDURE user_service.put_trigger(tbl regclass, name text, definition text, enabled "char" DEFAULT 'O')
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_trigger t
+               WHERE t.tgrelid = tbl AND t.tgname = name AND t.tgenabled = enabled AND pg_get_triggerdef(t.oid) = definition) THEN
+        RETURN;
+    END IF;
+    EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', name, tbl);
+    EXECUTE definition;
+    IF enabled <> 'O' THEN
+        EXECUTE format('ALTER TABLE %s ENABLE %s TRIGGER %I', tbl, CASE enabled WHEN 'R' THEN 'REPLICA' ELSE 'ALWAYS' END, name);
+    END IF;
+END
+$$;
+REVOKE ALL ON PROCEDURE user_service.put_trigger(regclass, text, text, "char") FROM PUBLIC;
 
 \if :ecst_with_users
 -- users: owned by user_service, which may read and write it. No other role may read it.
@@ -168,41 +192,24 @@ BEGIN
 END
 $$;
 
--- Each table's triggers are replaced in one transaction, here and below: schema.sql is applied to
--- databases in use (an upgrade, `scripts/run`, every `docker compose up`), and a write that ran
--- between a trigger's drop and its creation, each committed alone, would have recorded no event
--- (docs/design.md#applying-the-schema-to-a-database-in-use). The writers wait for the lock instead.
-BEGIN;
-DROP TRIGGER IF EXISTS users_first_version ON user_service.users;
-CREATE TRIGGER users_first_version BEFORE INSERT ON user_service.users
-    FOR EACH ROW EXECUTE FUNCTION user_service.first_version('user');
-DROP TRIGGER IF EXISTS users_bump_version ON user_service.users;
-CREATE TRIGGER users_bump_version BEFORE UPDATE ON user_service.users
-    FOR EACH ROW EXECUTE FUNCTION user_service.bump_version('user');
-DROP TRIGGER IF EXISTS users_record_insert_delete ON user_service.users;
-CREATE TRIGGER users_record_insert_delete AFTER INSERT OR DELETE ON user_service.users
-    FOR EACH ROW EXECUTE FUNCTION user_service.record_event('user', 'User');
-DROP TRIGGER IF EXISTS users_record_update ON user_service.users;
-CREATE TRIGGER users_record_update AFTER UPDATE ON user_service.users
-    FOR EACH ROW WHEN (OLD.version IS DISTINCT FROM NEW.version)
-    EXECUTE FUNCTION user_service.record_event('user', 'User');
-
-COMMIT;
-BEGIN;
-DROP TRIGGER IF EXISTS products_first_version ON user_service.products;
-CREATE TRIGGER products_first_version BEFORE INSERT ON user_service.products
-    FOR EACH ROW EXECUTE FUNCTION user_service.first_version('product');
-DROP TRIGGER IF EXISTS products_bump_version ON user_service.products;
-CREATE TRIGGER products_bump_version BEFORE UPDATE ON user_service.products
-    FOR EACH ROW EXECUTE FUNCTION user_service.bump_version('product');
-DROP TRIGGER IF EXISTS products_record_insert_delete ON user_service.products;
-CREATE TRIGGER products_record_insert_delete AFTER INSERT OR DELETE ON user_service.products
-    FOR EACH ROW EXECUTE FUNCTION user_service.record_event('product', 'Product');
-DROP TRIGGER IF EXISTS products_record_update ON user_service.products;
-CREATE TRIGGER products_record_update AFTER UPDATE ON user_service.products
-    FOR EACH ROW WHEN (OLD.version IS DISTINCT FROM NEW.version)
-    EXECUTE FUNCTION user_service.record_event('product', 'Product');
-COMMIT;
+-- Each trigger is put in place by put_trigger (above): left alone when unchanged, replaced in one
+-- transaction when not.
+CALL user_service.put_trigger('user_service.users', 'users_first_version',
+    'CREATE TRIGGER users_first_version BEFORE INSERT ON user_service.users FOR EACH ROW EXECUTE FUNCTION user_service.first_version(''user'')');
+CALL user_service.put_trigger('user_service.users', 'users_bump_version',
+    'CREATE TRIGGER users_bump_version BEFORE UPDATE ON user_service.users FOR EACH ROW EXECUTE FUNCTION user_service.bump_version(''user'')');
+CALL user_service.put_trigger('user_service.users', 'users_record_insert_delete',
+    'CREATE TRIGGER users_record_insert_delete AFTER INSERT OR DELETE ON user_service.users FOR EACH ROW EXECUTE FUNCTION user_service.record_event(''user'', ''User'')');
+CALL user_service.put_trigger('user_service.users', 'users_record_update',
+    'CREATE TRIGGER users_record_update AFTER UPDATE ON user_service.users FOR EACH ROW WHEN ((old.version IS DISTINCT FROM new.version)) EXECUTE FUNCTION user_service.record_event(''user'', ''User'')');
+CALL user_service.put_trigger('user_service.products', 'products_first_version',
+    'CREATE TRIGGER products_first_version BEFORE INSERT ON user_service.products FOR EACH ROW EXECUTE FUNCTION user_service.first_version(''product'')');
+CALL user_service.put_trigger('user_service.products', 'products_bump_version',
+    'CREATE TRIGGER products_bump_version BEFORE UPDATE ON user_service.products FOR EACH ROW EXECUTE FUNCTION user_service.bump_version(''product'')');
+CALL user_service.put_trigger('user_service.products', 'products_record_insert_delete',
+    'CREATE TRIGGER products_record_insert_delete AFTER INSERT OR DELETE ON user_service.products FOR EACH ROW EXECUTE FUNCTION user_service.record_event(''product'', ''Product'')');
+CALL user_service.put_trigger('user_service.products', 'products_record_update',
+    'CREATE TRIGGER products_record_update AFTER UPDATE ON user_service.products FOR EACH ROW WHEN ((old.version IS DISTINCT FROM new.version)) EXECUTE FUNCTION user_service.record_event(''product'', ''Product'')');
 
 -- TRUNCATE would bypass the row triggers and lose events: refuse it (a superuser may drop the
 -- trigger first if they really mean it).
@@ -213,14 +220,10 @@ BEGIN
         USING ERRCODE = 'insufficient_privilege';
 END
 $$;
-BEGIN;
-DROP TRIGGER IF EXISTS users_no_truncate ON user_service.users;
-CREATE TRIGGER users_no_truncate BEFORE TRUNCATE ON user_service.users
-    FOR EACH STATEMENT EXECUTE FUNCTION user_service.refuse_truncate();
-DROP TRIGGER IF EXISTS products_no_truncate ON user_service.products;
-CREATE TRIGGER products_no_truncate BEFORE TRUNCATE ON user_service.products
-    FOR EACH STATEMENT EXECUTE FUNCTION user_service.refuse_truncate();
-COMMIT;
+CALL user_service.put_trigger('user_service.users', 'users_no_truncate',
+    'CREATE TRIGGER users_no_truncate BEFORE TRUNCATE ON user_service.users FOR EACH STATEMENT EXECUTE FUNCTION user_service.refuse_truncate()');
+CALL user_service.put_trigger('user_service.products', 'products_no_truncate',
+    'CREATE TRIGGER products_no_truncate BEFORE TRUNCATE ON user_service.products FOR EACH STATEMENT EXECUTE FUNCTION user_service.refuse_truncate()');
 \endif
 
 -- Append-only: UPDATE, DELETE and TRUNCATE of events fail for every role but a superuser (who
@@ -234,14 +237,10 @@ BEGIN
     RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
 END
 $$;
-BEGIN;
-DROP TRIGGER IF EXISTS events_append_only ON user_service.events;
-CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON user_service.events
-    FOR EACH ROW EXECUTE FUNCTION user_service.events_append_only();
-DROP TRIGGER IF EXISTS events_append_only_truncate ON user_service.events;
-CREATE TRIGGER events_append_only_truncate BEFORE TRUNCATE ON user_service.events
-    FOR EACH STATEMENT EXECUTE FUNCTION user_service.events_append_only();
-COMMIT;
+CALL user_service.put_trigger('user_service.events', 'events_append_only',
+    'CREATE TRIGGER events_append_only BEFORE DELETE OR UPDATE ON user_service.events FOR EACH ROW EXECUTE FUNCTION user_service.events_append_only()');
+CALL user_service.put_trigger('user_service.events', 'events_append_only_truncate',
+    'CREATE TRIGGER events_append_only_truncate BEFORE TRUNCATE ON user_service.events FOR EACH STATEMENT EXECUTE FUNCTION user_service.events_append_only()');
 
 -- The wake-up call: NOTIFY on channel 'ecst_events' with an empty payload; readers read the table,
 -- never the payload. At most one committing writer notifies at a time (the holder of the notifier
@@ -284,14 +283,9 @@ BEGIN
 END
 $$;
 
-BEGIN;
-DROP TRIGGER IF EXISTS events_notify ON user_service.events;
-CREATE CONSTRAINT TRIGGER events_notify AFTER INSERT ON user_service.events
-    DEFERRABLE INITIALLY DEFERRED
-    FOR EACH ROW
-    WHEN (user_service.first_event_of_transaction())
-    EXECUTE FUNCTION user_service.notify_events();
-COMMIT;
+-- On the orders' copy of the log, fired under the subscription's apply worker too (see there).
+CALL user_service.put_trigger('user_service.events', 'events_notify',
+    'CREATE CONSTRAINT TRIGGER events_notify AFTER INSERT ON user_service.events DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (user_service.first_event_of_transaction()) EXECUTE FUNCTION user_service.notify_events()', (CASE WHEN :'ecst_events_replicated' THEN 'A' ELSE 'O' END)::"char");
 
 -- For consumers: the pending slots held right now by writers that rely on another's NOTIFY and
 -- have not finished committing (a slot found free means its writer has released it, after its
@@ -362,7 +356,15 @@ $$;
 -- fire under the apply worker unless enabled for replica sessions: the local id's (REPLICA) and the
 -- wake-up call's (ALWAYS). The apply worker is the copy's only writer, so it always holds the
 -- notifier token and notifies once per transaction.
-ALTER TABLE user_service.events ADD COLUMN IF NOT EXISTS origin_xid xid8;
+-- Added only when missing: ADD COLUMN IF NOT EXISTS takes the table's strongest lock even when the
+-- column is there (docs/design.md#applying-the-schema-to-a-database-in-use).
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'user_service.events'::regclass AND attname = 'origin_xid' AND NOT attisdropped) THEN
+        ALTER TABLE user_service.events ADD COLUMN origin_xid xid8;
+    END IF;
+END
+$$;
 CREATE OR REPLACE FUNCTION user_service.take_local_xid() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -371,13 +373,8 @@ BEGIN
     RETURN NEW;
 END
 $$;
-BEGIN;
-DROP TRIGGER IF EXISTS events_local_xid ON user_service.events;
-CREATE TRIGGER events_local_xid BEFORE INSERT ON user_service.events
-    FOR EACH ROW EXECUTE FUNCTION user_service.take_local_xid();
-ALTER TABLE user_service.events ENABLE REPLICA TRIGGER events_local_xid;
-ALTER TABLE user_service.events ENABLE ALWAYS TRIGGER events_notify;
-COMMIT;
+CALL user_service.put_trigger('user_service.events', 'events_local_xid',
+    'CREATE TRIGGER events_local_xid BEFORE INSERT ON user_service.events FOR EACH ROW EXECUTE FUNCTION user_service.take_local_xid()', 'R');
 
 -- Subscribes this database's copy to the users' server's publication, through the slot
 -- create_events_slot() made there (`publisher`: a libpq connection string as ecst_replication).
@@ -602,8 +599,15 @@ CREATE UNLOGGED TABLE IF NOT EXISTS order_service.batch_entities (
     PRIMARY KEY (consumer, aggregate_id, aggregate_type)
 );
 
-ALTER TABLE order_service.consumer_positions
-    ADD COLUMN IF NOT EXISTS entity_cursor_type text, ADD COLUMN IF NOT EXISTS entity_cursor_id bigint;
+-- Added only when missing, as origin_xid is.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'order_service.consumer_positions'::regclass AND attname = 'entity_cursor_id' AND NOT attisdropped) THEN
+        ALTER TABLE order_service.consumer_positions
+            ADD COLUMN IF NOT EXISTS entity_cursor_type text, ADD COLUMN IF NOT EXISTS entity_cursor_id bigint;
+    END IF;
+END
+$$;
 -- A database from before the thirtieth session has it logged (the rewrite takes a moment's lock).
 DO $$
 BEGIN

@@ -113,6 +113,52 @@ struct PrivilegeTests {
         }
     }
 
+    /// Applied again, schema.sql replaces no trigger it finds as it defines it (put_trigger), so it
+    /// takes no lock on their tables: with both services' schemas, and on each side of a database
+    /// per service.
+    @Test(arguments: ["all", "users", "orders"]) func applyingTheSchemaAgainReplacesNoTrigger(part: String) async throws {
+        let template = try await TestDatabases.shared.template(applyingSQLFile: schemaPath, name: "ecst_template_\(part)", variables: ["part": part])
+        try await TestDatabases.shared.withClient(template: template) { admin, database in
+            let triggers = """
+                SELECT string_agg(tgname || ' ' || oid || ' ' || tgenabled::text, ', ' ORDER BY tgname)
+                FROM pg_trigger WHERE NOT tgisinternal AND tgrelid::regclass::text LIKE 'user_service.%'
+                """
+            let before: String = try await admin.scalar(triggers)
+            try SQLFile.apply(
+                schemaPath, connectionString: try await TestCluster.shared.adminConnectionString(), database: database.name, variables: ["part": part])
+            let after: String = try await admin.scalar(triggers)
+            #expect(after == before)
+            // The wake-up call fires under the subscription's apply worker on the orders' side.
+            let notify = before.split(separator: ", ").first { $0.hasPrefix("events_notify ") }
+            #expect(notify?.hasSuffix(part == "orders" ? " A" : " O") == true)
+        }
+    }
+
+    /// A transaction reading the events (a catch-up's read, which can take seconds) does not hold up
+    /// schema.sql applied again: nothing in it waits for a reader of the tables writers use.
+    @Test func aLongReadOfTheEventsDoesNotHoldUpTheSchema() async throws {
+        let template = try await TestDatabases.shared.template(applyingSQLFile: schemaPath)
+        try await TestDatabases.shared.withClient(template: template) { _, database in
+            let reader = try await OpenTransaction.begin(on: database.configuration) { tx in
+                _ = try await tx.query("SELECT count(*) FROM user_service.events")
+            }
+            let server = try await TestCluster.shared.adminConnectionString()
+            let applied = Mailbox<Bool>()
+            Thread {
+                let succeeded = (try? SQLFile.apply(schemaPath, connectionString: server, database: database.name)) != nil
+                Task { await applied.append(succeeded) }
+            }.start()
+            do {
+                try await eventually(timeout: .seconds(30), "schema.sql applied beside the open read") { await applied.count > 0 }
+            } catch {
+                try await reader.rollback()
+                throw error
+            }
+            try await reader.rollback()
+            #expect(await applied.items == [true])
+        }
+    }
+
     /// Applying schema.sql to a database in use (an upgrade, `scripts/run`, every `docker compose
     /// up`) loses no event: a trigger dropped and created again in two transactions let the writes
     /// queued behind the drop run without it, recording no event. Writers update users all through
