@@ -20,10 +20,7 @@ struct SchemaUnderLoadTests {
             let database: String = try await stack.admin.scalar("SELECT current_database()")
             let server = try await TestCluster.shared.adminConnectionString()
             for _ in 1...2 {
-                // psql runs on a thread of its own: the stream needs the cooperative pool meanwhile.
-                try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
-                    Thread { done.resume(with: Result { try SQLFile.apply(schemaPath, connectionString: server, database: database) }) }.start()
-                }
+                try await Self.applySchema(server, database: database)
             }
             try await stream.acknowledges(20, "after schema.sql")
             await stream.stop()
@@ -33,6 +30,52 @@ struct SchemaUnderLoadTests {
             #expect(try await stream.lostUpdates(stack.admin) == [])
             try await stack.expectCaughtUpApplyingEachEventOnce(orders)
             #expect(orders.process.exitCode == nil)
+        }
+    }
+
+    /// The same with a database per service: each side of schema.sql applied twice to its server
+    /// while updates stream in and the subscription copies them. On the orders' server the local
+    /// transaction id's trigger must never be missing under the apply worker (a row copied without
+    /// it keeps the users' server's id, which the consumer's snapshots can skip).
+    @Test(.enabled(if: runsProcesses)) func withADatabasePerServiceEveryEventIsCopiedAndAppliedOnce() async throws {
+        try await withSplitStack { stack in
+            let users = try await stack.userService()
+            let orders = try await stack.orderService()
+            try await stack.waitUntilCopied()
+            let before: Int64 = try await stack.orders.scalar("SELECT max(id) FROM user_service.events")
+            let stream = UpdateStream(users)
+            try await stream.acknowledges(20, "before schema.sql")
+
+            for _ in 1...2 {
+                for (url, part) in [(stack.usersURL, "users"), (stack.ordersURL, "orders")] {
+                    try await Self.applySchema(url, variables: ["part": part])
+                }
+            }
+            try await stream.acknowledges(20, "after schema.sql")
+            await stream.stop()
+
+            #expect(await stream.refusals == 0)
+            #expect(try await stream.unrecorded(stack.users) == [])
+            try await stack.waitUntilCopied(timeout: .seconds(120))
+            let copy = try await stack.orders.query("SELECT count(*), count(DISTINCT id) FROM user_service.events")[0]
+            #expect(try copy.decode(0, as: Int.self) == copy.decode(1, as: Int.self))
+            let applied: Int = try await stack.orders.scalar("SELECT applied_events::int FROM order_service.consumer_positions")
+            #expect(applied == (try copy.decode(0, as: Int.self)))
+            let withoutLocalID: Int = try await stack.orders.scalar(
+                "SELECT count(*)::int FROM user_service.events WHERE id > $1 AND origin_xid IS NULL", [before])
+            #expect(withoutLocalID == 0)
+            #expect(try await stack.inconsistentOrders() == 0)
+            #expect(orders.process.exitCode == nil)
+        }
+    }
+
+    /// schema.sql applied by psql on a thread of its own: the update stream needs the cooperative
+    /// pool meanwhile.
+    static func applySchema(_ server: String, database: String? = nil, variables: [String: String] = [:]) async throws {
+        try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
+            Thread {
+                done.resume(with: Result { try SQLFile.apply(schemaPath, connectionString: server, database: database, variables: variables) })
+            }.start()
         }
     }
 }
