@@ -13,6 +13,18 @@ public enum SQLFile {
         try LocalCluster.run(tool, ["-X", "-q", "-v", "ON_ERROR_STOP=1"] + settings + ["-f", path, "-d", target])
     }
 
+    /// `apply` on a thread of its own, for a caller whose other tasks must go on meanwhile: psql
+    /// blocks its thread until it exits, which on the cooperative pool stalls them.
+    public static func applyOffThePool(
+        _ path: String, connectionString: String, database: String? = nil, variables: [String: String] = [:]
+    ) async throws {
+        try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
+            Thread {
+                done.resume(with: Result { try apply(path, connectionString: connectionString, database: database, variables: variables) })
+            }.start()
+        }
+    }
+
     /// The same server, another database: the URL's path replaced, or `dbname` appended to a
     /// keyword/value string (where the last value of a keyword wins).
     public static func connectionString(_ base: String, database: String) -> String {

@@ -1,4 +1,3 @@
-import Foundation
 import Postgres
 import PostgresTestSupport
 import ServiceTestSupport
@@ -144,10 +143,10 @@ struct PrivilegeTests {
             }
             let server = try await TestCluster.shared.adminConnectionString()
             let applied = Mailbox<Bool>()
-            Thread {
-                let succeeded = (try? SQLFile.apply(schemaPath, connectionString: server, database: database.name)) != nil
-                Task { await applied.append(succeeded) }
-            }.start()
+            Task {
+                let succeeded = (try? await SQLFile.applyOffThePool(schemaPath, connectionString: server, database: database.name)) != nil
+                await applied.append(succeeded)
+            }
             do {
                 try await eventually(timeout: .seconds(30), "schema.sql applied beside the open read") { await applied.count > 0 }
             } catch {
@@ -168,23 +167,20 @@ struct PrivilegeTests {
             let database: String = try await admin.scalar("SELECT current_database()")
             let server = try await TestCluster.shared.adminConnectionString()
             let before: Int = try await admin.scalar("SELECT count(*) FROM user_service.events")
-            let applied = StopFlag()
+            let applied = Mailbox<Bool>()
             let updates = try await withThrowingTaskGroup(of: Int.self) { group in
                 for id in 1...3 {
                     group.addTask {
                         var made = 0
-                        while await !applied.isRaised {
+                        while await applied.count == 0 {
                             made += 1
                             try await userService.query("UPDATE user_service.users SET lastname = $1 WHERE id = $2", ["Writer \(made)", Int64(id)])
                         }
                         return made
                     }
                 }
-                // psql runs on a thread of its own: the writers need the cooperative pool meanwhile.
-                try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
-                    Thread { done.resume(with: Result { try SQLFile.apply(schemaPath, connectionString: server, database: database) }) }.start()
-                }
-                await applied.raise()
+                try await SQLFile.applyOffThePool(schemaPath, connectionString: server, database: database)
+                await applied.append(true)
                 return try await group.reduce(0, +)
             }
             let events: Int = try await admin.scalar("SELECT count(*) FROM user_service.events")
@@ -200,10 +196,4 @@ struct PrivilegeTests {
             #expect(unrecorded == 0)
         }
     }
-}
-
-/// Tells looping writers to stop.
-private actor StopFlag {
-    private(set) var isRaised = false
-    func raise() { isRaised = true }
 }
