@@ -1,6 +1,7 @@
 import Foundation
 import Postgres
 import PostgresTestSupport
+import Testing
 
 /// A database per service on two throwaway clusters of its own (docs/replication.md): the users'
 /// server (wal_level = logical) with `schema.sql -v part=users`, the orders' server with
@@ -48,6 +49,18 @@ struct SplitStack: Sendable {
         // caught_up() looks for one pending event where consumer_lag counts them all, and is false
         // until the consumer (the executable's default name) has registered.
         return try await orders.scalar("SELECT order_service.caught_up('order-service')")
+    }
+
+    /// Waits for the orders' server to hold every event and apply it, and expects the copy to be the
+    /// users' log once over, the consumer to have applied each event once, and every order to embed
+    /// the users' server's data.
+    func expectEveryEventCopiedAndAppliedOnce(timeout: Duration = .seconds(120)) async throws {
+        try await waitUntilCopied(timeout: timeout)
+        let copy = try await orders.query("SELECT count(*), count(DISTINCT id) FROM user_service.events")[0]
+        #expect(try copy.decode(0, as: Int.self) == copy.decode(1, as: Int.self))
+        let applied: Int = try await orders.scalar("SELECT applied_events::int FROM order_service.consumer_positions")
+        #expect(applied == (try copy.decode(0, as: Int.self)))
+        #expect(try await inconsistentOrders() == 0)
     }
 
     /// Purchase orders whose embedded user or product differs from the users' server's tables.
