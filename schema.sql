@@ -404,8 +404,8 @@ REVOKE ALL ON FUNCTION user_service.subscribe_to_events(text, text) FROM PUBLIC;
 
 -- Privileges: user_service reads and writes its tables (and reads its outbox); order_service reads
 -- the outbox and nothing else here.
--- In one transaction, as the triggers are: revoked and granted again alone, the services' own
--- privileges would lapse in between for whatever runs then.
+-- In one transaction, as a changed trigger is replaced (put_trigger): revoked and granted again
+-- alone, the services' own privileges would lapse in between for whatever runs then.
 BEGIN;
 REVOKE ALL ON ALL TABLES IN SCHEMA user_service FROM PUBLIC, user_service, order_service;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA user_service FROM PUBLIC, user_service, order_service;
