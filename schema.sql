@@ -192,25 +192,6 @@ BEGIN
 END
 $$;
 
--- Each trigger is put in place by put_trigger (above): left alone when unchanged, replaced in one
--- transaction when not.
-CALL user_service.put_trigger('user_service.users', 'users_first_version',
-    'CREATE TRIGGER users_first_version BEFORE INSERT ON user_service.users FOR EACH ROW EXECUTE FUNCTION user_service.first_version(''user'')');
-CALL user_service.put_trigger('user_service.users', 'users_bump_version',
-    'CREATE TRIGGER users_bump_version BEFORE UPDATE ON user_service.users FOR EACH ROW EXECUTE FUNCTION user_service.bump_version(''user'')');
-CALL user_service.put_trigger('user_service.users', 'users_record_insert_delete',
-    'CREATE TRIGGER users_record_insert_delete AFTER INSERT OR DELETE ON user_service.users FOR EACH ROW EXECUTE FUNCTION user_service.record_event(''user'', ''User'')');
-CALL user_service.put_trigger('user_service.users', 'users_record_update',
-    'CREATE TRIGGER users_record_update AFTER UPDATE ON user_service.users FOR EACH ROW WHEN ((old.version IS DISTINCT FROM new.version)) EXECUTE FUNCTION user_service.record_event(''user'', ''User'')');
-CALL user_service.put_trigger('user_service.products', 'products_first_version',
-    'CREATE TRIGGER products_first_version BEFORE INSERT ON user_service.products FOR EACH ROW EXECUTE FUNCTION user_service.first_version(''product'')');
-CALL user_service.put_trigger('user_service.products', 'products_bump_version',
-    'CREATE TRIGGER products_bump_version BEFORE UPDATE ON user_service.products FOR EACH ROW EXECUTE FUNCTION user_service.bump_version(''product'')');
-CALL user_service.put_trigger('user_service.products', 'products_record_insert_delete',
-    'CREATE TRIGGER products_record_insert_delete AFTER INSERT OR DELETE ON user_service.products FOR EACH ROW EXECUTE FUNCTION user_service.record_event(''product'', ''Product'')');
-CALL user_service.put_trigger('user_service.products', 'products_record_update',
-    'CREATE TRIGGER products_record_update AFTER UPDATE ON user_service.products FOR EACH ROW WHEN ((old.version IS DISTINCT FROM new.version)) EXECUTE FUNCTION user_service.record_event(''product'', ''Product'')');
-
 -- TRUNCATE would bypass the row triggers and lose events: refuse it (a superuser may drop the
 -- trigger first if they really mean it).
 CREATE OR REPLACE FUNCTION user_service.refuse_truncate() RETURNS trigger
@@ -220,10 +201,36 @@ BEGIN
         USING ERRCODE = 'insufficient_privilege';
 END
 $$;
-CALL user_service.put_trigger('user_service.users', 'users_no_truncate',
-    'CREATE TRIGGER users_no_truncate BEFORE TRUNCATE ON user_service.users FOR EACH STATEMENT EXECUTE FUNCTION user_service.refuse_truncate()');
-CALL user_service.put_trigger('user_service.products', 'products_no_truncate',
-    'CREATE TRIGGER products_no_truncate BEFORE TRUNCATE ON user_service.products FOR EACH STATEMENT EXECUTE FUNCTION user_service.refuse_truncate()');
+
+-- An entity table's triggers (users: kind 'user', events 'User...'; products: 'product',
+-- 'Product...'), each put in place by put_trigger (above): left alone when unchanged, replaced in
+-- one transaction when not. One definition for both tables, so that they cannot drift apart; the
+-- definitions are written as pg_get_triggerdef prints them, which put_trigger compares.
+CREATE OR REPLACE PROCEDURE user_service.put_entity_triggers(tbl text, kind text, event_prefix text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    target text := format('user_service.%I', tbl);
+BEGIN
+    CALL user_service.put_trigger(target::regclass, tbl || '_first_version', format(
+        'CREATE TRIGGER %I BEFORE INSERT ON %s FOR EACH ROW EXECUTE FUNCTION user_service.first_version(%L)',
+        tbl || '_first_version', target, kind));
+    CALL user_service.put_trigger(target::regclass, tbl || '_bump_version', format(
+        'CREATE TRIGGER %I BEFORE UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION user_service.bump_version(%L)',
+        tbl || '_bump_version', target, kind));
+    CALL user_service.put_trigger(target::regclass, tbl || '_record_insert_delete', format(
+        'CREATE TRIGGER %I AFTER INSERT OR DELETE ON %s FOR EACH ROW EXECUTE FUNCTION user_service.record_event(%L, %L)',
+        tbl || '_record_insert_delete', target, kind, event_prefix));
+    CALL user_service.put_trigger(target::regclass, tbl || '_record_update', format(
+        'CREATE TRIGGER %I AFTER UPDATE ON %s FOR EACH ROW WHEN ((old.version IS DISTINCT FROM new.version)) EXECUTE FUNCTION user_service.record_event(%L, %L)',
+        tbl || '_record_update', target, kind, event_prefix));
+    CALL user_service.put_trigger(target::regclass, tbl || '_no_truncate', format(
+        'CREATE TRIGGER %I BEFORE TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION user_service.refuse_truncate()',
+        tbl || '_no_truncate', target));
+END
+$$;
+REVOKE ALL ON PROCEDURE user_service.put_entity_triggers(text, text, text) FROM PUBLIC;
+CALL user_service.put_entity_triggers('users', 'user', 'User');
+CALL user_service.put_entity_triggers('products', 'product', 'Product');
 \endif
 
 -- Append-only: UPDATE, DELETE and TRUNCATE of events fail for every role but a superuser (who
