@@ -143,8 +143,7 @@ struct EndToEndTests {
                     $0.contains(" error ") && $0.contains("applying events failed") && $0.contains("apply this build's schema.sql")
                 }
             }
-            let database: String = try await stack.admin.scalar("SELECT current_database()")
-            try SQLFile.apply(schemaPath, connectionString: try await TestCluster.shared.adminConnectionString(), database: database)
+            try await stack.applySchema()
             try await waitForLagZero(orders)
             let order = try await orders.http.get("/order-service/1")
             #expect(try order.json(OrderReply.self).user.lastname == "Behind")

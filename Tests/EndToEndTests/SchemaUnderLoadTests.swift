@@ -16,10 +16,8 @@ struct SchemaUnderLoadTests {
             let stream = UpdateStream(users)
             try await stream.acknowledges(20, "before schema.sql")
 
-            let database: String = try await stack.admin.scalar("SELECT current_database()")
-            let server = try await TestCluster.shared.adminConnectionString()
             for _ in 1...2 {
-                try await SQLFile.applyOffThePool(schemaPath, connectionString: server, database: database)
+                try await stack.applySchema()
             }
             try await stream.acknowledges(20, "after schema.sql")
             await stream.stop()

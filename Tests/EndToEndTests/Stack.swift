@@ -82,6 +82,12 @@ struct Stack: Sendable {
         try await SourceConsistency.inconsistentOrders(admin)
     }
 
+    /// schema.sql applied again to the stack's database, as an upgrade or `docker compose up` does
+    /// (psql on a thread of its own, so that the test's other tasks go on meanwhile).
+    func applySchema() async throws {
+        try await SQLFile.applyOffThePool(schemaPath, connectionString: databaseURL)
+    }
+
     /// Waits for the consumer to catch up, and expects it to have applied each event of the log
     /// once and every order to match user_service's tables.
     func expectCaughtUpApplyingEachEventOnce(_ orders: RunningService) async throws {
