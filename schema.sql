@@ -33,16 +33,23 @@ SELECT :'part' IN ('all', 'users', 'orders') AS ecst_part_known,
 \endif
 
 ------------------------------------------------------------------------------------------------
--- Roles (cluster-wide). Passwords, if any, are set by whoever runs the cluster.
+-- Roles (cluster-wide). Passwords, if any, are set by whoever runs the cluster. Two databases of
+-- one cluster may be set up at once (each side of a split deployment on one server, the tests'
+-- templates): whichever creates a role second waits for the first and then finds it there
+-- (unique_violation), which is what it wanted.
 ------------------------------------------------------------------------------------------------
 DO $$
+DECLARE
+    role text;
 BEGIN
-    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'user_service') THEN
-        CREATE ROLE user_service LOGIN;
-    END IF;
-    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'order_service') THEN
-        CREATE ROLE order_service LOGIN;
-    END IF;
+    FOREACH role IN ARRAY ARRAY['user_service', 'order_service'] LOOP
+        CONTINUE WHEN EXISTS (SELECT FROM pg_roles WHERE rolname = role);
+        BEGIN
+            EXECUTE format('CREATE ROLE %I LOGIN', role);
+        EXCEPTION WHEN unique_violation OR duplicate_object THEN
+            NULL;
+        END;
+    END LOOP;
 END
 $$;
 
@@ -439,7 +446,11 @@ CREATE OR REPLACE FUNCTION user_service.publish_events(replication_password text
 LANGUAGE plpgsql AS $$
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'ecst_replication') THEN
-        CREATE ROLE ecst_replication LOGIN REPLICATION;
+        BEGIN
+            CREATE ROLE ecst_replication LOGIN REPLICATION;
+        EXCEPTION WHEN unique_violation OR duplicate_object THEN
+            NULL;  -- made meanwhile by another database's publish_events, as with the roles above
+        END;
     END IF;
     EXECUTE format('ALTER ROLE ecst_replication LOGIN REPLICATION PASSWORD %L', replication_password);
     GRANT USAGE ON SCHEMA user_service TO ecst_replication;

@@ -112,6 +112,46 @@ struct PrivilegeTests {
         }
     }
 
+    /// The roles are the cluster's, and two databases may be set up at once (CI once failed so:
+    /// two test templates). Here the race is made to happen: another session has created
+    /// order_service and not committed yet, so schema.sql does not see it, and its CREATE ROLE waits
+    /// for that session. Once it commits, the file goes on with the role as made; it does not fail.
+    /// On a cluster of its own: the shared one has the roles already.
+    @Test func aRoleMadeMeanwhileByAnotherDatabasesSetupIsTakenAsMade() async throws {
+        let cluster = try LocalCluster.start()
+        let admin = PostgresConfiguration(connectionString: cluster.url)
+        try await PostgresClient.withClient(configuration: admin) { client in
+            try await client.query("CREATE DATABASE ecst_racing")
+            let other = try await OpenTransaction.begin(on: admin) { tx in
+                try await tx.query("CREATE ROLE order_service LOGIN")
+            }
+            let applying = Task {
+                try await SQLFile.applyOffThePool(schemaPath, connectionString: cluster.url, database: "ecst_racing")
+            }
+            do {
+                try await eventually(timeout: .seconds(60), "schema.sql to wait for the other session's role") {
+                    let waiting: Int = try await client.scalar(
+                        "SELECT count(*)::int FROM pg_stat_activity WHERE datname = 'ecst_racing' AND wait_event = 'transactionid'")
+                    return waiting == 1
+                }
+            } catch {
+                try await other.rollback()
+                _ = await applying.result
+                throw error
+            }
+            try await other.commit()
+            try await applying.value
+            let made: Int = try await client.scalar(
+                "SELECT count(*)::int FROM pg_roles WHERE rolname IN ('user_service', 'order_service') AND rolcanlogin")
+            #expect(made == 2)
+        }
+        try await PostgresClient.withClient(configuration: .init(connectionString: SQLFile.connectionString(cluster.url, database: "ecst_racing"))) {
+            client in
+            let orders: Int = try await client.scalar("SELECT count(*)::int FROM order_service.purchase_orders")
+            #expect(orders == 1)
+        }
+    }
+
     /// Applied again, schema.sql replaces no trigger it finds as it defines it (put_trigger), so it
     /// takes no lock on their tables: with both services' schemas, and on each side of a database
     /// per service.
