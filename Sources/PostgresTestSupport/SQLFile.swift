@@ -4,25 +4,14 @@ import Foundation
 /// conditionals (`-v part=users`), which a plain query cannot run.
 public enum SQLFile {
     /// Runs `psql -v ON_ERROR_STOP=1 -f path` on `database` of the server `connectionString` names
-    /// (a URL or keyword/value string), with `variables` as `-v NAME=VALUE`.
-    public static func apply(_ path: String, connectionString: String, database: String? = nil, variables: [String: String] = [:]) throws {
+    /// (a URL or keyword/value string), with `variables` as `-v NAME=VALUE`, and waits for it off
+    /// the cooperative pool.
+    public static func apply(_ path: String, connectionString: String, database: String? = nil, variables: [String: String] = [:]) async throws {
         let target = database.map { Self.connectionString(connectionString, database: $0) } ?? connectionString
         let psql = (try? LocalCluster.binDirectory()).map { $0 + "/psql" }.flatMap { FileManager.default.fileExists(atPath: $0) ? $0 : nil }
         let tool = psql ?? "/usr/bin/psql"
         let settings = variables.sorted { $0.key < $1.key }.flatMap { ["-v", "\($0.key)=\($0.value)"] }
-        try LocalCluster.run(tool, ["-X", "-q", "-v", "ON_ERROR_STOP=1"] + settings + ["-f", path, "-d", target])
-    }
-
-    /// `apply` on a thread of its own, for a caller whose other tasks must go on meanwhile: psql
-    /// blocks its thread until it exits, which on the cooperative pool stalls them.
-    public static func applyOffThePool(
-        _ path: String, connectionString: String, database: String? = nil, variables: [String: String] = [:]
-    ) async throws {
-        try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
-            Thread {
-                done.resume(with: Result { try apply(path, connectionString: connectionString, database: database, variables: variables) })
-            }.start()
-        }
+        try await offThePool { try LocalCluster.run(tool, ["-X", "-q", "-v", "ON_ERROR_STOP=1"] + settings + ["-f", path, "-d", target]) }
     }
 
     /// The same server, another database: the URL's path replaced, or `dbname` appended to a

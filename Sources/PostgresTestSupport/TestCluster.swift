@@ -7,27 +7,20 @@ import Postgres
 public actor TestCluster {
     public static let shared = TestCluster()
 
-    /// A superuser connection string for the cluster's `postgres` database.
-    private var adminURL: String?
-    private var startError: String?
+    /// The cluster's superuser connection string, once started (or the failure to start it).
+    private var started: Task<String, any Error>?
 
     private init() {}
 
-    public func adminConnectionString() throws -> String {
-        if let adminURL { return adminURL }
-        if let startError { throw TestClusterError(startError) }
+    /// A superuser connection string for the cluster's `postgres` database.
+    public func adminConnectionString() async throws -> String {
         if let url = ProcessInfo.processInfo.environment["DATABASE_URL"], !url.isEmpty {
-            adminURL = url
             return url
         }
-        do {
-            let url = try LocalCluster.start().url
-            adminURL = url
-            return url
-        } catch {
-            startError = "\(error)"
-            throw error
-        }
+        if let started { return try await started.value }
+        let starting = Task { try await LocalCluster.start().url }
+        started = starting
+        return try await starting.value
     }
 }
 
@@ -54,8 +47,8 @@ public final class LocalCluster: @unchecked Sendable {
 
     /// Creates and starts a new cluster: with settings for fast tests (no fsync) by default, or
     /// with production durability (fsync and synchronous_commit on) plus `extraSettings`.
-    public static func start(durable: Bool = false, extraSettings: [String] = []) throws -> LocalCluster {
-        try startNew(durable: durable, extraSettings: extraSettings) { cluster in
+    public static func start(durable: Bool = false, extraSettings: [String] = []) async throws -> LocalCluster {
+        try await startNew(durable: durable, extraSettings: extraSettings) { cluster in
             try Self.runAsOwner(
                 cluster.bin + "/initdb",
                 ["-D", cluster.root + "/data", "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync", "--locale=C"]
@@ -65,8 +58,8 @@ public final class LocalCluster: @unchecked Sendable {
 
     /// Creates and starts a hot standby of `primary`: a base backup streaming its WAL
     /// (`pg_basebackup -R`), which replays from there on and answers read-only queries.
-    public static func startStandby(of primary: LocalCluster) throws -> LocalCluster {
-        try startNew(durable: primary.durable, extraSettings: primary.extraSettings) { standby in
+    public static func startStandby(of primary: LocalCluster) async throws -> LocalCluster {
+        try await startNew(durable: primary.durable, extraSettings: primary.extraSettings) { standby in
             try Self.runAsOwner(
                 standby.bin + "/pg_basebackup",
                 ["-h", primary.root, "-p", "\(primary.port)", "-U", "postgres", "-D", standby.root + "/data", "-R", "-X", "stream", "-c", "fast"]
@@ -75,8 +68,14 @@ public final class LocalCluster: @unchecked Sendable {
     }
 
     /// A new cluster, recorded to be stopped at exit, its data directory made by `makeData`, then
-    /// started.
-    private static func startNew(durable: Bool, extraSettings: [String], makeData: (LocalCluster) throws -> Void) throws -> LocalCluster {
+    /// started; off the cooperative pool, as are the other steps that wait for a tool.
+    private static func startNew(
+        durable: Bool, extraSettings: [String], makeData: @escaping @Sendable (LocalCluster) throws -> Void
+    ) async throws -> LocalCluster {
+        try await offThePool { try startNewBlocking(durable: durable, extraSettings: extraSettings, makeData: makeData) }
+    }
+
+    private static func startNewBlocking(durable: Bool, extraSettings: [String], makeData: (LocalCluster) throws -> Void) throws -> LocalCluster {
         lock.lock()
         defer { lock.unlock() }
         if started.isEmpty {
@@ -86,7 +85,7 @@ public final class LocalCluster: @unchecked Sendable {
         let cluster = try LocalCluster(index: started.count, durable: durable, extraSettings: extraSettings)
         started.append(cluster)
         try makeData(cluster)
-        try cluster.startServer()
+        try cluster.startServerBlocking()
         return cluster
     }
 
@@ -108,7 +107,11 @@ public final class LocalCluster: @unchecked Sendable {
     }
 
     /// Starts the server (again, after `stopServer`).
-    public func startServer() throws {
+    public func startServer() async throws {
+        try await offThePool { try self.startServerBlocking() }
+    }
+
+    private func startServerBlocking() throws {
         let speed = durable ? [] : ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
         let options =
             (["-p \(port)", "-k \(root)", "-c listen_addresses=127.0.0.1", "-c max_connections=300", "-c shared_buffers=128MB"]
@@ -117,18 +120,22 @@ public final class LocalCluster: @unchecked Sendable {
     }
 
     /// Stops the server at once (clients see their connections drop), keeping its data.
-    public func stopServer() throws {
-        try Self.runAsOwner(bin + "/pg_ctl", ["-D", root + "/data", "-m", "fast", "-w", "stop"])
+    public func stopServer() async throws {
+        try await offThePool { try Self.runAsOwner(self.bin + "/pg_ctl", ["-D", self.root + "/data", "-m", "fast", "-w", "stop"]) }
     }
 
     /// Crashes the server: every process quits at once, with no shutdown checkpoint and nothing
     /// more written; the next start recovers from the WAL, as after a power cut on a durable one.
-    public func crashServer() throws {
+    public func crashServer() async throws {
+        try await offThePool { try self.crashServerBlocking() }
+    }
+
+    private func crashServerBlocking() throws {
         try Self.runAsOwner(bin + "/pg_ctl", ["-D", root + "/data", "-m", "immediate", "-w", "stop"])
     }
 
     private func remove() {
-        try? crashServer()
+        try? crashServerBlocking()
         try? FileManager.default.removeItem(atPath: root)
     }
 

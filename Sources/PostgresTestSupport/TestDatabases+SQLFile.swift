@@ -7,7 +7,7 @@ extension TestDatabases {
     public func template(applyingSQLFile path: String, name: String = "ecst_template", variables: [String: String] = [:]) async throws -> String {
         let admin = try await TestCluster.shared.adminConnectionString()
         try await prepareTemplate(name) { _ in
-            try SQLFile.apply(path, connectionString: admin, database: name, variables: variables)
+            try await SQLFile.apply(path, connectionString: admin, database: name, variables: variables)
         }
         return name
     }

@@ -22,14 +22,14 @@ extension BenchRun {
         try await admin.query("DROP TRIGGER bench_applied ON order_service.users")
 
         let settings = ["track_commit_timestamp=on", "max_wal_size=4GB"]
-        let usersCluster = try LocalCluster.start(durable: true, extraSettings: settings + ["wal_level=logical"])
-        let ordersCluster = try LocalCluster.start(durable: true, extraSettings: settings)
+        let usersCluster = try await LocalCluster.start(durable: true, extraSettings: settings + ["wal_level=logical"])
+        let ordersCluster = try await LocalCluster.start(durable: true, extraSettings: settings)
         var urls: [String] = []
         for (cluster, part) in [(usersCluster, "users"), (ordersCluster, "orders")] {
             try await PostgresClient.withClient(configuration: .init(connectionString: cluster.url, maximumConnections: 1)) {
                 _ = try await $0.query("CREATE DATABASE ecst")
             }
-            try SQLFile.apply(repositoryFile("schema.sql"), connectionString: cluster.url, database: "ecst", variables: ["part": part])
+            try await SQLFile.apply(repositoryFile("schema.sql"), connectionString: cluster.url, database: "ecst", variables: ["part": part])
             urls.append("postgresql://postgres@127.0.0.1:\(cluster.port)/ecst")
         }
         let users = PostgresClient(configuration: .init(connectionString: urls[0], maximumConnections: 2).named("ecst-bench"))

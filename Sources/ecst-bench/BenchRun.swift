@@ -24,13 +24,13 @@ final class BenchRun {
         try Self.ensureWrk()
         pgBin = try LocalCluster.binDirectory()
         // Production durability; commit timestamps to measure propagation from commit to commit.
-        cluster = try LocalCluster.start(durable: true, extraSettings: ["track_commit_timestamp=on", "max_wal_size=4GB"] + options.postgresSettings)
+        cluster = try await LocalCluster.start(durable: true, extraSettings: ["track_commit_timestamp=on", "max_wal_size=4GB"] + options.postgresSettings)
         let bootstrap = PostgresClient(configuration: .init(connectionString: cluster.url, maximumConnections: 1))
         try await bootstrap.query("CREATE DATABASE ecst")
         await bootstrap.close()
         url = "postgresql://postgres@127.0.0.1:\(cluster.port)/ecst"
         admin = PostgresClient(configuration: .init(connectionString: url, maximumConnections: 4).named("ecst-bench"))
-        try SQLFile.apply(repositoryFile("schema.sql"), connectionString: url)
+        try await SQLFile.apply(repositoryFile("schema.sql"), connectionString: url)
         try await admin.query(
             """
             INSERT INTO user_service.users (firstname, lastname, email)

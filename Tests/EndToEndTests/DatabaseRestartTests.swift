@@ -22,7 +22,7 @@ struct DatabaseRestartTests {
             let stream = UpdateStream(users)
             try await stream.acknowledges(20, "at the start")
 
-            try cluster.stopServer()
+            try await cluster.stopServer()
             for service in [users, orders] {
                 try await eventually(timeout: .seconds(15), "503 from /health") {
                     (try? await service.http.get("/health").status) == 503
@@ -36,7 +36,7 @@ struct DatabaseRestartTests {
             let ordersDown = try await orders.http.get("/order-service/all")
             #expect(ordersDown.status == 503)
 
-            try cluster.startServer()
+            try await cluster.startServer()
             try await expectRecovered(stack, users, orders, stream, after: "the restart")
         }
     }
@@ -54,8 +54,8 @@ struct DatabaseRestartTests {
             let stream = UpdateStream(users)
             try await stream.acknowledges(50, "before the crash")
 
-            try cluster.crashServer()
-            try cluster.startServer()
+            try await cluster.crashServer()
+            try await cluster.startServer()
             try await expectRecovered(stack, users, orders, stream, after: "the crash")
         }
     }
@@ -96,15 +96,15 @@ struct DatabaseRestartTests {
             #expect(try before.decode(0, as: Int.self) + before.decode(1, as: Int.self) == total)
             // A hot standby, where PostgreSQL refuses to plan any query naming an unlogged table,
             // counts the same lag from the log.
-            let standby = try LocalCluster.startStandby(of: cluster)
+            let standby = try await LocalCluster.startStandby(of: cluster)
             try await PostgresClient.withClient(configuration: .init(connectionString: "postgresql://postgres@127.0.0.1:\(standby.port)/ecst")) { replica in
                 let lag: Int = try await replica.scalar("SELECT lag::int FROM order_service.consumer_lag")
                 #expect(try lag == before.decode(1, as: Int.self))
             }
-            try standby.stopServer()
+            try await standby.stopServer()
 
-            try cluster.crashServer()
-            try cluster.startServer()
+            try await cluster.crashServer()
+            try await cluster.startServer()
             try await eventually(timeout: .seconds(30), "the server to accept queries") {
                 (try? await stack.admin.query("SELECT 1")) != nil
             }

@@ -45,7 +45,7 @@ struct SchemaUnderLoadTests {
 
             for _ in 1...2 {
                 for (url, part) in [(stack.usersURL, "users"), (stack.ordersURL, "orders")] {
-                    try await SQLFile.applyOffThePool(schemaPath, connectionString: url, variables: ["part": part])
+                    try await SQLFile.apply(schemaPath, connectionString: url, variables: ["part": part])
                 }
             }
             try await stream.acknowledges(20, "after schema.sql")

@@ -163,7 +163,7 @@ struct SplitDeploymentTests {
             orders = nil
 
             // The orders' server down while users change: the slot keeps their WAL.
-            try stack.ordersCluster.stopServer()
+            try await stack.ordersCluster.stopServer()
             try await flowing("with the orders' server down")
             let away = try await status(stack.usersURL)
             #expect(away.replication_slots.map(\.connected) == [false])
@@ -174,7 +174,7 @@ struct SplitDeploymentTests {
             let text = try await SplitStack.ecst(["status", "--warn-retained-mib", "0", "--database-url", stack.usersURL])
             #expect(text.contains("NO SUBSCRIBER CONNECTED") && text.contains("WARNING"))
             #expect(try await users.http.get("/metrics").body.contains(#"ecst_replication_slot_connected{slot="ecst_events"} 0"#))
-            try stack.ordersCluster.startServer()
+            try await stack.ordersCluster.startServer()
             try await flowing("with the orders' server back")
 
             // The subscription's apply worker terminated.
@@ -187,8 +187,8 @@ struct SplitDeploymentTests {
             try await flowing("after the apply worker was terminated")
 
             // The users' server restarted under load.
-            try stack.usersCluster.stopServer()
-            try stack.usersCluster.startServer()
+            try await stack.usersCluster.stopServer()
+            try await stack.usersCluster.startServer()
             try await flowing("after the users' server restarted")
 
             await stop.append(true)

@@ -90,13 +90,13 @@ struct SplitStack: Sendable {
 }
 
 func withSplitStack(_ body: (SplitStack) async throws -> Void) async throws {
-    let usersCluster = try LocalCluster.start(extraSettings: ["wal_level=logical"])
-    let ordersCluster = try LocalCluster.start()
+    let usersCluster = try await LocalCluster.start(extraSettings: ["wal_level=logical"])
+    let ordersCluster = try await LocalCluster.start()
     for (cluster, part) in [(usersCluster, "users"), (ordersCluster, "orders")] {
         try await PostgresClient.withClient(configuration: .init(connectionString: cluster.url)) { bootstrap in
             try await bootstrap.query("CREATE DATABASE ecst")
         }
-        try SQLFile.apply(schemaPath, connectionString: cluster.url, database: "ecst", variables: ["part": part])
+        try await SQLFile.apply(schemaPath, connectionString: cluster.url, database: "ecst", variables: ["part": part])
     }
     let stackURLs = (
         users: "postgresql://postgres@127.0.0.1:\(usersCluster.port)/ecst", orders: "postgresql://postgres@127.0.0.1:\(ordersCluster.port)/ecst"

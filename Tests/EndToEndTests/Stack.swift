@@ -85,7 +85,7 @@ struct Stack: Sendable {
     /// schema.sql applied again to the stack's database, as an upgrade or `docker compose up` does
     /// (psql on a thread of its own, so that the test's other tasks go on meanwhile).
     func applySchema() async throws {
-        try await SQLFile.applyOffThePool(schemaPath, connectionString: databaseURL)
+        try await SQLFile.apply(schemaPath, connectionString: databaseURL)
     }
 
     /// Waits for the consumer to catch up, and expects it to have applied each event of the log
@@ -106,12 +106,12 @@ let schemaPath = repositoryFile("schema.sql")
 /// `durable`: fsync and synchronous commits on, as in production (the throwaway clusters run
 /// without them for speed), for tests that crash the server.
 func withStackOnItsOwnCluster(durable: Bool = false, _ body: (Stack, LocalCluster) async throws -> Void) async throws {
-    let cluster = try LocalCluster.start(durable: durable)
+    let cluster = try await LocalCluster.start(durable: durable)
     try await PostgresClient.withClient(configuration: .init(connectionString: cluster.url)) { bootstrap in
         try await bootstrap.query("CREATE DATABASE ecst")
     }
     let url = "postgresql://postgres@127.0.0.1:\(cluster.port)/ecst"
-    try SQLFile.apply(schemaPath, connectionString: url)
+    try await SQLFile.apply(schemaPath, connectionString: url)
     try await PostgresClient.withClient(configuration: .init(connectionString: url)) { database in
         try await body(Stack(admin: database, databaseURL: url), cluster)
     }

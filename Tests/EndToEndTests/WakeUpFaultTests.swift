@@ -75,8 +75,8 @@ struct WakeUpFaultTests {
             let orders = try await stack.orderService(extra: ["CONSUMER_POLL_SECONDS": "60"])
             try await waitForLagZero(orders)
 
-            try cluster.stopServer()
-            try cluster.startServer()
+            try await cluster.stopServer()
+            try await cluster.startServer()
             // The update is committed by whoever reaches the server first (psql, here), so the
             // bound covers the consumer's own recovery.
             let start = ContinuousClock.now

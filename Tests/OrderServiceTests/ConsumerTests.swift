@@ -427,7 +427,7 @@ struct ConsumerTests {
             }
             let before = try #require(try await world.status())
             let database: String = try await world.admin.scalar("SELECT current_database()")
-            try SQLFile.apply(schemaPath, connectionString: try await TestCluster.shared.adminConnectionString(), database: database)
+            try await SQLFile.apply(schemaPath, connectionString: try await TestCluster.shared.adminConnectionString(), database: database)
             let key: String = try await world.admin.scalar(
                 "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'order_service.batch_entities'::regclass AND contype = 'p'"
             )

@@ -99,7 +99,7 @@ struct PrivilegeTests {
     @Test func applyingTheSchemaTwiceIsHarmless() async throws {
         try await withRoles { admin, userService, _ in
             let database: String = try await admin.scalar("SELECT current_database()")
-            try SQLFile.apply(schemaPath, connectionString: try await TestCluster.shared.adminConnectionString(), database: database)
+            try await SQLFile.apply(schemaPath, connectionString: try await TestCluster.shared.adminConnectionString(), database: database)
             let counts = try await admin.query(
                 "SELECT (SELECT count(*) FROM user_service.users), (SELECT count(*) FROM user_service.events), (SELECT count(*) FROM order_service.purchase_orders)"
             )[0]
@@ -118,7 +118,7 @@ struct PrivilegeTests {
     /// for that session. Once it commits, the file goes on with the role as made; it does not fail.
     /// On a cluster of its own: the shared one has the roles already.
     @Test func aRoleMadeMeanwhileByAnotherDatabasesSetupIsTakenAsMade() async throws {
-        let cluster = try LocalCluster.start()
+        let cluster = try await LocalCluster.start()
         let admin = PostgresConfiguration(connectionString: cluster.url)
         try await PostgresClient.withClient(configuration: admin) { client in
             try await client.query("CREATE DATABASE ecst_racing")
@@ -126,7 +126,7 @@ struct PrivilegeTests {
                 try await tx.query("CREATE ROLE order_service LOGIN")
             }
             let applying = Task {
-                try await SQLFile.applyOffThePool(schemaPath, connectionString: cluster.url, database: "ecst_racing")
+                try await SQLFile.apply(schemaPath, connectionString: cluster.url, database: "ecst_racing")
             }
             do {
                 try await eventually(timeout: .seconds(60), "schema.sql to wait for the other session's role") {
@@ -163,7 +163,7 @@ struct PrivilegeTests {
                 FROM pg_trigger WHERE NOT tgisinternal AND tgrelid::regclass::text LIKE 'user_service.%'
                 """
             let before: String = try await admin.scalar(triggers)
-            try SQLFile.apply(
+            try await SQLFile.apply(
                 schemaPath, connectionString: try await TestCluster.shared.adminConnectionString(), database: database.name, variables: ["part": part])
             let after: String = try await admin.scalar(triggers)
             #expect(after == before)
@@ -184,7 +184,7 @@ struct PrivilegeTests {
             let server = try await TestCluster.shared.adminConnectionString()
             let applied = Mailbox<Bool>()
             Task {
-                let succeeded = (try? await SQLFile.applyOffThePool(schemaPath, connectionString: server, database: database.name)) != nil
+                let succeeded = (try? await SQLFile.apply(schemaPath, connectionString: server, database: database.name)) != nil
                 await applied.append(succeeded)
             }
             do {
@@ -219,7 +219,7 @@ struct PrivilegeTests {
                         return made
                     }
                 }
-                try await SQLFile.applyOffThePool(schemaPath, connectionString: server, database: database)
+                try await SQLFile.apply(schemaPath, connectionString: server, database: database)
                 await applied.append(true)
                 return try await group.reduce(0, +)
             }
