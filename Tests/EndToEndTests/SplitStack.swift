@@ -94,7 +94,7 @@ func withSplitStack(_ body: (SplitStack) async throws -> Void) async throws {
     let ordersCluster = try await LocalCluster.start()
     for (cluster, part) in [(usersCluster, "users"), (ordersCluster, "orders")] {
         try await PostgresClient.withClient(configuration: .init(connectionString: cluster.url)) { bootstrap in
-            try await bootstrap.query("CREATE DATABASE ecst")
+            _ = try await bootstrap.query("CREATE DATABASE ecst")
         }
         try await SQLFile.apply(schemaPath, connectionString: cluster.url, database: "ecst", variables: ["part": part])
     }

@@ -61,7 +61,8 @@ struct Stack: Sendable {
     func orderServiceKilledWhileWaiting(on hold: String) async throws -> OpenTransaction {
         let blocker = Mailbox<Int32>()
         let held = try await OpenTransaction.begin(on: .init(connectionString: databaseURL)) { tx in
-            try await blocker.append(try tx.query("SELECT pg_backend_pid()")[0].decode(0, as: Int32.self))
+            let pid = try await tx.query("SELECT pg_backend_pid()")[0].decode(0, as: Int32.self)
+            await blocker.append(pid)
             try await tx.query(hold)
         }
         let blockerPID = try #require(await blocker.items.first)
@@ -108,7 +109,7 @@ let schemaPath = repositoryFile("schema.sql")
 func withStackOnItsOwnCluster(durable: Bool = false, _ body: (Stack, LocalCluster) async throws -> Void) async throws {
     let cluster = try await LocalCluster.start(durable: durable)
     try await PostgresClient.withClient(configuration: .init(connectionString: cluster.url)) { bootstrap in
-        try await bootstrap.query("CREATE DATABASE ecst")
+        _ = try await bootstrap.query("CREATE DATABASE ecst")
     }
     let url = "postgresql://postgres@127.0.0.1:\(cluster.port)/ecst"
     try await SQLFile.apply(schemaPath, connectionString: url)
