@@ -32,6 +32,20 @@ SELECT :'part' IN ('all', 'users', 'orders') AS ecst_part_known,
     DO $$ BEGIN RAISE EXCEPTION 'schema.sql: -v part= must be users, orders or all'; END $$;
 \endif
 
+-- One application of this file to a database at a time: psql's session holds advisory key
+-- (1162040152, 0) until it ends. Two at once (say two deploys starting together) raced on the
+-- IF NOT EXISTS of a new database, and one failed on a unique index every time; now the second
+-- waits, then finds everything in place as any second application does. Per database, as
+-- advisory locks are: the roles below are the cluster's, and take care of themselves.
+DO $$
+BEGIN
+    IF NOT pg_try_advisory_lock(1162040152, 0) THEN
+        RAISE WARNING 'schema.sql: waiting for another application of it to this database to end';
+        PERFORM pg_advisory_lock(1162040152, 0);
+    END IF;
+END
+$$;
+
 ------------------------------------------------------------------------------------------------
 -- Roles (cluster-wide). Passwords, if any, are set by whoever runs the cluster. Two databases of
 -- one cluster may be set up at once (each side of a split deployment on one server, the tests'

@@ -152,6 +152,24 @@ struct PrivilegeTests {
         }
     }
 
+    /// Two applications of schema.sql to one new database at once (two deploys starting together):
+    /// without the file's lock, one of them failed every time, on a unique index behind an
+    /// IF NOT EXISTS. With it the second waits and then finds everything in place.
+    @Test func twoApplicationsAtOnceToOneDatabaseBothSucceedAndSeedOnce() async throws {
+        let server = try await TestCluster.shared.adminConnectionString()
+        try await TestDatabases.shared.withClient { admin, database in
+            async let first: Void = SQLFile.apply(schemaPath, connectionString: server, database: database.name)
+            async let second: Void = SQLFile.apply(schemaPath, connectionString: server, database: database.name)
+            _ = try await (first, second)
+            let counts = try await admin.query(
+                "SELECT (SELECT count(*) FROM user_service.users), (SELECT count(*) FROM user_service.events), (SELECT count(*) FROM order_service.purchase_orders)"
+            )[0]
+            #expect(try counts.decode(0, as: Int.self) == 4)
+            #expect(try counts.decode(1, as: Int.self) == 7)
+            #expect(try counts.decode(2, as: Int.self) == 1)
+        }
+    }
+
     /// Applied again, schema.sql replaces no trigger it finds as it defines it (put_trigger), so it
     /// takes no lock on their tables: with both services' schemas, and on each side of a database
     /// per service.
