@@ -32,11 +32,12 @@ SELECT :'part' IN ('all', 'users', 'orders') AS ecst_part_known,
     DO $$ BEGIN RAISE EXCEPTION 'schema.sql: -v part= must be users, orders or all'; END $$;
 \endif
 
--- One application of this file to a database at a time: psql's session holds advisory key
--- (1162040152, 0) until it ends. Two at once (say two deploys starting together) raced on the
--- IF NOT EXISTS of a new database, and one failed on a unique index every time; now the second
--- waits, then finds everything in place as any second application does. Per database, as
--- advisory locks are: the roles below are the cluster's, and take care of themselves.
+-- One application of this file to a database at a time: its session holds advisory key
+-- (1162040152, 0) until the file's last statement (or its own end, if it stops before). Two at
+-- once (say two deploys starting together) raced on the IF NOT EXISTS of a new database, and one
+-- failed on a unique index every time; now the second waits, then finds everything in place as
+-- any second application does. Per database, as advisory locks are: the roles below are the
+-- cluster's, and take care of themselves.
 DO $$
 BEGIN
     IF NOT pg_try_advisory_lock(1162040152, 0) THEN
@@ -1718,3 +1719,7 @@ BEGIN
 END
 $$;
 \endif
+
+-- The end of this application: the next one may start (see the lock at the top). psql -f ends its
+-- session here anyway; a session that ran the file by \i and goes on must not keep it.
+SELECT pg_advisory_unlock(1162040152, 0) AS ecst_schema_unlocked \gset

@@ -1,3 +1,4 @@
+import Foundation
 import Postgres
 import PostgresTestSupport
 import ServiceTestSupport
@@ -167,6 +168,25 @@ struct PrivilegeTests {
             #expect(try counts.decode(0, as: Int.self) == 4)
             #expect(try counts.decode(1, as: Int.self) == 7)
             #expect(try counts.decode(2, as: Int.self) == 1)
+        }
+    }
+
+    /// A session that ran the file with `\i` and goes on (an operator in psql) holds its lock no
+    /// longer: else every later application would wait for that session to end.
+    @Test func aSessionThatRanTheFileHoldsItsLockNoLonger() async throws {
+        let server = try await TestCluster.shared.adminConnectionString()
+        let script = FileManager.default.temporaryDirectory.path + "/ecst-schema-then-check-\(getpid()).sql"
+        try """
+        \\i '\(schemaPath)'
+        DO $$ BEGIN
+            IF EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()) THEN
+                RAISE EXCEPTION 'schema.sql left its session holding an advisory lock';
+            END IF;
+        END $$;
+        """.write(toFile: script, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: script) }
+        try await TestDatabases.shared.withClient { _, database in
+            try await SQLFile.apply(script, connectionString: server, database: database.name)
         }
     }
 
