@@ -97,16 +97,21 @@ struct PrivilegeTests {
         }
     }
 
+    /// The seed's rows, each once: 4 users, their 7 events and 1 purchase order.
+    func expectTheSeedOnce(_ admin: PostgresClient) async throws {
+        let counts = try await admin.query(
+            "SELECT (SELECT count(*) FROM user_service.users), (SELECT count(*) FROM user_service.events), (SELECT count(*) FROM order_service.purchase_orders)"
+        )[0]
+        #expect(try counts.decode(0, as: Int.self) == 4)
+        #expect(try counts.decode(1, as: Int.self) == 7)
+        #expect(try counts.decode(2, as: Int.self) == 1)
+    }
+
     @Test func applyingTheSchemaTwiceIsHarmless() async throws {
         try await withRoles { admin, userService, _ in
             let database: String = try await admin.scalar("SELECT current_database()")
             try await SQLFile.apply(schemaPath, connectionString: try await TestCluster.shared.adminConnectionString(), database: database)
-            let counts = try await admin.query(
-                "SELECT (SELECT count(*) FROM user_service.users), (SELECT count(*) FROM user_service.events), (SELECT count(*) FROM order_service.purchase_orders)"
-            )[0]
-            #expect(try counts.decode(0, as: Int.self) == 4)
-            #expect(try counts.decode(1, as: Int.self) == 7)
-            #expect(try counts.decode(2, as: Int.self) == 1)
+            try await expectTheSeedOnce(admin)
             // Grants survive re-application.
             let users: Int = try await userService.scalar("SELECT count(*) FROM user_service.users")
             #expect(users == 4)
@@ -162,12 +167,7 @@ struct PrivilegeTests {
             async let first: Void = SQLFile.apply(schemaPath, connectionString: server, database: database.name)
             async let second: Void = SQLFile.apply(schemaPath, connectionString: server, database: database.name)
             _ = try await (first, second)
-            let counts = try await admin.query(
-                "SELECT (SELECT count(*) FROM user_service.users), (SELECT count(*) FROM user_service.events), (SELECT count(*) FROM order_service.purchase_orders)"
-            )[0]
-            #expect(try counts.decode(0, as: Int.self) == 4)
-            #expect(try counts.decode(1, as: Int.self) == 7)
-            #expect(try counts.decode(2, as: Int.self) == 1)
+            try await expectTheSeedOnce(admin)
         }
     }
 
