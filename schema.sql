@@ -48,31 +48,30 @@ END
 $$;
 
 ------------------------------------------------------------------------------------------------
--- Roles (cluster-wide). Passwords, if any, are set by whoever runs the cluster. Two databases of
--- one cluster may be set up at once (each side of a split deployment on one server, the tests'
--- templates): whichever creates a role second waits for the first and then finds it there
--- (unique_violation), which is what it wanted.
-------------------------------------------------------------------------------------------------
-DO $$
-DECLARE
-    role text;
-BEGIN
-    FOREACH role IN ARRAY ARRAY['user_service', 'order_service'] LOOP
-        CONTINUE WHEN EXISTS (SELECT FROM pg_roles WHERE rolname = role);
-        BEGIN
-            EXECUTE format('CREATE ROLE %I LOGIN', role);
-        EXCEPTION WHEN unique_violation OR duplicate_object THEN
-            NULL;
-        END;
-    END LOOP;
-END
-$$;
-
-------------------------------------------------------------------------------------------------
--- Schema user_service
+-- Schema user_service, and the roles (cluster-wide)
 ------------------------------------------------------------------------------------------------
 CREATE SCHEMA IF NOT EXISTS user_service;
 REVOKE ALL ON SCHEMA user_service FROM PUBLIC;
+
+-- Creates role `name` with `attributes` unless it exists; one that exists is left as it is
+-- (passwords, if any, are set by whoever runs the cluster). Two databases of one cluster may be
+-- set up at once (each side of a split deployment on one server, the tests' templates): whichever
+-- creates a role second waits for the first and then finds it there (unique_violation, or
+-- duplicate_object), which is what it wanted. Used here and by publish_events().
+CREATE OR REPLACE PROCEDURE user_service.put_role(name text, attributes text)
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = name) THEN
+        RETURN;
+    END IF;
+    EXECUTE format('CREATE ROLE %I %s', name, attributes);
+EXCEPTION WHEN unique_violation OR duplicate_object THEN
+    NULL;
+END
+$$;
+REVOKE ALL ON PROCEDURE user_service.put_role(text, text) FROM PUBLIC;
+CALL user_service.put_role('user_service', 'LOGIN');
+CALL user_service.put_role('order_service', 'LOGIN');
 GRANT USAGE ON SCHEMA user_service TO user_service, order_service;
 
 -- How this file puts each trigger in place (docs/design.md#applying-the-schema-to-a-database-in-use):
@@ -460,13 +459,7 @@ COMMIT;
 CREATE OR REPLACE FUNCTION user_service.publish_events(replication_password text) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'ecst_replication') THEN
-        BEGIN
-            CREATE ROLE ecst_replication LOGIN REPLICATION;
-        EXCEPTION WHEN unique_violation OR duplicate_object THEN
-            NULL;  -- made meanwhile by another database's publish_events, as with the roles above
-        END;
-    END IF;
+    CALL user_service.put_role('ecst_replication', 'LOGIN REPLICATION');
     EXECUTE format('ALTER ROLE ecst_replication LOGIN REPLICATION PASSWORD %L', replication_password);
     GRANT USAGE ON SCHEMA user_service TO ecst_replication;
     GRANT SELECT ON user_service.events TO ecst_replication;
